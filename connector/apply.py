@@ -1,0 +1,337 @@
+"""Apply a plan to the target: SCIM calls with bounded concurrency, every write journalled
+before and after, the state store updated as each operation succeeds.
+
+One failing person does not stop the run: their remaining operations are skipped, the
+failure is recorded and reported, and the next run tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+from scim2_models import Group, PatchOperation
+
+from connector.errors import TargetError
+from connector.known import KnownState, KnownUser
+from connector.mapping import ACMIDM
+from connector.plan import Change, MembershipOp, OpKind, Plan, UserOp
+from connector.report import Failure
+from connector.scim_models import AcmUser
+from connector.state import StateStore
+from connector.target.client import ScimUser, TargetClient
+from connector.target.errors import Conflict, NotFound
+from connector.target.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+USER_PHASES = (
+    (OpKind.CREATE, OpKind.ACTIVATE, OpKind.UPDATE),
+    (OpKind.DEACTIVATE,),
+    (OpKind.DELETE,),
+)
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What applying a plan achieved."""
+
+    done: Counter[str] = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+    adopted: int = 0
+    restored: int = 0
+    requests: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Operations done per kind (every kind present)."""
+        return {kind.value: self.done.get(kind.value, 0) for kind in OpKind}
+
+
+@dataclass(slots=True)
+class Applier:
+    """Applies one plan; holds the run's collaborators and what it learned along the way."""
+
+    client: TargetClient
+    store: StateStore
+    run_id: str
+    retry: RetryPolicy
+    concurrency: int = 8
+    batch_size: int = 100
+    result: ApplyResult = field(default_factory=ApplyResult)
+    scim_ids: dict[str, str] = field(default_factory=dict)  # person key -> SCIM id
+    failed: set[str] = field(default_factory=set)  # person keys that failed this run
+
+    async def apply(self, plan: Plan, known: KnownState) -> ApplyResult:
+        """Apply every operation of `plan`, in its order."""
+        self.scim_ids = {key: user.scim_id for key, user in known.users.items()}
+        user_ops = [op for op in plan.operations if isinstance(op, UserOp)]
+        member_ops = [op for op in plan.operations if isinstance(op, MembershipOp)]
+        first, deactivations, deletions = (
+            [op for op in user_ops if op.kind in kinds] for kinds in USER_PHASES
+        )
+        await self._each(first, self._user_op)
+        await self._memberships(member_ops, known)
+        await self._each(deactivations, self._user_op)
+        await self._each(deletions, self._user_op)
+        return self.result
+
+    # --- running -----------------------------------------------------------------------------
+
+    async def _each(self, ops: list[UserOp], run: Callable[[UserOp], Awaitable[None]]) -> None:
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def guarded(op: UserOp) -> None:
+            async with limit:
+                await self._guard(op.person, op.label, op.kind.value, lambda: run(op))
+
+        async with asyncio.TaskGroup() as group:
+            for op in ops:
+                group.create_task(guarded(op))
+
+    async def _guard(
+        self, person: str, label: str, kind: str, action: Callable[[], Awaitable[None]]
+    ) -> None:
+        if person in self.failed:
+            self._fail(person, label, kind, "skipped: an earlier operation for this person failed")
+            return
+        self.store.journal(self.run_id, kind, "intent", person, label)
+        try:
+            await action()
+        except TargetError as exc:
+            self.failed.add(person)
+            self._fail(person, label, kind, str(exc))
+            self.store.journal(self.run_id, kind, "failed", person, label, str(exc))
+            self.store.record_failure(person, str(exc))
+            return
+        self.result.done[kind] += 1
+        self.store.journal(self.run_id, kind, "done", person, label)
+
+    def _fail(self, person: str, label: str, kind: str, reason: str) -> None:
+        self.result.failures.append(Failure(person=label, operation=kind, reason=reason))
+        log.warning("apply.failed", run_id=self.run_id, person=label, operation=kind, reason=reason)
+
+    async def _call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        self.result.requests += 1
+        return await self.retry.call(what, fn)
+
+    # --- users -------------------------------------------------------------------------------
+
+    async def _user_op(self, op: UserOp) -> None:
+        if op.kind is OpKind.CREATE:
+            await self._create(op)
+        elif op.kind is OpKind.DELETE:
+            await self._delete(op)
+        else:
+            await self._modify(op)
+
+    async def _create(self, op: UserOp) -> None:
+        assert op.resource is not None and op.after is not None
+        resource = op.resource
+
+        async def match_then_create() -> tuple[str, bool]:
+            existing = await self._match(op.person, op.national_digits, resource["userName"])
+            if existing is not None:
+                return existing, True
+            try:
+                created = await self.client.create_user(AcmUser.model_validate(resource))
+            except Conflict:
+                existing = await self._match(op.person, op.national_digits, resource["userName"])
+                if existing is None:
+                    raise
+                return existing, True
+            assert created.id is not None
+            return created.id, False
+
+        scim_id, adopted = await self._call("create user", match_then_create)
+        if adopted:
+            changes = tuple(Change(p, v) for p, v in _owned_paths(resource))
+            await self._write_changes(scim_id, changes)
+            self.result.adopted += 1
+            self.store.journal(self.run_id, "adopt", "done", op.person, op.label, scim_id)
+        self.scim_ids[op.person] = scim_id
+        self.store.save_user(replace(op.after, scim_id=scim_id))
+
+    async def _match(self, person: str, digits: str | None, user_name: str) -> str | None:
+        """Find the person in the target: externalId, then national number, then userName."""
+        lookups: list[Callable[[], Awaitable[list[ScimUser]]]] = [
+            lambda: self.client.find_users_by_external_id(person),
+        ]
+        if digits:
+            lookups.append(lambda: self.client.find_users_by_national_id(digits))
+        lookups.append(lambda: self.client.find_users_by_user_name(user_name))
+        for lookup in lookups:
+            self.result.requests += 1
+            found = await lookup()
+            if len(found) == 1 and found[0].id:
+                return found[0].id
+            if len(found) > 1:
+                raise Conflict("match user", "several users in the target match this person")
+        return None
+
+    async def _modify(self, op: UserOp) -> None:
+        assert op.scim_id is not None and op.after is not None
+        scim_id = self.scim_ids.get(op.person, op.scim_id)
+        try:
+            await self._write_changes(scim_id, op.changes)
+        except NotFound:
+            # The user vanished or was recreated under another id: match again, never recreate.
+            found = await self._match(op.person, None, op.after.user_name)
+            if found is None:
+                raise
+            scim_id = found
+            await self._write_changes(scim_id, op.changes)
+        self.scim_ids[op.person] = scim_id
+        self.store.save_user(replace(op.after, scim_id=scim_id))
+
+    async def _write_changes(self, scim_id: str, changes: Iterable[Change]) -> None:
+        if self.client.capabilities.patch:
+            operations: list[PatchOperation[Any]] = [
+                PatchOperation(op="remove", path=c.path)
+                if c.value is None
+                else PatchOperation(op="replace", path=c.path, value=c.value)
+                for c in changes
+            ]
+            await self._call("patch user", lambda: self.client.patch_user(scim_id, operations))
+            return
+        current = await self._call("read user", lambda: self.client.get_user(scim_id))
+        body = current.model_dump()
+        for change in changes:
+            _set_path(body, change.path, change.value)
+        replacement = type(current).model_validate(body)
+        await self._call("replace user", lambda: self.client.replace_user(replacement))
+
+    async def _delete(self, op: UserOp) -> None:
+        assert op.scim_id is not None
+        with contextlib.suppress(NotFound):  # already gone: the goal is reached
+            await self._call("delete user", lambda: self.client.delete_user(op.scim_id or ""))
+        self.store.forget_user(op.person)
+
+    # --- memberships ---------------------------------------------------------------------------
+
+    async def _memberships(self, ops: list[MembershipOp], known: KnownState) -> None:
+        by_right: dict[str, list[MembershipOp]] = defaultdict(list)
+        for op in ops:
+            by_right[op.right].append(op)
+        for right, right_ops in sorted(by_right.items()):
+            try:
+                group_id = await self._ensure_group(right, right_ops[0].group, known)
+                members = await self._members(group_id)
+            except TargetError as exc:
+                for op in right_ops:
+                    self._fail(op.person, op.label, op.kind.value, str(exc))
+                continue
+            await self._change_members(right, group_id, right_ops, members)
+
+    async def _ensure_group(self, right: str, display_name: str, known: KnownState) -> str:
+        if right in known.groups:
+            return known.groups[right]
+        self.result.requests += 1
+        found = await self.retry.call(
+            "find group", lambda: self.client.find_groups_by_display_name(display_name)
+        )
+        if found and found[0].id:
+            group_id = found[0].id
+        else:
+            created = await self._call(
+                "create group", lambda: self.client.create_group(Group(display_name=display_name))
+            )
+            assert created.id is not None
+            group_id = created.id
+        self.store.save_group(right, group_id, display_name)
+        return group_id
+
+    async def _members(self, group_id: str) -> set[str]:
+        group = await self._call("read group", lambda: self.client.get_group(group_id))
+        return {m.value for m in group.members or [] if m.value}
+
+    async def _change_members(
+        self, right: str, group_id: str, ops: list[MembershipOp], members: set[str]
+    ) -> None:
+        pending: list[tuple[MembershipOp, str]] = []
+        for op in ops:
+            scim_id = self.scim_ids.get(op.person)
+            if op.person in self.failed or scim_id is None:
+                self._fail(op.person, op.label, op.kind.value, "skipped: the user is not in place")
+                continue
+            if op.kind is OpKind.GRANT and scim_id in members:
+                # Someone else's membership: leave it theirs, and never withdraw it.
+                self.store.add_membership(op.person, right, owned=False)
+                self.store.journal(self.run_id, "grant", "note", op.person, op.label, "present")
+                self.result.done[op.kind.value] += 1
+                continue
+            if op.kind is OpKind.WITHDRAW and scim_id not in members:
+                self.store.remove_membership(op.person, right)
+                self.result.done[op.kind.value] += 1
+                continue
+            pending.append((op, scim_id))
+        for start in range(0, len(pending), self.batch_size):
+            await self._member_batch(right, group_id, pending[start : start + self.batch_size])
+
+    async def _member_batch(
+        self, right: str, group_id: str, batch: list[tuple[MembershipOp, str]]
+    ) -> None:
+        add = [scim_id for op, scim_id in batch if op.kind is OpKind.GRANT]
+        remove = [scim_id for op, scim_id in batch if op.kind is OpKind.WITHDRAW]
+        for op, _ in batch:
+            self.store.journal(self.run_id, op.kind.value, "intent", op.person, op.label, right)
+        try:
+            await self._call(
+                "patch group members",
+                lambda: self.client.patch_group_members(group_id, add, remove),
+            )
+        except TargetError as exc:
+            for op, _ in batch:
+                self._fail(op.person, op.label, op.kind.value, str(exc))
+                self.store.journal(self.run_id, op.kind.value, "failed", op.person, op.label)
+            return
+        with self.store.transaction():
+            for op, _ in batch:
+                if op.kind is OpKind.GRANT:
+                    self.store.add_membership(op.person, right)
+                else:
+                    self.store.remove_membership(op.person, right)
+                self.store.journal(self.run_id, op.kind.value, "done", op.person, op.label, right)
+                self.result.done[op.kind.value] += 1
+
+
+def _owned_paths(resource: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The owned attribute paths and values of a full User resource."""
+    out: list[tuple[str, Any]] = []
+    for key, value in resource.items():
+        if key == "schemas":
+            continue
+        if key.startswith("urn:"):
+            out.extend((f"{key}:{attr}", v) for attr, v in value.items())
+        else:
+            out.append((key, value))
+    return out
+
+
+def _set_path(body: dict[str, Any], path: str, value: Any) -> None:
+    """Set (or with None remove) an owned attribute in a User's JSON body."""
+    if path.startswith("urn:"):
+        urn, _, attribute = path.rpartition(":")
+        extension = body.setdefault(urn, {})
+        if value is None:
+            extension.pop(attribute, None)
+        else:
+            extension[attribute] = value
+            if urn not in body.get("schemas", []):
+                body.setdefault("schemas", []).append(urn)
+    elif value is None:
+        body.pop(path, None)
+    else:
+        body[path] = value
+
+
+def known_user_ids(known: KnownState) -> dict[str, KnownUser]:
+    """Managed users by SCIM id."""
+    return {user.scim_id: user for user in known.users.values()}
+
+
+__all__ = ["ACMIDM", "Applier", "ApplyResult", "known_user_ids"]

@@ -1,0 +1,180 @@
+"""The `scim-connector` command line: thin. Parses, loads config, calls a job, renders.
+
+Exit codes live here and only here: 0 all done; 1 rows rejected or operations failed;
+2 usage, configuration or unreadable input (nothing applied); 3 a safety check stopped the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from connector import __version__, jobs
+from connector.config import Settings, config_path_from_env, load_config
+from connector.errors import ConnectorError, SafetyStop
+from connector.logs import configure_logging
+from connector.render import render_report
+from connector.report import Report
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_SAFETY = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="scim-connector",
+    help="Keep an ACM/IDM-style identity provider in step with HR, over SCIM 2.0.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class Format(StrEnum):
+    """Output formats."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file [default: $SCIM_CONNECTOR_CONFIG or config/connector.toml].",
+        show_default=False,
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Run as of this date (YYYY-MM-DD) [default: today in the configured time zone].",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print a one-line error on stderr and return the Exit to raise."""
+    err.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def parse_as_of(value: str | None, settings: Settings) -> dt.date:
+    """The run date: `--as-of` if given, else today in the configured time zone."""
+    if value is None:
+        return jobs.today(settings)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--as-of: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def load(config: Path | None) -> Settings:
+    """Load the configuration and set up logging from it."""
+    settings = load_config(config or config_path_from_env())
+    configure_logging(settings.logging.level, settings.logging.format)
+    return settings
+
+
+def emit(report: Report, fmt: Format) -> None:
+    """Print the report (JSON on stdout, or tables) and exit with its code."""
+    if fmt is Format.JSON:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_report(out, report)
+    raise typer.Exit(report.exit_code)
+
+
+def guarded(action: Callable[[], None]) -> None:
+    """Run a command, mapping domain errors to exit codes and one-line messages."""
+    try:
+        action()
+    except SafetyStop as exc:
+        raise fail(str(exc), EXIT_SAFETY) from None
+    except ConnectorError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def validate(
+    config: ConfigOption = None, as_of: AsOfOption = None, format: FormatOption = Format.TEXT
+) -> None:
+    """Read config, mappings and HR input; report every rejected row. Contacts nobody."""
+
+    def action() -> None:
+        settings = load(config)
+        emit(jobs.validate(settings, jobs.new_run_id(), parse_as_of(as_of, settings)), format)
+
+    guarded(action)
+
+
+@app.command()
+def plan(
+    config: ConfigOption = None, as_of: AsOfOption = None, format: FormatOption = Format.TEXT
+) -> None:
+    """Show what a sync would change, grouped by kind. Writes nothing anywhere."""
+
+    def action() -> None:
+        settings = load(config)
+        emit(jobs.plan(settings, jobs.new_run_id(), parse_as_of(as_of, settings)), format)
+
+    guarded(action)
+
+
+@app.command()
+def sync(
+    config: ConfigOption = None,
+    as_of: AsOfOption = None,
+    format: FormatOption = Format.TEXT,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan against the target; change nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply even if a safety threshold is exceeded.")
+    ] = False,
+) -> None:
+    """Plan, apply and record: bring the target in step with HR."""
+
+    def action() -> None:
+        settings = load(config)
+        day = parse_as_of(as_of, settings)
+        report = asyncio.run(
+            jobs.sync(settings, jobs.new_run_id(), day, dry_run=dry_run, force=force)
+        )
+        emit(report, format)
+
+    guarded(action)
+
+
+def version_callback(value: bool) -> None:
+    """Print the version and stop."""
+    if value:
+        out.print(f"scim-connector {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """Keep an ACM/IDM-style identity provider in step with HR, over SCIM 2.0."""
+
+
+def main() -> None:
+    """Entry point of the `scim-connector` command."""
+    app()

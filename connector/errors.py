@@ -1,0 +1,37 @@
+"""Domain exceptions. The CLI maps them to exit codes, in one place."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error the connector reports to a person."""
+
+
+class ConfigError(ConnectorError):
+    """The configuration (or a mapping file) is invalid; names the key that is wrong."""
+
+    def __init__(self, key: str, message: str, file: str | None = None) -> None:
+        self.key = key
+        self.file = file
+        where = f"{file}: " if file else ""
+        super().__init__(f"{where}{key}: {message}")
+
+
+class InputError(ConnectorError):
+    """An input file cannot be read at all (missing, unreadable, no header, wrong format)."""
+
+    def __init__(self, file: str, message: str) -> None:
+        self.file = file
+        super().__init__(f"{file}: {message}")
+
+
+class TargetError(ConnectorError):
+    """The SCIM target cannot be used (unreachable, refuses authentication, unusable answers)."""
+
+
+class SafetyStop(ConnectorError):
+    """A safety check stopped the run before anything was applied."""
+
+
+class LockedError(ConnectorError):
+    """Another sync holds the state store's lock."""

@@ -1,0 +1,1 @@
+"""HR input: sources (CSV, JSON Lines) and validated records."""

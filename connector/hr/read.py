@@ -1,0 +1,673 @@
+"""Streaming readers for the HR file and the grants file (CSV or JSON Lines), with validation.
+
+Files are read row by row; memory grows with the records kept (plus a small index per row for
+duplicate detection), never with the file as a whole. A bad row is rejected with a reason per
+bad field (one row may so give several rejections); a file that cannot be read as a whole raises
+`InputError`. Reasons and warnings never contain a national number in clear.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import itertools
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from connector.errors import InputError
+from connector.hr.records import (
+    EmployeeKey,
+    GrantRecord,
+    HrInput,
+    HrRecord,
+    NationalId,
+    Rejection,
+    RelationType,
+    Warning_,
+)
+from connector.nationalid import find_national_ids, mask_national_ids, parse_national_id
+from connector.organisation import normalise_organisation_code
+
+if TYPE_CHECKING:
+    import _csv
+
+T = TypeVar("T")
+
+JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+
+# Characters no HR value may contain: C0/C1 controls (line breaks, tabs, NUL, ...) and lone
+# surrogates (from JSON escapes such as "\ud800", which are not text).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Bytes that are not UTF-8 show up as these under the "surrogateescape" error handler.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_EMAIL_LOCAL = re.compile(r"[^\s@,;:<>()\[\]\\\"]+")
+_EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}")
+_SPACE = re.compile(r"\s")
+_MAX_UNKNOWN_NAMES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPolicy:
+    """Validation policy that comes from configuration (`[externals]`)."""
+
+    externals_require_end_date: bool = True
+    externals_max_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The fields one kind of file knows."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    known: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "known", frozenset(self.required + self.optional))
+
+
+HR_LAYOUT = _Layout(
+    required=(
+        "employee_id",
+        "national_id",
+        "given_name",
+        "family_name",
+        "email",
+        "organisation_code",
+        "start_date",
+    ),
+    optional=(
+        "organisation_name",
+        "department",
+        "job_title",
+        "relation",
+        "employer_code",
+        "end_date",
+        "rights",
+    ),
+)
+GRANTS_LAYOUT = _Layout(
+    required=("organisation_code", "employee_id", "right"),
+    optional=("begin_date", "end_date"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """Why (part of) a row is not accepted; `field` None means the row as a whole."""
+
+    field: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _RawRow:
+    """One data row split into known fields: trimmed, NFC-normalised, empty values left out."""
+
+    row: int
+    line: int
+    values: dict[str, str]
+    problems: tuple[_Problem, ...] = ()
+    text: str = ""  # the raw row, kept only when it cannot be split into fields
+
+    def row_problems(self, layout: _Layout) -> list[_Problem]:
+        """Row-level problems: not splittable into fields, or none of the required ones given."""
+        if any(p.field is None for p in self.problems):
+            return list(self.problems)
+        if self.problems or any(name in self.values for name in layout.required):
+            return []
+        return [_Problem(None, f"has none of the required fields {', '.join(layout.required)}")]
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """The outcome of validating one HR row, with what identifies its person if valid."""
+
+    record: HrRecord | None
+    problems: list[_Problem]
+    national_id: NationalId | None = None
+    key: EmployeeKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedGrant:
+    """The outcome of validating one grants row."""
+
+    record: GrantRecord | None
+    problems: list[_Problem]
+    key: EmployeeKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """Where a row with a given employee key was, for duplicate detection."""
+
+    row: int
+    line: int
+    national_digits: str | None
+
+
+# ---------------------------------------------------------------------------- public entry
+
+
+def read_hr(
+    path: Path,
+    policy: ReadPolicy,
+    known_rights: frozenset[str] | None = None,
+    grants_path: Path | None = None,
+) -> HrInput:
+    """Read and validate the HR file (and the grants file, if given); raises InputError."""
+    out = HrInput()
+    _read_hr_file(path, policy, known_rights, out)
+    if grants_path is not None:
+        _read_grants_file(grants_path, known_rights, out, hr_source=path.name)
+    return out
+
+
+# ---------------------------------------------------------------------------- HR file
+
+
+def _read_hr_file(
+    path: Path, policy: ReadPolicy, known_rights: frozenset[str] | None, out: HrInput
+) -> None:
+    source = path.name
+    seen: dict[EmployeeKey, list[_Seen]] = {}
+    kept: list[HrRecord] = []
+    for raw in _rows(path, HR_LAYOUT, out.warnings):
+        checked = _check_hr_row(raw, source, policy, known_rights)
+        digits = checked.national_id.digits if checked.national_id else None
+        if checked.key is not None:
+            seen.setdefault(checked.key, []).append(_Seen(raw.row, raw.line, digits))
+        if checked.record is not None:
+            kept.append(checked.record)
+            continue
+        out.rejected.extend(_rejections(source, raw, checked.problems))
+        if digits is not None:
+            out.rejected_national_ids.add(digits)
+        if checked.key is not None:
+            out.rejected_keys.add(checked.key)
+        # A row that could not be split into fields still holds whoever it names.
+        out.rejected_national_ids.update(n.digits for n in find_national_ids(raw.text))
+    duplicates = {key: rows for key, rows in seen.items() if len(rows) > 1}
+    _reject_duplicates(source, duplicates, out)
+    out.records.extend(r for r in kept if r.key not in duplicates)
+    out.rejected.sort(key=lambda r: (r.row or 0, r.line or 0))
+    out.warnings.extend(_name_mismatches(source, out.records))
+    if not out.records and not out.rejected:
+        out.warnings.append(
+            Warning_(kind="no_rows", message=f"{source} holds no data rows", file=source)
+        )
+
+
+def _check_hr_row(
+    raw: _RawRow, source: str, policy: ReadPolicy, known_rights: frozenset[str] | None
+) -> _Checked:
+    if unusable := raw.row_problems(HR_LAYOUT):
+        return _Checked(None, unusable)
+    f = _Fields(raw)
+    employee_id = f.required("employee_id")
+    national_id = f.parse("national_id", parse_national_id, required=True)
+    given_name = f.required("given_name")
+    family_name = f.required("family_name")
+    email = f.parse("email", _email, required=True)
+    organisation_code = f.parse("organisation_code", normalise_organisation_code, required=True)
+    employer_code = f.parse("employer_code", normalise_organisation_code)
+    start_date = f.parse("start_date", _date, required=True)
+    end_date = f.parse("end_date", _date)
+    relation = f.parse("relation", _relation) or RelationType.EMPLOYEE
+    rights = f.parse("rights", lambda text: _rights(text, known_rights)) or ()
+    _check_relation_dates(f, start_date, end_date, relation, policy)
+    key = EmployeeKey(organisation_code, employee_id) if organisation_code and employee_id else None
+    if (
+        f.problems
+        or employee_id is None
+        or national_id is None
+        or given_name is None
+        or family_name is None
+        or email is None
+        or organisation_code is None
+        or start_date is None
+    ):
+        return _Checked(None, f.problems, national_id, key)
+    record = HrRecord(
+        source=source,
+        row=raw.row,
+        employee_id=employee_id,
+        national_id=national_id,
+        given_name=given_name,
+        family_name=family_name,
+        email=email,
+        organisation_code=organisation_code,
+        start_date=start_date,
+        end_date=end_date,
+        organisation_name=f.optional("organisation_name"),
+        department=f.optional("department"),
+        job_title=f.optional("job_title"),
+        relation=relation,
+        employer_code=employer_code,
+        rights=rights,
+    )
+    return _Checked(record, [], national_id, key)
+
+
+def _check_relation_dates(
+    f: _Fields,
+    start: dt.date | None,
+    end: dt.date | None,
+    relation: RelationType,
+    policy: ReadPolicy,
+) -> None:
+    if start is None or f.has_problem("end_date") or f.has_problem("relation"):
+        return
+    if end is not None and end < start:
+        f.reject("end_date", f"{end.isoformat()} is before start_date {start.isoformat()}")
+        return
+    if relation is not RelationType.EXTERNAL:
+        return
+    if end is None:
+        if policy.externals_require_end_date:
+            f.reject("end_date", "is required for an external (externals.require_end_date)")
+    elif (end - start).days >= policy.externals_max_days:
+        f.reject(
+            "end_date",
+            f"an external's end_date must be less than {policy.externals_max_days} days"
+            f" after start_date (externals.max_days); it is {(end - start).days} days after",
+        )
+
+
+def _reject_duplicates(
+    source: str, duplicates: dict[EmployeeKey, list[_Seen]], out: HrInput
+) -> None:
+    for key, rows in duplicates.items():
+        out.rejected_keys.add(key)
+        for here in rows:
+            others = ", ".join(str(s.row) for s in rows if s is not here)
+            reason = (
+                f"organisation_code and employee_id ({key}) also appear in row(s) {others};"
+                " all copies are rejected"
+            )
+            out.rejected.append(_rejection(source, here.row, here.line, "employee_id", reason))
+            if here.national_digits is not None:
+                out.rejected_national_ids.add(here.national_digits)
+
+
+def _name_mismatches(source: str, records: list[HrRecord]) -> list[Warning_]:
+    by_person: dict[str, list[HrRecord]] = defaultdict(list)
+    for record in records:
+        by_person[record.national_id.digits].append(record)
+    warnings = []
+    for person_records in by_person.values():
+        if len({_name_key(r) for r in person_records}) < 2:
+            continue
+        first = person_records[0]
+        rows = ", ".join(str(r.row) for r in person_records)
+        message = (
+            f"national number {first.national_id.masked} has different names in rows {rows};"
+            " the row with the latest start_date gives the name"
+        )
+        warnings.append(
+            Warning_(
+                kind="name_mismatch", message=mask_national_ids(message), file=source, row=first.row
+            )
+        )
+    return warnings
+
+
+def _name_key(record: HrRecord) -> tuple[str, str]:
+    """Names compared without regard to letter case or runs of spaces."""
+    return (
+        " ".join(record.given_name.split()).casefold(),
+        " ".join(record.family_name.split()).casefold(),
+    )
+
+
+# ---------------------------------------------------------------------------- grants file
+
+
+def _read_grants_file(
+    path: Path, known_rights: frozenset[str] | None, out: HrInput, hr_source: str
+) -> None:
+    source = path.name
+    accepted = {record.key for record in out.records}
+    for raw in _rows(path, GRANTS_LAYOUT, out.warnings):
+        checked = _check_grant_row(raw, source, known_rights)
+        problems = checked.problems
+        if checked.key is not None and checked.key not in accepted:
+            state = "rejected" if checked.key in out.rejected_keys else "not"
+            reason = f"unknown or rejected employee: {checked.key} is {state} in {hr_source}"
+            problems.append(_Problem("employee_id", reason))
+        elif checked.key is not None and problems:
+            # A typo in a grant must not withdraw the right: hold this accepted employee.
+            out.rejected_keys.add(checked.key)
+        if checked.record is not None and not problems:
+            out.grants.append(checked.record)
+        else:
+            out.rejected.extend(_rejections(source, raw, problems))
+
+
+def _check_grant_row(
+    raw: _RawRow, source: str, known_rights: frozenset[str] | None
+) -> _CheckedGrant:
+    if unusable := raw.row_problems(GRANTS_LAYOUT):
+        return _CheckedGrant(None, unusable)
+    f = _Fields(raw)
+    organisation_code = f.parse("organisation_code", normalise_organisation_code, required=True)
+    employee_id = f.required("employee_id")
+    right = f.parse("right", lambda text: _right(text, known_rights), required=True)
+    begin_date = f.parse("begin_date", _date)
+    end_date = f.parse("end_date", _date)
+    if begin_date and end_date and end_date < begin_date:
+        f.reject(
+            "end_date", f"{end_date.isoformat()} is before begin_date {begin_date.isoformat()}"
+        )
+    key = EmployeeKey(organisation_code, employee_id) if organisation_code and employee_id else None
+    if f.problems or organisation_code is None or employee_id is None or right is None:
+        return _CheckedGrant(None, f.problems, key)
+    record = GrantRecord(
+        source=source,
+        row=raw.row,
+        organisation_code=organisation_code,
+        employee_id=employee_id,
+        right=right,
+        begin_date=begin_date,
+        end_date=end_date,
+    )
+    return _CheckedGrant(record, [], key)
+
+
+# ---------------------------------------------------------------------------- field parsing
+
+
+class _Fields:
+    """Reads the fields of one row, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, raw: _RawRow) -> None:
+        self._values = raw.values
+        self.problems: list[_Problem] = list(raw.problems)
+
+    def has_problem(self, name: str) -> bool:
+        """True if the field was already found wrong."""
+        return any(p.field == name for p in self.problems)
+
+    def reject(self, name: str, reason: str) -> None:
+        """Record a problem with a field."""
+        self.problems.append(_Problem(name, reason))
+
+    def optional(self, name: str) -> str | None:
+        """The field's value, or None when it is missing."""
+        return self._values.get(name)
+
+    def required(self, name: str) -> str | None:
+        """The field's value; a missing value is a problem."""
+        value = self._values.get(name)
+        if value is None and not self.has_problem(name):
+            self.reject(name, "is required")
+        return value
+
+    def parse(self, name: str, parse: Callable[[str], T], *, required: bool = False) -> T | None:
+        """The field parsed by `parse`, whose ValueError becomes a problem with the field."""
+        value = self.required(name) if required else self.optional(name)
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as error:
+            self.reject(name, str(error))
+            return None
+
+
+def _shown(value: str) -> str:
+    """The value quoted for a reason, unless it could hold a national number (11+ digits)."""
+    if sum(c.isdigit() for c in value) >= 11 or len(value) > 40:
+        return ""
+    return f" (got {_quoted(value)})"
+
+
+def _quoted(text: str) -> str:
+    """Text in quotes for a message, with unprintable characters shown as `?`."""
+    return "'" + "".join(c if c.isprintable() else "?" for c in text) + "'"
+
+
+@functools.lru_cache(maxsize=8192)
+def _date(text: str) -> dt.date:
+    if not (text.isascii() and _ISO_DATE.fullmatch(text)):
+        raise ValueError(f"must be a date written YYYY-MM-DD{_shown(text)}")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"is not a real date{_shown(text)}") from None
+
+
+def _email(text: str) -> str:
+    local, _, domain = text.partition("@")
+    if _SPACE.search(text):
+        raise ValueError("must not contain spaces")
+    if text.count("@") != 1:
+        raise ValueError("must contain exactly one @")
+    if not _EMAIL_LOCAL.fullmatch(local):
+        raise ValueError('must have a local part before the @, without , ; : < > ( ) [ ] \\ "')
+    if len(text) > 254 or not _EMAIL_DOMAIN.fullmatch(domain):
+        raise ValueError("must have a domain name after the @, such as gent.be")
+    return f"{local}@{domain.lower()}"
+
+
+def _relation(text: str) -> RelationType:
+    try:
+        return RelationType(text.lower())
+    except ValueError:
+        raise ValueError(f"must be 'employee' or 'external'{_shown(text)}") from None
+
+
+def _rights(text: str, known: frozenset[str] | None) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(";") if n.strip()))
+    _check_known(names, known)
+    return names
+
+
+def _right(text: str, known: frozenset[str] | None) -> str:
+    _check_known((text,), known)
+    return text
+
+
+def _check_known(names: Iterable[str], known: frozenset[str] | None) -> None:
+    if known is None:
+        return
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        named = ", ".join(map(_quoted, unknown))
+        listed = ", ".join(map(_quoted, sorted(known))) or "none"
+        raise ValueError(f"unknown right {named}; known rights: {listed}")
+
+
+# ---------------------------------------------------------------------------- rows of a file
+
+
+def _rows(path: Path, layout: _Layout, warnings: list[Warning_]) -> Iterator[_RawRow]:
+    """The data rows of a CSV or JSON Lines file; raises InputError if it cannot be read."""
+    name = str(path)
+    try:
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+            lines = _decoded_lines(f, name)
+            if path.suffix.lower() in JSON_LINES_SUFFIXES:
+                yield from _jsonl_rows(lines, path.name, layout, warnings)
+            else:
+                yield from _csv_rows(lines, name, path.name, layout, warnings)
+    except FileNotFoundError:
+        raise InputError(name, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(name, "is a directory, not a file") from None
+    except OSError as error:
+        raise InputError(name, f"cannot be read: {error.strerror or error}") from None
+
+
+def _decoded_lines(f: IO[str], name: str) -> Iterator[str]:
+    for number, line in enumerate(f, start=1):
+        if _UNDECODABLE.search(line):
+            raise InputError(name, f"line {number} is not UTF-8 text; export the file as UTF-8")
+        yield line
+
+
+def _csv_rows(
+    lines: Iterator[str], name: str, source: str, layout: _Layout, warnings: list[Warning_]
+) -> Iterator[_RawRow]:
+    first = next(lines, None)
+    if first is None or not first.strip():
+        raise InputError(name, "the first line is empty: a header row naming the columns is needed")
+    reader = csv.reader(itertools.chain([first], lines), delimiter=_delimiter(first))
+    try:
+        names = [n.strip().lower() for n in next(reader)]
+        _check_header(names, name, source, layout, warnings)
+        yield from _csv_data_rows(reader, names, name, layout)
+    except csv.Error as error:
+        raise InputError(name, mask_national_ids(f"line {reader.line_num}: {error}")) from None
+
+
+def _csv_data_rows(
+    reader: _csv.Reader, names: list[str], name: str, layout: _Layout
+) -> Iterator[_RawRow]:
+    row, start = 0, reader.line_num + 1
+    for cells in reader:
+        end = reader.line_num
+        if not any(c.strip() for c in cells):
+            start = end + 1
+            continue
+        row += 1
+        if len(cells) == len(names):
+            values, problems = _values(zip(names, cells, strict=True), layout)
+            yield _RawRow(row, start, values, problems)
+        elif end > start:
+            raise InputError(
+                name,
+                f"line {start}: a quoted value runs on to line {end} and the row does not fit"
+                " the header; is a quote character missing or stray?",
+            )
+        else:
+            reason = f"has {len(cells)} values where the header has {len(names)} columns"
+            yield _RawRow(row, start, {}, (_Problem(None, reason),), text="\n".join(cells))
+        start = end + 1
+
+
+def _delimiter(header: str) -> str:
+    """`;` if the header line has more semicolons than commas outside quotes, else `,`."""
+    outside = "".join(part for i, part in enumerate(header.split('"')) if i % 2 == 0)
+    return ";" if outside.count(";") > outside.count(",") else ","
+
+
+def _check_header(
+    names: list[str], name: str, source: str, layout: _Layout, warnings: list[Warning_]
+) -> None:
+    doubled = sorted({n for n in names if n in layout.known and names.count(n) > 1})
+    if doubled:
+        raise InputError(name, f"column(s) {', '.join(doubled)} appear more than once")
+    missing = [n for n in layout.required if n not in names]
+    if missing:
+        hint = "" if layout.known & set(names) else "; is the header row missing?"
+        raise InputError(name, f"missing required column(s): {', '.join(missing)}{hint}")
+    unknown = [n for n in names if n and n not in layout.known]
+    if unknown:
+        warnings.append(_unknown_fields_warning(source, unknown))
+
+
+def _jsonl_rows(
+    lines: Iterator[str], source: str, layout: _Layout, warnings: list[Warning_]
+) -> Iterator[_RawRow]:
+    unknown: dict[str, None] = {}
+    row = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        row += 1
+        yield _json_row(line, row, number, layout, unknown)
+    if unknown:
+        warnings.append(_unknown_fields_warning(source, list(unknown)))
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key/value pairs in order, so that repeated keys can be noticed."""
+
+
+def _json_row(
+    line: str, row: int, number: int, layout: _Layout, unknown: dict[str, None]
+) -> _RawRow:
+    try:
+        obj = json.loads(line, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return _RawRow(row, number, {}, (_Problem(None, "is not valid JSON"),), text=line)
+    if not isinstance(obj, _Pairs):
+        return _RawRow(row, number, {}, (_Problem(None, "is not a JSON object"),), text=line)
+    pairs: list[tuple[str, str]] = []
+    problems: list[_Problem] = []
+    for key, value in obj:
+        name = key.strip().lower()
+        if name not in layout.known:
+            if len(unknown) < _MAX_UNKNOWN_NAMES:
+                unknown[name] = None
+        elif any(n == name for n, _ in pairs) or any(p.field == name for p in problems):
+            problems.append(_Problem(name, "is given more than once"))
+        else:
+            try:
+                pairs.append((name, _json_text(value)))
+            except ValueError as error:
+                problems.append(_Problem(name, str(error)))
+    values, value_problems = _values(pairs, layout)
+    return _RawRow(row, number, values, tuple(problems) + value_problems)
+
+
+def _json_text(value: object) -> str:
+    """A JSON value as field text: strings as is, integers in decimal, null as missing."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
+        return str(value)
+    raise ValueError("must be a string")
+
+
+def _values(
+    pairs: Iterable[tuple[str, str]], layout: _Layout
+) -> tuple[dict[str, str], tuple[_Problem, ...]]:
+    """Known fields with trimmed, NFC-normalised, non-empty values, and bad characters found."""
+    values: dict[str, str] = {}
+    problems: list[_Problem] = []
+    for name, raw in pairs:
+        if name not in layout.known:
+            continue
+        value = unicodedata.normalize("NFC", raw).strip()
+        if _FORBIDDEN.search(value):
+            problems.append(
+                _Problem(name, "contains a control character (e.g. a line break or tab)")
+            )
+        elif value:
+            values[name] = value
+    return values, tuple(problems)
+
+
+def _unknown_fields_warning(source: str, names: list[str]) -> Warning_:
+    listed = ", ".join(map(_quoted, names[:_MAX_UNKNOWN_NAMES]))
+    return Warning_(
+        kind="unknown_columns",
+        message=mask_national_ids(f"ignoring unknown column(s): {listed}"),
+        file=source,
+    )
+
+
+# ---------------------------------------------------------------------------- rejections
+
+
+def _rejections(source: str, raw: _RawRow, problems: list[_Problem]) -> list[Rejection]:
+    return [_rejection(source, raw.row, raw.line, p.field, p.reason) for p in problems]
+
+
+def _rejection(source: str, row: int, line: int, field_: str | None, reason: str) -> Rejection:
+    return Rejection(
+        file=source, row=row, field=field_, reason=mask_national_ids(reason), line=line
+    )

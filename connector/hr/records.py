@@ -1,0 +1,145 @@
+"""Validated HR records: what the readers yield and the rest of the core consumes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class RelationType(StrEnum):
+    """The kind of work relation a person has with an organisation."""
+
+    EMPLOYEE = "employee"
+    EXTERNAL = "external"
+
+
+def mask_digits(digits: str) -> str:
+    """Mask an 11-digit national number: birth date part kept, serial and checksum hidden."""
+    return f"{digits[0:2]}.{digits[2:4]}.{digits[4:6]}-***.**"
+
+
+@dataclass(frozen=True, slots=True)
+class NationalId:
+    """A validated rijksregisternummer or bisnummer, kept as 11 digits.
+
+    `str()` and `repr()` give the masked form, so the clear number never leaks into
+    logs or exception text by accident; use `.digits` where the clear value is needed.
+    """
+
+    digits: str
+    kind: str  # "nn" (rijksregisternummer) or "bis" (bisnummer)
+
+    @property
+    def masked(self) -> str:
+        """The number with serial and checksum hidden: `85.07.30-***.**`."""
+        return mask_digits(self.digits)
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __repr__(self) -> str:
+        return f"NationalId({self.masked!r}, kind={self.kind!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeKey:
+    """The HR key of one work relation: organisation code and employee id."""
+
+    organisation_code: str
+    employee_id: str
+
+    def __str__(self) -> str:
+        return f"{self.organisation_code}:{self.employee_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class HrRecord:
+    """One validated HR row: one work relation of one person with one organisation."""
+
+    source: str  # file name, for reports
+    row: int  # data row number, counted from 1 (the header is not a row)
+    employee_id: str
+    national_id: NationalId
+    given_name: str
+    family_name: str
+    email: str
+    organisation_code: str  # normalised: 10-digit KBO or OVO + 6 digits
+    start_date: dt.date
+    end_date: dt.date | None = None  # last working day, inclusive
+    organisation_name: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    relation: RelationType = RelationType.EMPLOYEE
+    employer_code: str | None = None
+    rights: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> EmployeeKey:
+        """The `(organisation_code, employee_id)` key of this row."""
+        return EmployeeKey(self.organisation_code, self.employee_id)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """One validated row of the grants file: a right with its own dates."""
+
+    source: str
+    row: int
+    organisation_code: str
+    employee_id: str
+    right: str
+    begin_date: dt.date | None = None
+    end_date: dt.date | None = None  # inclusive
+
+    @property
+    def key(self) -> EmployeeKey:
+        """The work relation this grant belongs to."""
+        return EmployeeKey(self.organisation_code, self.employee_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A row that was not accepted: where it is and why. Never holds a national number in clear."""
+
+    file: str
+    row: int | None  # None for problems that are not about one row
+    field: str | None
+    reason: str
+    line: int | None = None  # physical line in the file, when known
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f" row {self.row}"
+            if self.line is not None:
+                where += f" (line {self.line})"
+        if self.field:
+            where += f", field {self.field}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Warning_:
+    """Something worth a human's attention that did not stop anything."""
+
+    kind: str
+    message: str
+    file: str | None = None
+    row: int | None = None
+    field: str | None = None
+
+
+@dataclass(slots=True)
+class HrInput:
+    """Everything read from the HR source: accepted records, grants and what was rejected."""
+
+    records: list[HrRecord] = field(default_factory=list)
+    grants: list[GrantRecord] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[Warning_] = field(default_factory=list)
+    # What identifies the people behind rejected rows, as far as the row allowed: a valid
+    # national number (digits) and/or the employee key. Such people are held: left exactly
+    # as they are in the target for this run, whatever their other rows say.
+    rejected_national_ids: set[str] = field(default_factory=set)
+    rejected_keys: set[EmployeeKey] = field(default_factory=set)

@@ -1,0 +1,478 @@
+"""The mapping: how people become SCIM Users and how rights become Groups, as of a date.
+
+`load_mapping` reads a mapping file (`mappings/acmidm.toml` is the built-in one);
+`desired_state` is a pure function from people, the mapping, what the connector already
+knows and the date, to the SCIM resources the target should hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import string
+import tomllib
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector.errors import ConfigError
+from connector.hr.records import EmployeeKey, mask_digits
+from connector.keys import Keyring
+from connector.known import KnownState
+from connector.people import (
+    Grant,
+    Person,
+    WorkRelation,
+    active_relations,
+    most_recent_relation,
+    person_active_on,
+    person_in_provisioning_window,
+    relation_active_on,
+    rights_held_on,
+)
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ACMIDM = "urn:ietf:params:scim:schemas:extension:acmidm:1.0:User"
+
+PLACEHOLDERS = frozenset(
+    {
+        "given_name",
+        "family_name",
+        "email",
+        "employee_id",
+        "organisation_code",
+        "organisation_name",
+        "department",
+        "job_title",
+    }
+)
+RULE_FIELDS = PLACEHOLDERS - {"given_name", "family_name"} | {"relation", "employer_code"}
+
+
+class ExtensionUse(StrEnum):
+    """When to push the ACM/IDM extension."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def _check_template(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for _, name, _, _ in string.Formatter().parse(value):
+        if name is not None and name not in PLACEHOLDERS:
+            known = ", ".join(sorted(PLACEHOLDERS))
+            raise ValueError(f"unknown placeholder {{{name}}}; known: {known}")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnterpriseMapping(_Strict):
+    """Templates for the enterprise extension's attributes (absent = not pushed)."""
+
+    employee_number: str | None = None
+    organization: str | None = None
+    department: str | None = None
+    division: str | None = None
+    cost_center: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _templates(cls, value: str | None) -> str | None:
+        return _check_template(value)
+
+
+class AcmIdmMapping(_Strict):
+    """Whether to push the ACM/IDM extension."""
+
+    extension: ExtensionUse = ExtensionUse.AUTO
+
+
+class UserMapping(_Strict):
+    """How a person becomes a SCIM User."""
+
+    display_name: str = "{given_name} {family_name}"
+    enterprise: EnterpriseMapping = EnterpriseMapping()
+    acmidm: AcmIdmMapping = AcmIdmMapping()
+
+    @field_validator("display_name")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        _check_template(value)
+        return value
+
+
+class RightRule(_Strict):
+    """Derives a right for a whole work relation from one of its HR fields."""
+
+    field: str
+    in_: list[str] = Field(alias="in", min_length=1)
+    organisations: list[str] | None = None
+
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, value: str) -> str:
+        if value not in RULE_FIELDS:
+            raise ValueError(f"unknown field {value!r}; known: {', '.join(sorted(RULE_FIELDS))}")
+        return value
+
+    def matches(self, relation: WorkRelation) -> bool:
+        """True iff this rule gives its right to `relation`."""
+        if self.organisations is not None and relation.organisation_code not in self.organisations:
+            return False
+        value = _relation_fields(relation).get(self.field)
+        if value is None:
+            return False
+        wanted = {v.strip().casefold() for v in self.in_}
+        return value.strip().casefold() in wanted
+
+
+class RightMapping(_Strict):
+    """A right and the SCIM Group that carries it."""
+
+    group: str
+    rules: list[RightRule] = []
+
+
+class Mapping(_Strict):
+    """A whole mapping file."""
+
+    user: UserMapping = UserMapping()
+    rights: dict[str, RightMapping] = {}
+
+    @property
+    def right_names(self) -> frozenset[str]:
+        """The names of the rights this mapping defines."""
+        return frozenset(self.rights)
+
+
+def builtin_mapping_path() -> Path:
+    """The built-in mapping file, found from the installed package."""
+    packaged = resources.files("connector").joinpath("builtin/acmidm.toml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "mappings" / "acmidm.toml"
+
+
+def load_mapping(path: Path | None = None) -> Mapping:
+    """Read and validate a mapping file (the built-in one when `path` is None)."""
+    path = path or builtin_mapping_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("mapping.file", f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("mapping.file", f"{path} is not valid TOML: {exc}") from None
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"] if p != "in_") or "mapping"
+        raise ConfigError(key, err["msg"], file=str(path)) from None
+
+
+# --- desired state -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRight:
+    """A right a person holds on the run date, through one organisation."""
+
+    right: str
+    organisation_code: str
+    begin: dt.date | None
+    end: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredUser:
+    """What the target should hold for one person on the run date."""
+
+    key: str  # person key: keyed pseudonym of the national number, also the externalId
+    label: str  # masked national number, for people reading reports
+    national_digits: str  # for matching in the target; never logged
+    active: bool
+    user_name: str
+    attributes: dict[str, Any]  # owned attribute path -> JSON value (None: not pushed)
+    digests: dict[str, str]  # owned attribute path -> keyed digest, for the pushed ones
+    rights: tuple[HeldRight, ...]
+    employee_keys: frozenset[EmployeeKey]
+
+    @property
+    def right_names(self) -> frozenset[str]:
+        """The rights (hence groups) this person should be a member of."""
+        return frozenset(r.right for r in self.rights)
+
+    def resource(self) -> dict[str, Any]:
+        """The full SCIM User representation (JSON) for a create or replace."""
+        body: dict[str, Any] = {"schemas": [CORE_USER]}
+        for path, value in self.attributes.items():
+            if value is None:
+                continue
+            if path.startswith("urn:"):
+                urn, _, attribute = path.rpartition(":")
+                body.setdefault(urn, {})[attribute] = value
+                if urn not in body["schemas"]:
+                    body["schemas"].append(urn)
+            else:
+                body[path] = value
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """Every person the target should hold, the managed groups, and who is held back."""
+
+    users: dict[str, DesiredUser]  # by person key
+    groups: dict[str, str]  # right name -> group displayName
+    held: dict[str, str]  # person key -> masked label, for people whose rows were rejected
+
+
+def _relation_fields(relation: WorkRelation) -> dict[str, str | None]:
+    return {
+        "email": relation.email,
+        "employee_id": relation.key.employee_id,
+        "organisation_code": relation.key.organisation_code,
+        "organisation_name": relation.organisation_name,
+        "department": relation.department,
+        "job_title": relation.job_title,
+        "relation": relation.relation.value,
+        "employer_code": relation.employer_code,
+    }
+
+
+def _fill(template: str | None, values: dict[str, str | None]) -> str | None:
+    """Fill a template; None when every placeholder it uses is empty."""
+    if template is None:
+        return None
+    names = [n for _, n, _, _ in string.Formatter().parse(template) if n]
+    if names and all(not values.get(n) for n in names):
+        return None
+    return template.format_map({k: v or "" for k, v in values.items()}).strip() or None
+
+
+def primary_relation(person: Person, day: dt.date) -> WorkRelation:
+    """The relation whose e-mail the userName rule picks on `day`."""
+    active = active_relations(person, day)
+    if active:
+        return active[0]
+    upcoming = sorted(
+        (r for r in person.relations if r.start_date > day), key=lambda r: r.start_date
+    )
+    return upcoming[0] if upcoming else most_recent_relation(person)
+
+
+def choose_user_name(person: Person, day: dt.date, current: str | None) -> str:
+    """Keep the current userName while an active relation still has it; else the rule's choice."""
+    if current is not None:
+        active = active_relations(person, day)
+        if not active or any(r.email.casefold() == current.casefold() for r in active):
+            return current
+    return primary_relation(person, day).email
+
+
+def _emails(person: Person, day: dt.date, user_name: str) -> list[dict[str, Any]]:
+    relations = active_relations(person, day) or [most_recent_relation(person)]
+    seen: set[str] = set()
+    emails: list[dict[str, Any]] = []
+    for relation in relations:
+        if relation.email.casefold() in seen:
+            continue
+        seen.add(relation.email.casefold())
+        entry: dict[str, Any] = {"value": relation.email, "type": "work"}
+        if relation.email.casefold() == user_name.casefold():
+            entry["primary"] = True
+        emails.append(entry)
+    return emails
+
+
+def _date(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _work_relations(person: Person, day: dt.date) -> list[dict[str, Any]]:
+    out = []
+    for r in sorted(person.relations, key=lambda r: (r.start_date, r.key.organisation_code)):
+        item = {
+            "organizationCode": r.organisation_code,
+            "organizationName": r.organisation_name,
+            "email": r.email,
+            "userType": r.relation.value,
+            "employerOrganizationCode": r.employer_code,
+            "validFrom": _date(r.start_date),
+            "validTo": _date(r.end_date),
+            "active": relation_active_on(r, day),
+        }
+        out.append({k: v for k, v in item.items() if v is not None})
+    return out
+
+
+def _held_rights(person: Person, grants: tuple[Grant, ...], day: dt.date) -> tuple[HeldRight, ...]:
+    with_rules = Person(
+        national_id=person.national_id,
+        given_name=person.given_name,
+        family_name=person.family_name,
+        relations=person.relations,
+        grants=grants,
+    )
+    held: list[HeldRight] = []
+    for right, right_grants in sorted(rights_held_on(with_rules, day).items()):
+        by_org: dict[str, Grant] = {}
+        for grant in right_grants:
+            by_org.setdefault(grant.relation.organisation_code, grant)
+        held.extend(HeldRight(right, org, g.begin, g.end) for org, g in sorted(by_org.items()))
+    return tuple(held)
+
+
+def _rights_attribute(held: tuple[HeldRight, ...]) -> list[dict[str, Any]]:
+    out = []
+    for h in held:
+        item = {
+            "value": h.right,
+            "organizationCode": h.organisation_code,
+            "validFrom": _date(h.begin),
+            "validTo": _date(h.end),
+        }
+        out.append({k: v for k, v in item.items() if v is not None})
+    return out
+
+
+def derived_grants(person: Person, mapping: Mapping) -> tuple[Grant, ...]:
+    """The person's grants plus those the mapping's rules derive from HR fields."""
+    extra = [
+        Grant(right=name, relation=relation.key, origin="rule")
+        for name, right in mapping.rights.items()
+        for rule in right.rules
+        for relation in person.relations
+        if rule.matches(relation)
+    ]
+    return person.grants + tuple(extra)
+
+
+def desired_user(
+    person: Person,
+    mapping: Mapping,
+    keyring: Keyring,
+    day: dt.date,
+    current_user_name: str | None,
+    with_acmidm: bool,
+) -> DesiredUser:
+    """What the target should hold for `person` on `day`."""
+    active = person_active_on(person, day)
+    user_name = choose_user_name(person, day, current_user_name)
+    relation = primary_relation(person, day)
+    values: dict[str, str | None] = {
+        "given_name": person.given_name,
+        "family_name": person.family_name,
+    }
+    values |= _relation_fields(relation)
+    key = keyring.person_key(person.national_id.digits)
+    held = _held_rights(person, derived_grants(person, mapping), day) if active else ()
+
+    attributes: dict[str, Any] = {
+        "externalId": key,
+        "userName": user_name,
+        "name": {"givenName": person.given_name, "familyName": person.family_name},
+        "displayName": _fill(mapping.user.display_name, values),
+        "emails": _emails(person, day, user_name),
+        "active": active,
+    }
+    for attribute, template in mapping.user.enterprise.model_dump().items():
+        if template is not None:
+            scim_name = _camel(attribute)
+            attributes[f"{ENTERPRISE}:{scim_name}"] = _fill(template, values)
+    if with_acmidm:
+        attributes[f"{ACMIDM}:nationalId"] = person.national_id.digits
+        attributes[f"{ACMIDM}:workRelations"] = _work_relations(person, day)
+        attributes[f"{ACMIDM}:rights"] = _rights_attribute(held) or None
+
+    return DesiredUser(
+        key=key,
+        label=person.national_id.masked,
+        national_digits=person.national_id.digits,
+        active=active,
+        user_name=user_name,
+        attributes=attributes,
+        digests={
+            path: keyring.digest(canonical(value))
+            for path, value in attributes.items()
+            if value is not None
+        },
+        rights=held,
+        employee_keys=frozenset(r.key for r in person.relations),
+    )
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def use_acmidm(mapping: Mapping, target_has_extension: bool) -> bool:
+    """Whether to push the ACM/IDM extension to a target that does or does not know it."""
+    choice = mapping.user.acmidm.extension
+    return choice is ExtensionUse.ALWAYS or (choice is ExtensionUse.AUTO and target_has_extension)
+
+
+def desired_state(
+    people: dict[str, Person],
+    mapping: Mapping,
+    known: KnownState,
+    keyring: Keyring,
+    day: dt.date,
+    *,
+    provision_days_before_start: int = 0,
+    with_acmidm: bool = True,
+    held_national_ids: frozenset[str] = frozenset(),
+    held_employee_keys: frozenset[EmployeeKey] = frozenset(),
+) -> DesiredState:
+    """The SCIM users and groups the target should hold on `day`.
+
+    A person is in scope when the connector already manages them, or when a relation is
+    active on `day` (or starts within `provision_days_before_start` days). People behind
+    rejected rows are held: left out of the desired state and listed in `held`.
+    """
+    users: dict[str, DesiredUser] = {}
+    held: dict[str, str] = {}
+    for digits, person in people.items():
+        key = keyring.person_key(digits)
+        if digits in held_national_ids or any(
+            r.key in held_employee_keys for r in person.relations
+        ):
+            held[key] = person.national_id.masked
+            continue
+        managed = known.users.get(key)
+        if managed is None and not person_in_provisioning_window(
+            person, day, provision_days_before_start
+        ):
+            continue
+        users[key] = desired_user(
+            person,
+            mapping,
+            keyring,
+            day,
+            managed.user_name if managed else None,
+            with_acmidm,
+        )
+    for digits in held_national_ids - people.keys():
+        key = keyring.person_key(digits)
+        held[key] = mask_digits(digits)
+    for key, managed in known.users.items():
+        if key not in users and managed.employee_keys & held_employee_keys:
+            held.setdefault(key, managed.label)
+    groups = {name: right.group for name, right in mapping.rights.items()}
+    return DesiredState(users=users, groups=groups, held=held)
+
+
+def canonical(value: Any) -> str:
+    """A stable JSON text for a pushed value, for digests."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,190 @@
+"""People: HR records merged per national number, and what is active on a given day.
+
+The rules for "is this relation / person / grant active on day D" live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from connector.hr.records import (
+    EmployeeKey,
+    GrantRecord,
+    HrInput,
+    HrRecord,
+    NationalId,
+    RelationType,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A right held through one work relation, optionally limited to `begin..end` (inclusive)."""
+
+    right: str
+    relation: EmployeeKey
+    begin: dt.date | None = None
+    end: dt.date | None = None
+    origin: str = "hr"  # "hr" (rights column), "grants" (grants file) or "rule" (mapping rule)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkRelation:
+    """One work relation of a person with one organisation."""
+
+    key: EmployeeKey
+    email: str
+    start_date: dt.date
+    end_date: dt.date | None = None  # last working day, inclusive
+    organisation_name: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    relation: RelationType = RelationType.EMPLOYEE
+    employer_code: str | None = None
+
+    @property
+    def organisation_code(self) -> str:
+        """The organisation this relation is with."""
+        return self.key.organisation_code
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One human being, identified by national number, with 1..n work relations."""
+
+    national_id: NationalId
+    given_name: str
+    family_name: str
+    relations: tuple[WorkRelation, ...]
+    grants: tuple[Grant, ...] = ()
+
+    def relation(self, key: EmployeeKey) -> WorkRelation | None:
+        """The work relation with this key, if the person has it."""
+        return next((r for r in self.relations if r.key == key), None)
+
+
+def relation_active_on(relation: WorkRelation, day: dt.date) -> bool:
+    """True iff `start_date <= day <= end_date` (an open end never ends)."""
+    return relation.start_date <= day and (relation.end_date is None or day <= relation.end_date)
+
+
+def active_relations(person: Person, day: dt.date) -> list[WorkRelation]:
+    """The person's relations active on `day`, earliest start first."""
+    return sorted(
+        (r for r in person.relations if relation_active_on(r, day)),
+        key=lambda r: (r.start_date, r.key.organisation_code, r.key.employee_id),
+    )
+
+
+def person_active_on(person: Person, day: dt.date) -> bool:
+    """True iff some work relation of the person is active on `day`."""
+    return any(relation_active_on(r, day) for r in person.relations)
+
+
+def person_in_provisioning_window(person: Person, day: dt.date, days_before_start: int) -> bool:
+    """True iff some relation is active on `day` or starts within `days_before_start` days."""
+    horizon = day + dt.timedelta(days=days_before_start)
+    return any(
+        r.start_date <= horizon and (r.end_date is None or day <= r.end_date)
+        for r in person.relations
+    )
+
+
+def grant_holds_on(grant: Grant, relation: WorkRelation, day: dt.date) -> bool:
+    """True iff the grant's window contains `day` and its work relation is active on `day`."""
+    if grant.begin is not None and day < grant.begin:
+        return False
+    if grant.end is not None and day > grant.end:
+        return False
+    return relation_active_on(relation, day)
+
+
+def rights_held_on(person: Person, day: dt.date) -> dict[str, list[Grant]]:
+    """The rights the person holds on `day`, each with the grants that give it."""
+    held: dict[str, list[Grant]] = defaultdict(list)
+    for grant in person.grants:
+        relation = person.relation(grant.relation)
+        if relation is not None and grant_holds_on(grant, relation, day):
+            held[grant.right].append(grant)
+    return dict(held)
+
+
+def most_recent_relation(person: Person) -> WorkRelation:
+    """The relation that started last (ties: the one that ends last, open end last)."""
+    far = dt.date.max
+    return max(
+        person.relations,
+        key=lambda r: (r.start_date, r.end_date or far, r.key.organisation_code),
+    )
+
+
+def _relation_from(record: HrRecord) -> WorkRelation:
+    return WorkRelation(
+        key=record.key,
+        email=record.email,
+        start_date=record.start_date,
+        end_date=record.end_date,
+        organisation_name=record.organisation_name,
+        department=record.department,
+        job_title=record.job_title,
+        relation=record.relation,
+        employer_code=record.employer_code,
+    )
+
+
+def _grants_from_rights_column(record: HrRecord) -> list[Grant]:
+    return [Grant(right=right, relation=record.key, origin="hr") for right in record.rights]
+
+
+def _grant_from_record(grant: GrantRecord) -> Grant:
+    return Grant(
+        right=grant.right,
+        relation=grant.key,
+        begin=grant.begin_date,
+        end=grant.end_date,
+        origin="grants",
+    )
+
+
+def merge_people(
+    records: Iterable[HrRecord], grants: Iterable[GrantRecord] = ()
+) -> dict[str, Person]:
+    """Merge accepted HR rows (and grant rows) into one Person per national number.
+
+    The result is keyed by the national number's digits. The row with the latest
+    `start_date` gives the person's name.
+    """
+    by_person: dict[str, list[HrRecord]] = defaultdict(list)
+    owner: dict[EmployeeKey, str] = {}
+    for record in records:
+        by_person[record.national_id.digits].append(record)
+        owner[record.key] = record.national_id.digits
+
+    extra_grants: dict[str, list[Grant]] = defaultdict(list)
+    for grant in grants:
+        digits = owner.get(grant.key)
+        if digits is not None:
+            extra_grants[digits].append(_grant_from_record(grant))
+
+    people: dict[str, Person] = {}
+    for digits, rows in by_person.items():
+        rows.sort(key=lambda r: (r.start_date, r.organisation_code, r.employee_id))
+        namer = rows[-1]
+        person_grants = [g for r in rows for g in _grants_from_rights_column(r)]
+        person_grants.extend(extra_grants.get(digits, []))
+        people[digits] = Person(
+            national_id=namer.national_id,
+            given_name=namer.given_name,
+            family_name=namer.family_name,
+            relations=tuple(_relation_from(r) for r in rows),
+            grants=tuple(person_grants),
+        )
+    return people
+
+
+def people_from_input(hr: HrInput) -> dict[str, Person]:
+    """Merge an HrInput's accepted records and grants into people, keyed by national number."""
+    return merge_people(hr.records, hr.grants)

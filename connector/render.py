@@ -1,0 +1,106 @@
+"""Rendering reports for people: rich tables on the terminal. Masked, like the reports."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from connector.plan import MembershipOp, Operation, OpKind, UserOp
+from connector.report import Report
+
+TITLES = {
+    OpKind.CREATE: "Create",
+    OpKind.ACTIVATE: "Activate",
+    OpKind.UPDATE: "Update",
+    OpKind.GRANT: "Grant",
+    OpKind.WITHDRAW: "Withdraw",
+    OpKind.DEACTIVATE: "Deactivate",
+    OpKind.DELETE: "Delete",
+}
+
+
+def _short(path: str) -> str:
+    """`urn:...:enterprise:2.0:User:department` -> `enterprise:department`."""
+    if not path.startswith("urn:"):
+        return path
+    parts = path.split(":")
+    return f"{parts[-4]}:{parts[-1]}"
+
+
+def _detail(op: Operation) -> str:
+    if isinstance(op, MembershipOp):
+        window = ""
+        if op.begin or op.end:
+            window = f" ({op.begin or '…'} → {op.end or '…'})"
+        orgs = f" via {', '.join(op.organisations)}" if op.organisations else ""
+        return f"{op.group}{orgs}{window}"
+    if op.kind is OpKind.CREATE:
+        return "new user"
+    assert isinstance(op, UserOp)
+    return ", ".join(_short(c.path) for c in op.changes) or "-"
+
+
+def render_rejections(console: Console, report: Report) -> None:
+    """A table of rejected rows, if any."""
+    if not report.rejected:
+        return
+    table = Table(title=f"Rejected rows ({len(report.rejected)})", title_justify="left")
+    for column in ("file", "row", "field", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in report.rejected:
+        row = "" if r.row is None else (f"{r.row} (line {r.line})" if r.line else str(r.row))
+        table.add_row(r.file, row, r.field or "", r.reason)
+    console.print(table)
+
+
+def render_warnings(console: Console, report: Report) -> None:
+    """One line per warning."""
+    for w in report.warnings:
+        console.print(f"[yellow]warning[/] [{w.kind}] {w.message}", highlight=False)
+
+
+def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
+    """The plan's operations, grouped by kind."""
+    plan = report.plan
+    if plan is None:
+        return
+    if plan.empty:
+        console.print(f"{title} for {plan.as_of}: nothing to change.")
+        return
+    console.print(f"{title} for {plan.as_of}:")
+    for kind in OpKind:
+        ops = plan.of_kind(kind)
+        if not ops:
+            continue
+        table = Table(title=f"{TITLES[kind]} ({len(ops)})", title_justify="left")
+        table.add_column("person")
+        table.add_column("what", overflow="fold")
+        for op in ops:
+            table.add_row(op.label, _detail(op))
+        console.print(table)
+
+
+def render_counts(console: Console, report: Report) -> None:
+    """The summary line of counts, rejections, warnings and failures."""
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    console.print(
+        f"{report.command} {report.run_id} as of {report.as_of}: {counts}; "
+        f"rejected {len(report.rejected)}, warnings {len(report.warnings)}, "
+        f"failures {len(report.failures)} (exit {report.exit_code})",
+        highlight=False,
+    )
+
+
+def render_report(console: Console, report: Report) -> None:
+    """Everything about a report, for people."""
+    render_rejections(console, report)
+    render_warnings(console, report)
+    if report.command != "validate":
+        render_plan(console, report)
+    else:
+        people = report.extra.get("people", 0)
+        console.print(
+            f"Read {report.extra.get('records', 0)} records ({people} people) and "
+            f"{report.extra.get('grants', 0)} grants; {len(report.rejected)} rows rejected."
+        )
+    render_counts(console, report)

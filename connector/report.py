@@ -1,0 +1,94 @@
+"""The run report: what a run did or would do, for people (rendered by the CLI) and for
+monitoring scripts (`--format json`). Holds no national number in clear."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.hr.records import Rejection, Warning_
+from connector.plan import MembershipOp, Operation, OpKind, Plan
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An operation that failed after its retries."""
+
+    person: str  # masked
+    operation: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything a run reports; `to_json` gives the documented `--format json` object."""
+
+    run_id: str
+    command: str
+    as_of: dt.date
+    dry_run: bool
+    counts: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in OpKind})
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[Warning_] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    plan: Plan | None = None
+    safety_stopped: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; 1 rejections or failures; 3 a safety check stopped the run."""
+        if self.safety_stopped:
+            return 3
+        if self.rejected or self.failures:
+            return 1
+        return 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable report (see README, "JSON report")."""
+        out: dict[str, Any] = {
+            "run_id": self.run_id,
+            "command": self.command,
+            "as_of": self.as_of.isoformat(),
+            "dry_run": self.dry_run,
+            "counts": dict(self.counts),
+            "rejected": [
+                {"file": r.file, "row": r.row, "line": r.line, "field": r.field, "reason": r.reason}
+                for r in self.rejected
+            ],
+            "warnings": [_warning_json(w) for w in self.warnings],
+            "failures": [
+                {"person": f.person, "operation": f.operation, "reason": f.reason}
+                for f in self.failures
+            ],
+            "held": sorted(self.plan.held.values()) if self.plan else [],
+            "safety_stopped": self.safety_stopped,
+            "exit_code": self.exit_code,
+        }
+        if self.plan is not None:
+            out["operations"] = [_operation_json(op) for op in self.plan.operations]
+        out.update(self.extra)
+        return out
+
+
+def _warning_json(warning: Warning_) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": warning.kind, "message": warning.message}
+    for key in ("file", "row", "field"):
+        value = getattr(warning, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _operation_json(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": op.kind.value, "person": op.label}
+    if isinstance(op, MembershipOp):
+        out["right"] = op.right
+        out["group"] = op.group
+        out["organisations"] = list(op.organisations)
+        out["begin"] = op.begin.isoformat() if op.begin else None
+        out["end"] = op.end.isoformat() if op.end else None
+    else:
+        out["attributes"] = [c.path for c in op.changes]
+    return out

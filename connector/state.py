@@ -1,0 +1,393 @@
+"""The state store (SQLite): links person -> SCIM id, digests of what was pushed, managed
+memberships and groups, run history and the audit journal.
+
+Persons are keyed by a keyed pseudonym (see `keys.py`); no national number is stored in clear.
+The schema is versioned; `MIGRATIONS` brings any older store up to date when it is opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from connector.errors import ConnectorError, LockedError
+from connector.hr.records import EmployeeKey
+from connector.known import KnownState, KnownUser
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE users (
+        key TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        scim_id TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        digests TEXT NOT NULL,
+        deactivated_on TEXT,
+        failed_runs INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE TABLE relations (
+        person_key TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        organisation_code TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        PRIMARY KEY (person_key, organisation_code, employee_id)
+    );
+    CREATE INDEX relations_by_employee ON relations (organisation_code, employee_id);
+    CREATE TABLE memberships (
+        person_key TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        right_name TEXT NOT NULL,
+        owned INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (person_key, right_name)
+    );
+    CREATE TABLE groups (
+        right_name TEXT PRIMARY KEY,
+        scim_id TEXT NOT NULL,
+        display_name TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        counts TEXT,
+        exit_code INTEGER
+    );
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        person_key TEXT,
+        label TEXT,
+        kind TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX journal_by_person ON journal (person_key);
+    CREATE INDEX journal_by_run ON journal (run_id);
+    """,
+]
+
+
+class StateError(ConnectorError):
+    """The state store cannot be opened or is from a newer version of the connector."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One line of the audit trail."""
+
+    run_id: str
+    at: str
+    person: str | None  # masked label
+    kind: str
+    phase: str  # "intent", "done", "failed", "note"
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run, as the history keeps it."""
+
+    run_id: str
+    command: str
+    as_of: str
+    dry_run: bool
+    started_at: str
+    finished_at: str | None
+    status: str
+    exit_code: int | None
+
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class StateStore:
+    """A connection to one state store file."""
+
+    def __init__(self, db: sqlite3.Connection, clock: Clock = _utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    # --- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, clock: Clock = _utc_now) -> StateStore:
+        """Open (creating if needed) the store at `path` and bring its schema up to date."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open state store {path}: {exc}") from None
+        store = cls(db, clock)
+        store._migrate(path)
+        return store
+
+    @classmethod
+    def open_read_only(cls, path: Path) -> StateStore | None:
+        """Open an existing store without changing it; None when there is none yet."""
+        if not path.exists():
+            return None
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read state store {path}: {exc}") from None
+        if version > len(MIGRATIONS):
+            raise StateError(f"state store {path} is from a newer scim-connector")
+        if version < len(MIGRATIONS):
+            raise StateError(
+                f"state store {path} needs an upgrade: run `scim-connector sync` once "
+                "(or any command that writes) to migrate it"
+            )
+        return cls(db)
+
+    def _migrate(self, path: Path) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StateError(f"state store {path} is from a newer scim-connector")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the enclosed writes atomically."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _now(self) -> str:
+        return self._clock().isoformat(timespec="milliseconds")
+
+    # --- what the planner needs ----------------------------------------------------------
+
+    def load_known(self) -> KnownState:
+        """Everything the connector knows it manages."""
+        relations: dict[str, set[EmployeeKey]] = {}
+        for key, org, emp in self._db.execute(
+            "SELECT person_key, organisation_code, employee_id FROM relations"
+        ):
+            relations.setdefault(key, set()).add(EmployeeKey(org, emp))
+        memberships: dict[str, set[str]] = {}
+        foreign: dict[str, set[str]] = {}
+        for key, right, owned in self._db.execute(
+            "SELECT person_key, right_name, owned FROM memberships"
+        ):
+            (memberships if owned else foreign).setdefault(key, set()).add(right)
+        users = {}
+        for row in self._db.execute(
+            "SELECT key, label, scim_id, user_name, active, digests, deactivated_on FROM users"
+        ):
+            key, label, scim_id, user_name, active, digests, deactivated_on = row
+            users[key] = KnownUser(
+                key=key,
+                label=label,
+                scim_id=scim_id,
+                user_name=user_name,
+                active=bool(active),
+                digests=json.loads(digests),
+                memberships=frozenset(memberships.get(key, ())),
+                foreign_memberships=frozenset(foreign.get(key, ())),
+                employee_keys=frozenset(relations.get(key, ())),
+                deactivated_on=dt.date.fromisoformat(deactivated_on) if deactivated_on else None,
+            )
+        groups = dict(self._db.execute("SELECT right_name, scim_id FROM groups").fetchall())
+        return KnownState(users=users, groups=groups)
+
+    def person_for_employee(self, key: EmployeeKey) -> str | None:
+        """The person key that holds this employee key, if the connector manages them."""
+        row = self._db.execute(
+            "SELECT person_key FROM relations WHERE organisation_code = ? AND employee_id = ?",
+            (key.organisation_code, key.employee_id),
+        ).fetchone()
+        return row[0] if row else None
+
+    # --- what apply records --------------------------------------------------------------
+
+    def save_user(self, user: KnownUser) -> None:
+        """Insert or replace a managed person (memberships are kept separately)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO users (key, label, scim_id, user_name, active, digests, "
+                "deactivated_on) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET label=excluded.label, "
+                "scim_id=excluded.scim_id, user_name=excluded.user_name, "
+                "active=excluded.active, digests=excluded.digests, "
+                "deactivated_on=excluded.deactivated_on, failed_runs=0, last_error=NULL",
+                (
+                    user.key,
+                    user.label,
+                    user.scim_id,
+                    user.user_name,
+                    int(user.active),
+                    json.dumps(user.digests, sort_keys=True),
+                    user.deactivated_on.isoformat() if user.deactivated_on else None,
+                ),
+            )
+            self._db.execute("DELETE FROM relations WHERE person_key = ?", (user.key,))
+            self._db.executemany(
+                "INSERT INTO relations VALUES (?, ?, ?)",
+                [(user.key, k.organisation_code, k.employee_id) for k in user.employee_keys],
+            )
+
+    def forget_user(self, key: str) -> None:
+        """Remove a person (after a delete in the target)."""
+        with self.transaction():
+            self._db.execute("DELETE FROM users WHERE key = ?", (key,))
+
+    def add_membership(self, key: str, right: str, owned: bool = True) -> None:
+        """Record a membership: added by the connector (owned), or found already there."""
+        self._db.execute(
+            "INSERT INTO memberships VALUES (?, ?, ?) ON CONFLICT(person_key, right_name) "
+            "DO UPDATE SET owned = excluded.owned",
+            (key, right, int(owned)),
+        )
+
+    def remove_membership(self, key: str, right: str) -> None:
+        """Record that the connector removed this person from the right's group."""
+        self._db.execute(
+            "DELETE FROM memberships WHERE person_key = ? AND right_name = ?", (key, right)
+        )
+
+    def save_group(self, right: str, scim_id: str, display_name: str) -> None:
+        """Record the SCIM id of the group that carries a right."""
+        self._db.execute(
+            "INSERT INTO groups VALUES (?, ?, ?) ON CONFLICT(right_name) DO UPDATE SET "
+            "scim_id=excluded.scim_id, display_name=excluded.display_name",
+            (right, scim_id, display_name),
+        )
+
+    def record_failure(self, key: str, reason: str) -> int:
+        """Count one more failed run for a managed person; returns the count."""
+        self._db.execute(
+            "UPDATE users SET failed_runs = failed_runs + 1, last_error = ? WHERE key = ?",
+            (reason, key),
+        )
+        row = self._db.execute("SELECT failed_runs FROM users WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # --- runs and journal ------------------------------------------------------------------
+
+    def begin_run(self, run_id: str, command: str, as_of: dt.date, dry_run: bool) -> None:
+        """Record that a run started."""
+        self._db.execute(
+            "INSERT INTO runs (run_id, command, as_of, dry_run, started_at, status) "
+            "VALUES (?, ?, ?, ?, ?, 'running')",
+            (run_id, command, as_of.isoformat(), int(dry_run), self._now()),
+        )
+
+    def finish_run(self, run_id: str, status: str, counts: dict[str, int], exit_code: int) -> None:
+        """Record how a run ended."""
+        self._db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, counts = ?, exit_code = ? "
+            "WHERE run_id = ?",
+            (self._now(), status, json.dumps(counts), exit_code, run_id),
+        )
+
+    def journal(
+        self,
+        run_id: str,
+        kind: str,
+        phase: str,
+        person_key: str | None = None,
+        label: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append one line to the audit journal (written before and after every write)."""
+        self._db.execute(
+            "INSERT INTO journal (run_id, at, person_key, label, kind, phase, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, self._now(), person_key, label, kind, phase, detail),
+        )
+
+    def history(
+        self, *, person_key: str | None = None, run_id: str | None = None, limit: int = 1000
+    ) -> list[JournalEntry]:
+        """The audit trail of one person or one run, oldest first."""
+        if person_key is not None:
+            where, arg = "person_key = ?", person_key
+        elif run_id is not None:
+            where, arg = "run_id = ?", run_id
+        else:
+            raise ValueError("history needs a person or a run")
+        rows = self._db.execute(
+            f"SELECT run_id, at, label, kind, phase, detail FROM journal WHERE {where} "
+            "ORDER BY id LIMIT ?",
+            (arg, limit),
+        )
+        return [JournalEntry(*row) for row in rows]
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        """The most recent runs, newest first."""
+        rows = self._db.execute(
+            "SELECT run_id, command, as_of, dry_run, started_at, finished_at, status, exit_code "
+            "FROM runs ORDER BY started_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [RunRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
+
+def lock_path(state_path: Path) -> Path:
+    """The lock file beside a state store."""
+    return state_path.with_name(state_path.name + ".lock")
+
+
+class StateLock:
+    """One sync at a time per state store: an exclusive lock on a file beside it.
+
+    The operating system releases the lock when the process dies, so a crashed run never
+    leaves a stale lock behind.
+    """
+
+    def __init__(self, path: Path, wait: bool = False) -> None:
+        self.path = path
+        self.wait = wait
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> StateLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.close()
+            raise LockedError(
+                f"another sync is running on this state store ({self.path} is locked)"
+            ) from None
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

@@ -1,0 +1,560 @@
+"""The SCIM target as the connector uses it: scim2-client over the caller's httpx2 client, typed.
+
+Thin on purpose: no retries (see `connector.target.retry`), no business decisions. What it adds
+to scim2-client:
+
+- `discover()` reads what the target supports (`Capabilities`), lets configuration correct it
+  (`CapabilityOverrides`, for servers that announce what they do not do), and describes the
+  target to scim2-client with the connector's own models (`connector.scim_models`).
+- Lookups verify every result client-side: some servers ignore filters.
+- National numbers never go into a URL: the lookup by national number is a `POST .search`, and
+  without `.search` (or without the ACM/IDM extension) it finds nothing rather than fall back
+  to a GET.
+- Users are fitted to what the target serves: extensions the target's User resource type does
+  not declare (typically the ACM/IDM one) are dropped before sending.
+- Every failure is one of the exceptions of `connector.target.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import httpx2
+from pydantic import ValidationError
+from scim2_client import RequestNetworkException, SCIMClientException
+from scim2_client.engines.httpx2 import AsyncSCIMClient
+from scim2_models import (
+    URI,
+    Bulk,
+    EnterpriseUser,
+    Error,
+    ETag,
+    Filter,
+    Group,
+    GroupMember,
+    ListResponse,
+    Patch,
+    PatchOp,
+    PatchOperation,
+    Reference,
+    ResourceType,
+    Schema,
+    SchemaExtension,
+    SCIMException,
+    ScimProvider,
+    SearchRequest,
+    ServiceProviderConfig,
+    Sort,
+    User,
+)
+
+from connector.scim_models import (
+    ACMIDM_USER_SCHEMA,
+    NATIONAL_ID_PATH,
+    AcmIdmUser,
+    AcmUser,
+    PlainUser,
+    national_id_of,
+)
+from connector.target.errors import (
+    Conflict,
+    InvalidResponse,
+    NotFound,
+    PreconditionFailed,
+    Rejected,
+    TargetRequestError,
+    TargetUnavailable,
+    parse_retry_after,
+)
+
+T = TypeVar("T")
+
+ScimUser = User[Any]
+"""A User as read from or sent to the target, with whatever extensions its resource type has."""
+
+_MODELS = (User, Group, EnterpriseUser, AcmIdmUser)
+_KNOWN_USER_EXTENSIONS = frozenset(
+    str(extension.__schema__).casefold() for extension in (EnterpriseUser, AcmIdmUser)
+)
+# A filter on userName: the one every filtering server supports (Entra ID included).
+_PROBE_FILTER = 'userName eq "scim-connector-capability-probe"'
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the target supports, as discovered and then corrected by configuration."""
+
+    patch: bool
+    bulk: bool
+    bulk_max_operations: int | None
+    bulk_max_payload: int | None
+    etag: bool
+    filter: bool
+    filter_max_results: int | None
+    sort: bool
+    search: bool  # POST <endpoint>/.search answers
+    acmidm_extension: bool  # /Schemas lists it and the User resource type declares it
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityOverrides:
+    """Configured corrections of `Capabilities`; a field left None keeps the discovered value."""
+
+    patch: bool | None = None
+    bulk: bool | None = None
+    bulk_max_operations: int | None = None
+    bulk_max_payload: int | None = None
+    etag: bool | None = None
+    filter: bool | None = None
+    filter_max_results: int | None = None
+    sort: bool | None = None
+    search: bool | None = None
+    acmidm_extension: bool | None = None
+
+    def apply(self, discovered: Capabilities) -> Capabilities:
+        """The discovered capabilities with every set field of these overrides in place."""
+        changes = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) is not None
+        }
+        return dataclasses.replace(discovered, **changes)
+
+
+class TargetClient:
+    """Typed SCIM operations on one target; call `discover()` once before anything else."""
+
+    def __init__(self, http: httpx2.AsyncClient) -> None:
+        self._scim = AsyncSCIMClient(http, provider=ScimProvider(models=_MODELS, resource_types=()))
+        self._capabilities: Capabilities | None = None
+        self._resource_types: tuple[ResourceType, ResourceType] | None = None
+
+    # -- Discovery ------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The capabilities `discover()` established."""
+        if self._capabilities is None:
+            raise RuntimeError("TargetClient.discover() must be called first")
+        return self._capabilities
+
+    async def discover(self, overrides: CapabilityOverrides | None = None) -> Capabilities:
+        """Read /ServiceProviderConfig, /ResourceTypes and /Schemas, and probe POST .search."""
+        overrides = overrides or CapabilityOverrides()
+        config = await self._call(
+            "read ServiceProviderConfig", self._scim.query(ServiceProviderConfig)
+        )
+        if not isinstance(config, ServiceProviderConfig):
+            raise InvalidResponse("read ServiceProviderConfig", "not a ServiceProviderConfig")
+        schema_ids = await self._read_schema_ids()
+        listed_acmidm = ACMIDM_USER_SCHEMA.casefold() in schema_ids
+        user_type, group_type = await self._read_resource_types(listed_acmidm)
+        discovered = Capabilities(
+            patch=_supported(config.patch),
+            bulk=_supported(config.bulk),
+            bulk_max_operations=config.bulk.max_operations if config.bulk else None,
+            bulk_max_payload=config.bulk.max_payload_size if config.bulk else None,
+            etag=_supported(config.etag),
+            filter=_supported(config.filter),
+            filter_max_results=config.filter.max_results if config.filter else None,
+            sort=_supported(config.sort),
+            search=False,
+            acmidm_extension=listed_acmidm and _declares(user_type, ACMIDM_USER_SCHEMA),
+        )
+        capabilities = overrides.apply(discovered)
+        user_type = _with_extension(user_type, ACMIDM_USER_SCHEMA, capabilities.acmidm_extension)
+        self._resource_types = (user_type, group_type)
+        self._scim.provider = ScimProvider(
+            models=_MODELS,
+            resource_types=self._resource_types,
+            config=_corrected_config(config, capabilities),
+        )
+        if overrides.search is None and capabilities.filter:
+            capabilities = dataclasses.replace(capabilities, search=await self._probe_search())
+        self._capabilities = capabilities
+        return capabilities
+
+    async def _read_resource_types(self, listed_acmidm: bool) -> tuple[ResourceType, ResourceType]:
+        """The User and Group resource types the target publishes, or the RFC 7643 defaults."""
+        published: Sequence[ResourceType] = []
+        try:
+            listed = await self._call("read ResourceTypes", self._scim.query(ResourceType))
+            published = [
+                resource_type
+                for resource_type in _resources_of(listed, "read ResourceTypes")
+                if isinstance(resource_type, ResourceType)
+            ]
+        except (NotFound, Rejected):
+            pass  # no /ResourceTypes: assume the RFC 7643 defaults below
+        default_user = AcmUser if listed_acmidm else PlainUser
+        user_type = _published_type(published, User) or ResourceType.from_resource(default_user)
+        group_type = _published_type(published, Group) or ResourceType.from_resource(Group)
+        known = [
+            extension
+            for extension in user_type.schema_extensions or []
+            if str(extension.schema_).casefold() in _KNOWN_USER_EXTENSIONS
+        ]
+        return user_type.model_copy(update={"schema_extensions": known}), group_type
+
+    async def _read_schema_ids(self) -> set[str]:
+        """The (casefolded) ids /Schemas lists; empty when the target has no /Schemas."""
+        try:
+            payload = await self._call(
+                "read Schemas", self._scim.query(Schema, check_response_payload=False)
+            )
+        except (NotFound, Rejected):
+            return set()
+        listed = payload.get("Resources") if isinstance(payload, dict) else None
+        return {
+            str(schema["id"]).casefold()
+            for schema in listed or []
+            if isinstance(schema, dict) and "id" in schema
+        }
+
+    async def _probe_search(self) -> bool:
+        """Whether the User endpoint answers a POST .search (RFC 7644 §3.4.3)."""
+        try:
+            await self._search_users("probe POST .search", _PROBE_FILTER)
+        except (NotFound, Rejected, InvalidResponse):
+            return False
+        return True
+
+    # -- Users ----------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> ScimUser:
+        """Read one user by SCIM id."""
+        found = await self._call("read user", self._scim.query(self._user_type, user_id))
+        return _user(found, "read user")
+
+    async def find_users_by_external_id(self, external_id: str) -> list[ScimUser]:
+        """Users whose externalId is exactly `external_id` (GET with a filter, checked here)."""
+        if not self.capabilities.filter:
+            return []
+        users = await self._query_users(
+            "find users by externalId", f"externalId eq {_quoted(external_id)}"
+        )
+        return [user for user in users if user.external_id == external_id]
+
+    async def find_users_by_national_id(self, nn_digits: str) -> list[ScimUser]:
+        """Users with this national number (POST .search, never GET); [] if the target can't."""
+        if not (self.capabilities.search and self.capabilities.acmidm_extension):
+            return []
+        users = await self._search_users(
+            "find users by national number", f"{NATIONAL_ID_PATH} eq {_quoted(nn_digits)}"
+        )
+        return [user for user in users if national_id_of(user) == nn_digits]
+
+    async def find_users_by_user_name(self, user_name: str) -> list[ScimUser]:
+        """Users whose userName equals `user_name`, ignoring case (userName is not caseExact)."""
+        if not self.capabilities.filter:
+            return []
+        users = await self._query_users(
+            "find users by userName", f"userName eq {_quoted(user_name)}"
+        )
+        wanted = user_name.casefold()
+        return [user for user in users if (user.user_name or "").casefold() == wanted]
+
+    async def create_user(self, user: ScimUser) -> ScimUser:
+        """Create a user (POST); returns it as the target stored it."""
+        created = await self._call(
+            "create user", self._scim.create(self._user_type, self._fit_user(user))
+        )
+        return _user(created, "create user")
+
+    async def replace_user(self, user: ScimUser) -> ScimUser:
+        """Replace a user (PUT, by `user.id`); conditional on `user.meta.version` with ETags."""
+        replaced = await self._call(
+            "replace user", self._scim.replace(self._user_type, self._fit_user(user))
+        )
+        return _user(replaced, "replace user")
+
+    async def patch_user(
+        self, user_id: str, operations: list[PatchOperation[Any]], etag: str | None = None
+    ) -> ScimUser | None:
+        """Apply PATCH operations; the user if the target returned it (200), None on 204."""
+        headers = {"If-Match": etag} if etag and self.capabilities.etag else {}
+        with _mapped_errors("patch user"):  # paths are checked against the target's User model
+            patch = cast(Any, PatchOp)[self._user_model](operations=operations)
+        patched = await self._call(
+            "patch user",
+            self._scim.modify(self._user_type, user_id, patch, headers=headers),
+        )
+        return None if patched is None else _user(patched, "patch user")
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete a user."""
+        await self._call("delete user", self._scim.delete(self._user_type, user_id))
+
+    async def iter_users(self, page_size: int = 100) -> AsyncIterator[ScimUser]:
+        """Every user of the target, read page by page (startIndex/count)."""
+        start = 1
+        while True:
+            query: SearchRequest[Any] = SearchRequest(start_index=start, count=page_size)
+            page = await self._call(
+                "list users", self._scim.query(self._user_type, query_parameters=query)
+            )
+            users = [_user(user, "list users") for user in _resources_of(page, "list users")]
+            for user in users:
+                yield user
+            start += len(users)
+            total = _total_of(page)
+            if not users or (total is not None and start > total):
+                return
+            if total is None and len(users) < page_size:
+                return
+
+    # -- Groups ---------------------------------------------------------
+
+    async def get_group(self, group_id: str) -> Group:
+        """Read one group by SCIM id."""
+        found = await self._call("read group", self._scim.query(self._group_type, group_id))
+        return _group(found, "read group")
+
+    async def find_groups_by_display_name(self, display_name: str) -> list[Group]:
+        """Groups whose displayName equals `display_name`, ignoring case (checked here)."""
+        if not self.capabilities.filter:
+            return []
+        query: SearchRequest[Any] = SearchRequest(filter=f"displayName eq {_quoted(display_name)}")
+        listed = await self._call(
+            "find groups by displayName",
+            self._scim.query(self._group_type, query_parameters=query),
+        )
+        groups = [_group(group, "find groups") for group in _resources_of(listed, "find groups")]
+        wanted = display_name.casefold()
+        return [group for group in groups if (group.display_name or "").casefold() == wanted]
+
+    async def create_group(self, group: Group) -> Group:
+        """Create a group (POST); returns it as the target stored it."""
+        created = await self._call("create group", self._scim.create(self._group_type, group))
+        return _group(created, "create group")
+
+    async def replace_group(self, group: Group) -> Group:
+        """Replace a group (PUT, by `group.id`)."""
+        replaced = await self._call("replace group", self._scim.replace(self._group_type, group))
+        return _group(replaced, "replace group")
+
+    async def patch_group_members(
+        self, group_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> None:
+        """Add and remove members (user ids) in one PATCH request; nothing to do, no request."""
+        operations: list[PatchOperation[Group]] = []
+        if add:
+            members = [GroupMember(value=member) for member in add]
+            operations.append(PatchOperation(op="add", path="members", value=members))
+        for member in remove:
+            path = f"members[value eq {_quoted(member)}]"
+            operations.append(PatchOperation(op="remove", path=path))
+        if not operations:
+            return
+        await self._call(
+            "patch group members",
+            self._scim.modify(self._group_type, group_id, PatchOp[Group](operations=operations)),
+        )
+
+    # -- Plumbing -------------------------------------------------------
+
+    @property
+    def _user_type(self) -> ResourceType:
+        """The target's User resource type, as `discover()` established it."""
+        if self._resource_types is None:
+            raise RuntimeError("TargetClient.discover() must be called first")
+        return self._resource_types[0]
+
+    @property
+    def _group_type(self) -> ResourceType:
+        """The target's Group resource type, as `discover()` established it."""
+        if self._resource_types is None:
+            raise RuntimeError("TargetClient.discover() must be called first")
+        return self._resource_types[1]
+
+    @property
+    def _user_model(self) -> type[ScimUser]:
+        """The User model the target's User resource type serves, extensions included."""
+        model = self._scim.provider.model_for(self._user_type)
+        if model is None or not issubclass(model, User):
+            raise RuntimeError("TargetClient.discover() must be called first")
+        return model
+
+    def _fit_user(self, user: ScimUser) -> ScimUser:
+        """The user as the target's User model, without the extensions that model lacks."""
+        model = self._user_model
+        if isinstance(user, model):
+            return user
+        dropped = set(user.get_extension_models()) - set(model.get_extension_models())
+        payload = user.model_dump()
+        for schema in dropped:
+            payload.pop(schema, None)
+        payload["schemas"] = [schema for schema in payload["schemas"] if schema not in dropped]
+        with _mapped_errors("fit user to the target's schema"):
+            return model.model_validate(payload)
+
+    async def _query_users(self, operation: str, scim_filter: str) -> list[ScimUser]:
+        """Users matching a filter, first page, with GET (never for personal data)."""
+        query: SearchRequest[Any] = SearchRequest(filter=scim_filter)
+        listed = await self._call(
+            operation, self._scim.query(self._user_type, query_parameters=query)
+        )
+        return [_user(user, operation) for user in _resources_of(listed, operation)]
+
+    async def _search_users(self, operation: str, scim_filter: str) -> list[ScimUser]:
+        """Users matching a filter, first page, with POST <endpoint>/.search: nothing in the URL."""
+        search: SearchRequest[Any] = SearchRequest(filter=scim_filter)
+        listed = await self._call(operation, self._scim.search(self._user_type, search))
+        return [_user(user, operation) for user in _resources_of(listed, operation)]
+
+    async def _call(self, operation: str, request: Awaitable[T]) -> T:
+        """Await a scim2-client request, turning its failures into `connector.target.errors`."""
+        with _mapped_errors(operation):
+            return await request
+
+
+@contextlib.contextmanager
+def _mapped_errors(operation: str) -> Iterator[None]:
+    """Turn scim2-client, scim2-models and pydantic exceptions into the connector's, unchained.
+
+    The originals are not chained: their notes may quote payloads (national numbers included).
+    """
+    try:
+        yield
+    except TargetRequestError:
+        raise
+    except RequestNetworkException as exc:
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause else exc.message
+        raise TargetUnavailable(operation, detail) from None
+    except SCIMException as exc:
+        response = _response_of(exc)
+        if response is None:  # refused by scim2-client before sending
+            raise Rejected(operation, exc.detail, scim_type=exc.scim_type) from None
+        raise _by_status(operation, response, exc.scim_type, exc.detail) from None
+    except SCIMClientException as exc:
+        response = _response_of(exc)
+        if response is None:
+            raise InvalidResponse(operation, exc.message) from None
+        raise _by_status(operation, response, None, exc.message) from None
+    except ValidationError as exc:  # a payload that does not fit the target's models
+        details = "; ".join(str(error.detail) for error in Error.from_validation_errors(exc))
+        raise Rejected(operation, details) from None
+
+
+def _by_status(
+    operation: str, response: httpx2.Response, scim_type: str | None, detail: str
+) -> TargetRequestError:
+    """The connector exception for an HTTP answer."""
+    status = response.status_code
+    if status == 429 or (status >= 500 and status != 501):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return TargetUnavailable(
+            operation, detail, status=status, scim_type=scim_type, retry_after=retry_after
+        )
+    kinds: dict[int, type[TargetRequestError]] = {
+        404: NotFound,
+        409: Conflict,
+        412: PreconditionFailed,
+    }
+    kind = kinds.get(status)
+    if kind is None:
+        kind = Rejected if 400 <= status < 500 or status == 501 else InvalidResponse
+    return kind(operation, detail, status=status, scim_type=scim_type)
+
+
+def _response_of(exc: Exception) -> httpx2.Response | None:
+    """The HTTP response scim2-client attached to an exception, if any."""
+    source = getattr(exc, "source", None)
+    return source if isinstance(source, httpx2.Response) else None
+
+
+def _resources_of(listed: object, operation: str) -> list[object]:
+    """The resources of a ListResponse."""
+    if not isinstance(listed, ListResponse):
+        raise InvalidResponse(operation, "the target did not answer with a ListResponse")
+    return list(listed.resources or [])
+
+
+def _total_of(listed: object) -> int | None:
+    """The totalResults of a ListResponse."""
+    return listed.total_results if isinstance(listed, ListResponse) else None
+
+
+def _user(resource: object, operation: str) -> ScimUser:
+    """A User from a scim2-client answer, or InvalidResponse."""
+    if not isinstance(resource, User):
+        raise InvalidResponse(operation, "the target did not answer with a User")
+    return resource
+
+
+def _group(resource: object, operation: str) -> Group:
+    """A Group from a scim2-client answer, or InvalidResponse."""
+    if not isinstance(resource, Group):
+        raise InvalidResponse(operation, "the target did not answer with a Group")
+    return resource
+
+
+def _quoted(value: str) -> str:
+    """A SCIM filter string literal (a JSON string, RFC 7644 §3.4.2.2)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _supported(feature: Patch | Bulk | ETag | Filter | Sort | None) -> bool:
+    """Whether a ServiceProviderConfig feature says `supported: true`."""
+    return bool(feature and feature.supported)
+
+
+def _published_type(
+    published: Sequence[ResourceType], model: type[User[Any]] | type[Group]
+) -> ResourceType | None:
+    """The published resource type whose core schema is the model's."""
+    schema = str(model.__schema__).casefold()
+    for resource_type in published:
+        if str(resource_type.schema_).casefold() == schema:
+            return resource_type
+    return None
+
+
+def _declares(resource_type: ResourceType, extension_schema: str) -> bool:
+    """Whether a resource type lists an extension schema."""
+    wanted = extension_schema.casefold()
+    return any(
+        str(extension.schema_).casefold() == wanted
+        for extension in resource_type.schema_extensions or []
+    )
+
+
+def _with_extension(resource_type: ResourceType, schema: str, present: bool) -> ResourceType:
+    """The resource type with an (optional) extension schema declared or not."""
+    if _declares(resource_type, schema) == present:
+        return resource_type
+    others = [
+        extension
+        for extension in resource_type.schema_extensions or []
+        if str(extension.schema_).casefold() != schema.casefold()
+    ]
+    if present:
+        others.append(SchemaExtension(schema_=Reference[URI](schema), required=False))
+    return resource_type.model_copy(update={"schema_extensions": others})
+
+
+def _corrected_config(
+    config: ServiceProviderConfig, capabilities: Capabilities
+) -> ServiceProviderConfig:
+    """The ServiceProviderConfig scim2-client goes by (If-Match, bulk limits), overrides applied."""
+    return config.model_copy(
+        update={
+            "patch": Patch(supported=capabilities.patch),
+            "bulk": Bulk(
+                supported=capabilities.bulk,
+                max_operations=capabilities.bulk_max_operations,
+                max_payload_size=capabilities.bulk_max_payload,
+            ),
+            "etag": ETag(supported=capabilities.etag),
+            "filter": Filter(
+                supported=capabilities.filter, max_results=capabilities.filter_max_results
+            ),
+            "sort": Sort(supported=capabilities.sort),
+        }
+    )

@@ -1,0 +1,81 @@
+"""The state store: what apply records is what the planner reads back; no national number."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from connector.hr.records import EmployeeKey
+from connector.known import KnownUser
+from connector.state import MIGRATIONS, StateError, StateStore
+
+USER = KnownUser(
+    key="k1",
+    label="85.07.30-***.**",
+    scim_id="abc",
+    user_name="an@x.be",
+    active=True,
+    digests={"userName": "d1", "active": "d2"},
+    employee_keys=frozenset({EmployeeKey("0216293766", "E1")}),
+)
+
+
+def test_saved_user_and_memberships_are_read_back(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    store.save_user(USER)
+    store.add_membership("k1", "Premiezoeker Gebruiker")
+    store.save_group("Premiezoeker Gebruiker", "g1", "Premiezoeker Gebruiker")
+    known = store.load_known()
+    assert known.users["k1"] == replace(USER, memberships=frozenset({"Premiezoeker Gebruiker"}))
+    assert known.groups == {"Premiezoeker Gebruiker": "g1"}
+    assert store.person_for_employee(EmployeeKey("0216293766", "E1")) == "k1"
+
+
+def test_forgetting_a_user_drops_their_memberships(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    store.save_user(USER)
+    store.add_membership("k1", "R")
+    store.forget_user("k1")
+    assert store.load_known().users == {}
+
+
+def test_read_only_open_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    assert StateStore.open_read_only(tmp_path / "state.db") is None
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_read_only_open_does_not_change_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateStore.open(path).save_user(USER)
+    before = path.read_bytes()
+    store = StateStore.open_read_only(path)
+    assert store is not None
+    store.load_known()
+    store.close()
+    assert path.read_bytes() == before
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateStore.open(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StateError, match="newer"):
+        StateStore.open(path)
+
+
+def test_journal_is_kept_per_person_and_per_run(tmp_path: Path) -> None:
+    clock = iter(dt.datetime(2026, 12, 1, 2, 0, s, tzinfo=dt.UTC) for s in range(60))
+    store = StateStore.open(tmp_path / "state.db", clock=lambda: next(clock))
+    store.begin_run("r1", "sync", dt.date(2026, 12, 1), dry_run=False)
+    store.journal("r1", "create", "intent", "k1", USER.label)
+    store.journal("r1", "create", "done", "k1", USER.label, "id=abc")
+    store.finish_run("r1", "done", {"create": 1}, 0)
+    assert [e.phase for e in store.history(person_key="k1")] == ["intent", "done"]
+    assert [e.phase for e in store.history(run_id="r1")] == ["intent", "done"]
+    assert store.runs()[0].status == "done"
