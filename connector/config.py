@@ -719,7 +719,9 @@ def _dotted_keys(values: Mapping[str, Any], prefix: str = "") -> set[str]:
 
 def _config_error(exc: ValidationError, file: str, from_env: set[str]) -> ConfigError:
     """One ConfigError for all validation errors: the first names its key, one line each."""
-    problems = [problem for error in exc.errors() for problem in _problems(error)]
+    # Unknown keys first: a typo'd key is the likely cause of a "required" one.
+    errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+    problems = [problem for error in errors for problem in _problems(error)]
     lines = [f"{key}: {message}{_env_hint(key, from_env)}" for key, message in problems]
     first_key, _ = problems[0]
     first_line = lines[0].removeprefix(f"{first_key}: ")

@@ -75,7 +75,7 @@ def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
         table = Table(title=f"{TITLES[kind]} ({len(ops)})", title_justify="left")
         table.add_column("person")
         table.add_column("what", overflow="fold")
-        for op in ops:
+        for op in sorted(ops, key=lambda op: op.label):
             table.add_row(op.label, _detail(op))
         console.print(table)
 
@@ -91,10 +91,15 @@ def render_counts(console: Console, report: Report) -> None:
     )
 
 
-def render_report(console: Console, report: Report) -> None:
-    """Everything about a report, for people."""
-    render_rejections(console, report)
-    render_warnings(console, report)
+def render_report(console: Console, report: Report, details: bool = True) -> None:
+    """Everything about a report, for people (`details=False`: rejections and warnings counted)."""
+    if details:
+        render_rejections(console, report)
+        render_warnings(console, report)
+    elif report.rejected or report.warnings:
+        console.print(
+            f"({len(report.rejected)} rows rejected and {len(report.warnings)} warnings, as above)"
+        )
     if report.command != "validate":
         render_plan(console, report)
     else:
