@@ -7,6 +7,7 @@ Exit codes live here and only here: 0 all done; 1 rows rejected or operations fa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -21,8 +22,10 @@ from rich.console import Console
 from connector import __version__, jobs
 from connector.config import Settings, config_path_from_env, load_config
 from connector.errors import ConnectorError, SafetyStop
+from connector.hr.records import EmployeeKey
 from connector.logs import configure_logging
-from connector.render import render_report
+from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
+from connector.render import render_journal, render_report
 from connector.report import Report
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_SAFETY = 0, 1, 2, 3
@@ -144,6 +147,12 @@ def sync(
     force: Annotated[
         bool, typer.Option("--force", help="Apply even if a safety threshold is exceeded.")
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Reconcile against what the target really holds, not the state store."
+        ),
+    ] = False,
 ) -> None:
     """Plan, apply and record: bring the target in step with HR."""
 
@@ -151,9 +160,92 @@ def sync(
         settings = load(config)
         day = parse_as_of(as_of, settings)
         report = asyncio.run(
-            jobs.sync(settings, jobs.new_run_id(), day, dry_run=dry_run, force=force)
+            jobs.sync(settings, jobs.new_run_id(), day, dry_run=dry_run, force=force, full=full)
         )
         emit(report, format)
+
+    guarded(action)
+
+
+def parse_employee(text: str) -> EmployeeKey:
+    """`ORG:ID` -> EmployeeKey, the organisation code normalised."""
+    org, sep, employee_id = text.partition(":")
+    if not sep or not employee_id.strip():
+        raise fail(f"--employee: {text!r} is not ORG:ID (e.g. 0207451227:E1234)")
+    try:
+        return EmployeeKey(normalise_organisation_code(org), employee_id.strip())
+    except InvalidOrganisationCode as exc:
+        raise fail(f"--employee: {exc}") from None
+
+
+@app.command()
+def resync(
+    employee: Annotated[
+        list[str] | None,
+        typer.Option("--employee", help="ORG:EMPLOYEE_ID of a person to resync (repeatable)."),
+    ] = None,
+    person: Annotated[
+        list[str] | None,
+        typer.Option("--person", help="National number of a person to resync (repeatable)."),
+    ] = None,
+    config: ConfigOption = None,
+    as_of: AsOfOption = None,
+    format: FormatOption = Format.TEXT,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan against the target; change nothing.")
+    ] = False,
+) -> None:
+    """Sync only the named people, reconciled against what the target holds."""
+    if not employee and not person:
+        raise fail("resync needs --employee ORG:ID or --person NATIONAL_ID")
+    selection = jobs.Selection(
+        national_ids=tuple(person or ()),
+        employees=tuple(parse_employee(e) for e in employee or ()),
+    )
+
+    def action() -> None:
+        settings = load(config)
+        day = parse_as_of(as_of, settings)
+        report = asyncio.run(
+            jobs.sync(
+                settings,
+                jobs.new_run_id(),
+                day,
+                dry_run=dry_run,
+                selection=selection,
+                command="resync",
+            )
+        )
+        emit(report, format)
+
+    guarded(action)
+
+
+@app.command()
+def log(
+    person: Annotated[
+        str | None, typer.Option("--person", help="National number of the person.")
+    ] = None,
+    employee: Annotated[
+        str | None, typer.Option("--employee", help="ORG:EMPLOYEE_ID of the person.")
+    ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
+    config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """The audit trail from the state store: by person, employee or run."""
+    if sum(x is not None for x in (person, employee, run)) != 1:
+        raise fail("log needs exactly one of --person, --employee or --run")
+    key = parse_employee(employee) if employee else None
+
+    def action() -> None:
+        settings = load(config)
+        entries = jobs.audit_trail(settings, person=person, employee=key, run_id=run)
+        if format is Format.JSON:
+            rows = [dataclasses.asdict(e) for e in entries]
+            sys.stdout.write(json.dumps({"entries": rows}, ensure_ascii=False, indent=2) + "\n")
+            return
+        render_journal(out, entries)
 
     guarded(action)
 

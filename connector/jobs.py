@@ -8,23 +8,31 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from connector.apply import Applier
 from connector.config import Settings
+from connector.errors import ConnectorError
 from connector.hr.read import ReadPolicy, read_hr
-from connector.hr.records import HrInput, Warning_
+from connector.hr.records import EmployeeKey, HrInput, Warning_
 from connector.keys import Keyring
 from connector.known import KnownState
 from connector.mapping import DesiredState, Mapping, desired_state, load_mapping, use_acmidm
+from connector.nationalid import InvalidNationalId, parse_national_id
 from connector.people import people_from_input
 from connector.plan import OnMissing, Plan, make_plan
+from connector.reconcile import Observation, observe
 from connector.report import Report
 from connector.safety import Thresholds, Trip, backup_gaps, check_plan
-from connector.state import StateLock, StateStore, lock_path
+from connector.state import JournalEntry, StateLock, StateStore, lock_path
+from connector.target.client import TargetClient
 from connector.target.connect import connect
 from connector.target.retry import RetryPolicy
+
+
+class SelectionError(ConnectorError):
+    """A resync names someone the connector cannot find."""
 
 
 def today(settings: Settings) -> dt.date:
@@ -109,35 +117,58 @@ def known_state(settings: Settings) -> KnownState:
         store.close()
 
 
-def make_planned(
+def desire(
     settings: Settings,
     inputs: Inputs,
     known: KnownState,
     as_of: dt.date,
     target_has_acmidm: bool,
-) -> Planned:
-    """Merge, map, plan and check: the pure core, called with what the shell gathered."""
-    keyring = Keyring(settings.state_secret())
-    desired = desired_state(
+) -> DesiredState:
+    """Merge and map: what the target should hold on `as_of`."""
+    return desired_state(
         people_from_input(inputs.hr),
         inputs.mapping,
         known,
-        keyring,
+        keyring(settings),
         as_of,
         provision_days_before_start=settings.lifecycle.provision_days_before_start,
         with_acmidm=use_acmidm(inputs.mapping, target_has_acmidm),
         held_national_ids=frozenset(inputs.hr.rejected_national_ids),
         held_employee_keys=frozenset(inputs.hr.rejected_keys),
     )
+
+
+def keyring(settings: Settings) -> Keyring:
+    """The keyring of this installation (its secret from config or beside the state store)."""
+    return Keyring(settings.state_secret())
+
+
+def make_planned(
+    settings: Settings,
+    inputs: Inputs,
+    desired: DesiredState,
+    known: KnownState,
+    as_of: dt.date,
+    only: frozenset[str] | None = None,
+) -> Planned:
+    """Plan and check: the pure core, on what the shell gathered (`only`: just these people)."""
+    scoped_known = known
+    if only is not None:
+        desired = replace(
+            desired,
+            users={k: u for k, u in desired.users.items() if k in only},
+            held={k: label for k, label in desired.held.items() if k in only},
+        )
+        scoped_known = replace(known, users={k: u for k, u in known.users.items() if k in only})
     plan = make_plan(
         desired,
-        known,
+        scoped_known,
         as_of,
         on_missing=OnMissing(settings.lifecycle.on_missing),
         delete_after_days=settings.lifecycle.delete_after_days,
     )
     trips = check_plan(plan, known, thresholds(settings))
-    return Planned(inputs=inputs, known=known, desired=desired, plan=plan, trips=trips)
+    return Planned(inputs=inputs, known=scoped_known, desired=desired, plan=plan, trips=trips)
 
 
 def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
@@ -145,7 +176,7 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
     report.plan = planned.plan
     report.counts = planned.plan.counts()
     report.rejected = list(planned.inputs.hr.rejected)
-    report.warnings = list(planned.inputs.hr.warnings)
+    report.warnings[:0] = planned.inputs.hr.warnings
     for label in sorted(planned.plan.held.values()):
         report.warnings.append(
             Warning_(
@@ -165,9 +196,37 @@ def plan(settings: Settings, run_id: str, as_of: dt.date) -> Report:
     inputs = read_inputs(settings)
     known = known_state(settings)
     target_has_acmidm = settings.target.capabilities.acmidm_extension is not False
-    planned = make_planned(settings, inputs, known, as_of, target_has_acmidm)
+    desired = desire(settings, inputs, known, as_of, target_has_acmidm)
+    planned = make_planned(settings, inputs, desired, known, as_of)
     report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
     return plan_report(planned, report, settings.safety.min_holders)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The people a `resync` is about: national numbers and/or employee keys."""
+
+    national_ids: tuple[str, ...] = ()  # as typed by the user; parsed here
+    employees: tuple[EmployeeKey, ...] = ()
+
+    def person_keys(self, ring: Keyring, inputs: Inputs, store: StateStore) -> frozenset[str]:
+        """The person keys selected; raises SelectionError for what matches nobody."""
+        keys = set()
+        for text in self.national_ids:
+            try:
+                keys.add(ring.person_key(parse_national_id(text).digits))
+            except InvalidNationalId as exc:
+                raise SelectionError(f"--person: {exc}") from None
+        owners = {r.key: r.national_id.digits for r in inputs.hr.records}
+        for employee in self.employees:
+            digits = owners.get(employee)
+            key = ring.person_key(digits) if digits else store.person_for_employee(employee)
+            if key is None:
+                raise SelectionError(
+                    f"--employee {employee}: not in the HR input and not managed by the connector"
+                )
+            keys.add(key)
+        return frozenset(keys)
 
 
 async def sync(
@@ -177,42 +236,131 @@ async def sync(
     *,
     dry_run: bool = False,
     force: bool = False,
+    full: bool = False,
+    selection: Selection | None = None,
     command: str = "sync",
 ) -> Report:
-    """Plan, check, apply and record: the main job."""
+    """Plan, check, apply and record: the main job (`selection`: a targeted resync)."""
     inputs = read_inputs(settings)
     report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
     with StateLock(lock_path(settings.state.path)):
         store = StateStore.open(settings.state.path)
         try:
             async with connect(settings) as client:
-                known = store.load_known()
-                planned = make_planned(
-                    settings, inputs, known, as_of, client.capabilities.acmidm_extension
-                )
-                plan_report(planned, report, settings.safety.min_holders)
-                report.extra["planned"] = planned.plan.counts()
-                if planned.trips and not force:
-                    report.safety_stopped = True
-                    return report
-                if dry_run:
-                    return report
-                store.begin_run(run_id, command, as_of, dry_run)
-                applier = Applier(
-                    client=client,
-                    store=store,
-                    run_id=run_id,
-                    retry=RetryPolicy(),
-                    concurrency=settings.target.concurrency,
-                    batch_size=settings.target.membership_batch_size,
-                )
-                result = await applier.apply(planned.plan, known)
-                report.counts = result.counts()
-                report.failures = result.failures
-                report.extra["adopted"] = result.adopted
-                report.extra["retries"] = applier.retry.retries
-                status = "failed" if result.failures else "done"
-                store.finish_run(run_id, status, report.counts, report.exit_code)
-                return report
+                await _sync_with(settings, inputs, store, client, report, force, full, selection)
         finally:
             store.close()
+    return report
+
+
+async def _sync_with(
+    settings: Settings,
+    inputs: Inputs,
+    store: StateStore,
+    client: TargetClient,
+    report: Report,
+    force: bool,
+    full: bool,
+    selection: Selection | None,
+) -> None:
+    ring = keyring(settings)
+    only = selection.person_keys(ring, inputs, store) if selection else None
+    known = store.load_known()
+    desired = desire(settings, inputs, known, report.as_of, client.capabilities.acmidm_extension)
+    observation = None
+    if full or only is not None:
+        observation = await observe(client, known, desired, ring, only)
+        known = _merged(known, observation.known, only)
+        _report_observation(report, observation)
+    planned = make_planned(settings, inputs, desired, known, report.as_of, only)
+    plan_report(planned, report, settings.safety.min_holders)
+    report.extra["planned"] = planned.plan.counts()
+    if planned.trips and not force:
+        report.safety_stopped = True
+        return
+    if report.dry_run:
+        return
+    store.begin_run(report.run_id, report.command, report.as_of, report.dry_run)
+    applier = Applier(
+        client=client,
+        store=store,
+        run_id=report.run_id,
+        retry=RetryPolicy(),
+        concurrency=settings.target.concurrency,
+        batch_size=settings.target.membership_batch_size,
+    )
+    result = await applier.apply(planned.plan, known)
+    if observation is not None:
+        _record_adopted(store, planned, observation)
+    report.counts = result.counts()
+    report.failures = result.failures
+    report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
+    report.extra["retries"] = applier.retry.retries
+    status = "failed" if result.failures else "done"
+    store.finish_run(report.run_id, status, report.counts, report.exit_code)
+
+
+def _merged(known: KnownState, observed: KnownState, only: frozenset[str] | None) -> KnownState:
+    """The store's view with the observed people (all, or just `only`) replaced by the target's."""
+    if only is None:
+        return observed
+    users = {k: u for k, u in known.users.items() if k not in only}
+    users.update(observed.users)
+    return KnownState(users=users, groups=observed.groups)
+
+
+def _report_observation(report: Report, observation: Observation) -> None:
+    for label in observation.drifted:
+        report.warnings.append(
+            Warning_(kind="drift", message=f"{label}: changed in the target; put back")
+        )
+    for label in observation.vanished:
+        report.warnings.append(
+            Warning_(kind="vanished", message=f"{label}: no longer in the target")
+        )
+    for label, right in observation.lost_memberships:
+        report.warnings.append(
+            Warning_(
+                kind="membership_restored",
+                message=f"{label}: managed membership of {right!r} was removed in the target; "
+                "restoring it while the grant is valid",
+            )
+        )
+
+
+def _record_adopted(store: StateStore, planned: Planned, observation: Observation) -> None:
+    """Remember people found in the target by externalId that the plan did not touch."""
+    touched = {op.person for op in planned.plan.operations}
+    for key, user in observation.known.users.items():
+        if key in observation.adopted and key not in touched:
+            desired = planned.desired.users.get(key)
+            if desired is not None:
+                store.save_user(replace(user, employee_keys=desired.employee_keys))
+
+
+def audit_trail(
+    settings: Settings,
+    *,
+    person: str | None = None,
+    employee: EmployeeKey | None = None,
+    run_id: str | None = None,
+) -> list[JournalEntry]:
+    """The journal entries of one person (by national number or employee key) or one run."""
+    store = StateStore.open_read_only(settings.state.path)
+    if store is None:
+        return []
+    try:
+        if run_id is not None:
+            return store.history(run_id=run_id)
+        key: str | None
+        if person is not None:
+            try:
+                key = keyring(settings).person_key(parse_national_id(person).digits)
+            except InvalidNationalId as exc:
+                raise SelectionError(f"--person: {exc}") from None
+        else:
+            assert employee is not None
+            key = store.person_for_employee(employee)
+        return store.history(person_key=key) if key else []
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from connector.plan import MembershipOp, Operation, OpKind, UserOp
 from connector.report import Report
+from connector.state import JournalEntry
 
 TITLES = {
     OpKind.CREATE: "Create",
@@ -109,3 +110,16 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
             f"{report.extra.get('grants', 0)} grants; {len(report.rejected)} rows rejected."
         )
     render_counts(console, report)
+
+
+def render_journal(console: Console, entries: list[JournalEntry]) -> None:
+    """The audit trail as a table."""
+    if not entries:
+        console.print("No entries.")
+        return
+    table = Table(title=f"Audit trail ({len(entries)} entries)", title_justify="left")
+    for column in ("at", "run", "person", "operation", "phase", "detail"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(e.at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
+    console.print(table)

@@ -1,0 +1,166 @@
+"""Reconciliation (`sync --full`, `resync`): what the target really holds, as a KnownState.
+
+Instead of trusting the state store's digests, the connector reads the managed users and groups
+back from the target and derives the known state from them. Planning against that corrects
+drift: an attribute the mapping owns that someone changed, a user someone deactivated, or a
+managed membership someone removed is put back; attributes the mapping does not own are never
+looked at, so they are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from connector.keys import Keyring
+from connector.known import KnownState, KnownUser
+from connector.mapping import DesiredState, DesiredUser, canonical
+from connector.target.client import ScimUser, TargetClient
+from connector.target.errors import NotFound
+
+
+@dataclass(slots=True)
+class Observation:
+    """The known state as the target shows it, and what differed from the state store."""
+
+    known: KnownState
+    drifted: list[str] = field(default_factory=list)  # masked labels of users that drifted
+    vanished: list[str] = field(default_factory=list)  # managed users no longer in the target
+    adopted: set[str] = field(default_factory=set)  # keys found by externalId, not in the store
+    lost_memberships: list[tuple[str, str]] = field(default_factory=list)  # (label, right)
+
+
+def equivalent(actual: Any, desired: Any) -> bool:
+    """True iff `actual` holds everything `desired` says (extra keys and list order ignored)."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(
+            equivalent(actual.get(k), v) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(actual) != len(desired):
+            return False
+        unused = list(actual)
+        for wanted in desired:
+            match = next((a for a in unused if equivalent(a, wanted)), None)
+            if match is None:
+                return False
+            unused.remove(match)
+        return True
+    return bool(actual == desired)
+
+
+def value_at(body: dict[str, Any], path: str) -> Any:
+    """The value of an owned attribute path in a SCIM User's JSON body (None if absent)."""
+    if path.startswith("urn:"):
+        urn, _, attribute = path.rpartition(":")
+        extension = body.get(urn)
+        return extension.get(attribute) if isinstance(extension, dict) else None
+    return body.get(path)
+
+
+def observed_digests(
+    body: dict[str, Any], paths: Iterable[str], desired: DesiredUser | None, keyring: Keyring
+) -> dict[str, str]:
+    """Digests of what the target holds at the owned paths, comparable with desired digests."""
+    digests = {}
+    for path in paths:
+        actual = value_at(body, path)
+        if actual is None:
+            continue
+        wanted = desired.attributes.get(path) if desired else None
+        shown = wanted if wanted is not None and equivalent(actual, wanted) else actual
+        digests[path] = keyring.digest(canonical(shown))
+    return digests
+
+
+def _body(user: ScimUser) -> dict[str, Any]:
+    body: dict[str, Any] = user.model_dump()
+    return body
+
+
+def _observed_user(
+    user: ScimUser, before: KnownUser | None, desired: DesiredUser | None, keyring: Keyring
+) -> KnownUser:
+    assert user.id is not None
+    body = _body(user)
+    paths = set(before.digests if before else ()) | set(desired.digests if desired else ())
+    label = before.label if before else (desired.label if desired else "?")
+    key = before.key if before else (desired.key if desired else "")
+    return KnownUser(
+        key=key,
+        label=label,
+        scim_id=user.id,
+        user_name=str(body.get("userName") or (before.user_name if before else "")),
+        active=bool(body.get("active", True)),
+        digests=observed_digests(body, paths, desired, keyring),
+        memberships=before.memberships if before else frozenset(),
+        foreign_memberships=before.foreign_memberships if before else frozenset(),
+        employee_keys=before.employee_keys if before else frozenset(),
+        deactivated_on=before.deactivated_on if before else None,
+    )
+
+
+async def _find(client: TargetClient, before: KnownUser | None, key: str) -> ScimUser | None:
+    if before is not None:
+        try:
+            return await client.get_user(before.scim_id)
+        except NotFound:
+            pass
+    found = await client.find_users_by_external_id(key)
+    return found[0] if len(found) == 1 else None
+
+
+async def observe(
+    client: TargetClient,
+    known: KnownState,
+    desired: DesiredState,
+    keyring: Keyring,
+    only: frozenset[str] | None = None,
+) -> Observation:
+    """Read the managed (or, with `only`, the named) people and the managed groups back."""
+    keys = set(known.users) | set(desired.users)
+    if only is not None:
+        keys &= only
+    observation = Observation(known=KnownState(users={}, groups=dict(known.groups)))
+    users = observation.known.users
+    for key in sorted(keys):
+        before = known.users.get(key)
+        wanted = desired.users.get(key)
+        found = await _find(client, before, key)
+        if found is None:
+            if before is not None:
+                observation.vanished.append(before.label)
+            continue
+        seen = _observed_user(found, before, wanted, keyring)
+        if before is None:
+            observation.adopted.add(key)
+        elif seen.digests != before.digests or seen.active != before.active:
+            observation.drifted.append(seen.label)
+        users[key] = seen
+    await _observe_memberships(client, observation)
+    return observation
+
+
+async def _observe_memberships(client: TargetClient, observation: Observation) -> None:
+    users = observation.known.users
+    for right, group_id in sorted(observation.known.groups.items()):
+        try:
+            group = await client.get_group(group_id)
+        except NotFound:
+            del observation.known.groups[right]
+            members: set[str] = set()
+        else:
+            members = {m.value for m in group.members or [] if m.value}
+        for key, user in list(users.items()):
+            owned = right in user.memberships
+            foreign = right in user.foreign_memberships
+            if user.scim_id in members or not (owned or foreign):
+                continue
+            if owned:
+                observation.lost_memberships.append((user.label, right))
+            users[key] = replace(
+                user,
+                memberships=user.memberships - {right},
+                foreign_memberships=user.foreign_memberships - {right},
+            )

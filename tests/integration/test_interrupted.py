@@ -1,0 +1,113 @@
+"""A sync killed part-way and started again ends where an uninterrupted sync ends."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from connector import jobs
+from connector.config import load_config
+from tests.factories import HR_FIELDS, hr_row, write_csv
+from tests.integration.conftest import ScimServer, _serve
+
+pytestmark = pytest.mark.integration
+
+PEOPLE = 200
+DAY = dt.date(2026, 12, 1)
+
+
+def write_setup(directory: Path, server: ScimServer, secret_file: Path) -> Path:
+    rows = [
+        hr_row(n, rights="Premiezoeker Gebruiker" if n % 4 == 0 else "")
+        for n in range(1, PEOPLE + 1)
+    ]
+    write_csv(directory / "hr.csv", rows, fields=HR_FIELDS)
+    config = directory / "connector.toml"
+    config.write_text(
+        f"""
+[source]
+path = "hr.csv"
+
+[target]
+base_url = "{server.base_url}"
+concurrency = 4
+
+[target.auth]
+method = "none"
+
+[state]
+path = "state.db"
+secret_file = "{secret_file}"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def user_count(server: ScimServer) -> int:
+    answer = httpx2.get(f"{server.base_url}/Users", params={"count": 0})
+    total: int = answer.json()["totalResults"]
+    return total
+
+
+def snapshot(server: ScimServer) -> tuple[list[tuple[Any, ...]], list[str]]:
+    users = httpx2.get(f"{server.base_url}/Users", params={"count": 1000}).json()["Resources"]
+    ids_to_external = {u["id"]: u["externalId"] for u in users}
+    groups = httpx2.get(f"{server.base_url}/Groups").json().get("Resources", [])
+    members = sorted(
+        f"{g['displayName']}:{ids_to_external[m['value']]}"
+        for g in groups
+        for m in g.get("members", [])
+    )
+    rows = sorted(
+        (u["externalId"], u["userName"], u["active"], u["displayName"], len(u["emails"]))
+        for u in users
+    )
+    return rows, members
+
+
+def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
+    scim_server: ScimServer, tmp_path: Path
+) -> None:
+    secret = tmp_path / "state.secret"
+    secret.write_text("a shared secret for both runs, so externalIds agree\n")
+    killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
+    killed_dir.mkdir()
+    clean_dir.mkdir()
+
+    config = write_setup(killed_dir, scim_server, secret)
+    command = [sys.executable, "-m", "connector", "sync", "--config", str(config)]
+    command += ["--as-of", DAY.isoformat()]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while user_count(scim_server) < 40 and process.poll() is None:
+        assert time.monotonic() < deadline, "the sync made no progress"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 0 < user_count(scim_server) < PEOPLE, "the run should have been killed part-way"
+
+    report = asyncio.run(jobs.sync(load_config(config), jobs.new_run_id(), DAY))
+    assert report.exit_code == 0, report.to_json()
+    rows, members = snapshot(scim_server)
+    assert len(rows) == PEOPLE
+    assert len({r[0] for r in rows}) == PEOPLE  # one user per person: no duplicates
+    assert len(members) == len(set(members)) == PEOPLE // 4
+    again = asyncio.run(jobs.sync(load_config(config), jobs.new_run_id(), DAY))
+    assert sum(again.counts.values()) == 0
+
+    with contextmanager(_serve)(clean_dir, acmidm=True) as clean_server:
+        clean_config = write_setup(clean_dir, clean_server, secret)
+        asyncio.run(jobs.sync(load_config(clean_config), jobs.new_run_id(), DAY))
+        assert snapshot(clean_server) == (rows, members)
