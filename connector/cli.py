@@ -7,17 +7,19 @@ Exit codes live here and only here: 0 all done; 1 rows rejected or operations fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from connector import __version__, jobs
 from connector.config import Settings, config_path_from_env, load_config
@@ -98,6 +100,23 @@ def emit(report: Report, fmt: Format) -> None:
     else:
         render_report(out, report)
     raise typer.Exit(report.exit_code)
+
+
+@contextlib.contextmanager
+def progress_bar(fmt: Format) -> Iterator[jobs.ProgressSink | None]:
+    """A progress bar on stderr for people at a terminal; nothing otherwise."""
+    if fmt is Format.JSON or not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("applying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("apply", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def guarded(action: Callable[[], None]) -> None:

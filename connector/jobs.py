@@ -6,12 +6,14 @@ store and (for sync) the network are touched here and nowhere in the core.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from connector.apply import Applier
+from connector.apply import Applier, ApplyResult
 from connector.config import Settings
 from connector.errors import ConnectorError
 from connector.hr.read import ReadPolicy, read_hr
@@ -27,7 +29,7 @@ from connector.report import Report
 from connector.safety import Thresholds, Trip, backup_gaps, check_plan
 from connector.state import JournalEntry, StateLock, StateStore, lock_path
 from connector.target.client import TargetClient
-from connector.target.connect import connect
+from connector.target.connect import EventHooks, connect
 from connector.target.retry import RetryPolicy
 
 
@@ -239,14 +241,16 @@ async def sync(
     full: bool = False,
     selection: Selection | None = None,
     command: str = "sync",
+    event_hooks: EventHooks | None = None,
 ) -> Report:
-    """Plan, check, apply and record: the main job (`selection`: a targeted resync)."""
+    """Plan, check, apply and record: the main job (`selection`: a targeted resync;
+    `event_hooks`: httpx2 hooks on the target's client, to observe its requests)."""
     inputs = read_inputs(settings)
     report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
     with StateLock(lock_path(settings.state.path)):
         store = StateStore.open(settings.state.path)
         try:
-            async with connect(settings) as client:
+            async with connect(settings, event_hooks) as client:
                 await _sync_with(settings, inputs, store, client, report, force, full, selection)
         finally:
             store.close()
@@ -262,6 +266,7 @@ async def _sync_with(
     force: bool,
     full: bool,
     selection: Selection | None,
+    progress: ProgressSink | None = None,
 ) -> None:
     ring = keyring(settings)
     only = selection.person_keys(ring, inputs, store) if selection else None
@@ -289,7 +294,10 @@ async def _sync_with(
         concurrency=settings.target.concurrency,
         batch_size=settings.target.membership_batch_size,
     )
-    result = await applier.apply(planned.plan, known)
+    if progress is None:
+        result = await applier.apply(planned.plan, known)
+    else:
+        result = await _with_progress(applier, planned.plan, known, progress)
     if observation is not None:
         _record_adopted(store, planned, observation)
     report.counts = result.counts()
@@ -298,6 +306,22 @@ async def _sync_with(
     report.extra["retries"] = applier.retry.retries
     status = "failed" if result.failures else "done"
     store.finish_run(report.run_id, status, report.counts, report.exit_code)
+
+
+ProgressSink = Callable[[int, int], None]
+"""Told (operations done, operations planned) while a plan is applied."""
+
+
+async def _with_progress(
+    applier: Applier, plan: Plan, known: KnownState, progress: ProgressSink
+) -> ApplyResult:
+    total = len(plan.operations)
+    task = asyncio.create_task(applier.apply(plan, known))
+    while not task.done():
+        progress(sum(applier.result.done.values()) + len(applier.result.failures), total)
+        await asyncio.wait({task}, timeout=0.2)
+    progress(total, total)
+    return task.result()
 
 
 def _merged(known: KnownState, observed: KnownState, only: frozenset[str] | None) -> KnownState:

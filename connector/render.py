@@ -81,6 +81,33 @@ def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
         console.print(table)
 
 
+def render_failures(console: Console, report: Report) -> None:
+    """A table of failed operations, if any."""
+    if not report.failures:
+        return
+    table = Table(title=f"Failures ({len(report.failures)})", title_justify="left")
+    for column in ("person", "operation", "reason"):
+        table.add_column(column, overflow="fold")
+    for f in report.failures:
+        table.add_row(f.person, f.operation, f.reason)
+    console.print(table)
+
+
+def render_summary(console: Console, report: Report) -> None:
+    """Planned and done operations per kind, for a run that applied something."""
+    planned = report.extra.get("planned")
+    if not isinstance(planned, dict) or report.dry_run or report.safety_stopped:
+        return
+    table = Table(title="Summary", title_justify="left")
+    for column in ("operation", "planned", "done"):
+        table.add_column(column, justify="right" if column != "operation" else "left")
+    for kind in OpKind:
+        if planned.get(kind.value) or report.counts.get(kind.value):
+            table.add_row(kind.value, str(planned.get(kind.value, 0)), str(report.counts[kind]))
+    if table.row_count:
+        console.print(table)
+
+
 def render_counts(console: Console, report: Report) -> None:
     """The summary line of counts, rejections, warnings and failures."""
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
@@ -103,6 +130,13 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
         )
     if report.command != "validate":
         render_plan(console, report)
+        render_failures(console, report)
+        render_summary(console, report)
+        if report.safety_stopped:
+            console.print(
+                "[red]Stopped by a safety check: nothing was applied.[/] "
+                "Check the HR export; run again with --force if these changes are intended."
+            )
     else:
         people = report.extra.get("people", 0)
         console.print(
