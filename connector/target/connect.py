@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx2
 
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.target.client import CapabilityOverrides, TargetClient
+
+EventHooks = Mapping[str, list[Callable[..., Any]]]
+"""httpx2 event hooks (`{"request": [...], "response": [...]}`), e.g. to observe requests."""
 
 
 def _verify(settings: Settings) -> ssl.SSLContext | bool:
@@ -33,7 +37,7 @@ def overrides(settings: Settings) -> CapabilityOverrides:
     )
 
 
-def http_client(settings: Settings) -> httpx2.AsyncClient:
+def http_client(settings: Settings, event_hooks: EventHooks | None = None) -> httpx2.AsyncClient:
     """An httpx2 client for the target with the configured authentication."""
     target = settings.target
     auth = target.auth
@@ -50,13 +54,16 @@ def http_client(settings: Settings) -> httpx2.AsyncClient:
         timeout=target.timeout_seconds,
         verify=_verify(settings),
         limits=httpx2.Limits(max_connections=max(target.concurrency, 1) * 2),
+        event_hooks=event_hooks,
     )
 
 
 @asynccontextmanager
-async def connect(settings: Settings) -> AsyncIterator[TargetClient]:
+async def connect(
+    settings: Settings, event_hooks: EventHooks | None = None
+) -> AsyncIterator[TargetClient]:
     """An open, discovered TargetClient for the configured target."""
-    async with http_client(settings) as http:
+    async with http_client(settings, event_hooks) as http:
         client = TargetClient(http)
         await client.discover(overrides(settings))
         yield client
