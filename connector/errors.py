@@ -29,6 +29,11 @@ class TargetError(ConnectorError):
     """The SCIM target cannot be used (unreachable, refuses authentication, unusable answers)."""
 
 
+class AuthError(TargetError):
+    """Authentication to the target failed: the token endpoint refused the client, or the
+    target refused the token it issued. Names the client and the endpoint, never a secret."""
+
+
 class SafetyStop(ConnectorError):
     """A safety check stopped the run before anything was applied."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
+from http import HTTPStatus
 from importlib import resources
 from typing import Any
 
@@ -13,6 +14,7 @@ from scim2_models import ResourceType, Schema, ScimProvider, UnauthorizedExcepti
 from scim2_server.applications.asgi import ASGIApplication
 from scim2_server.memory import AsyncInMemoryStorage
 from scim2_server.requests import ScimRequest
+from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 from scim2_server.utils import (
     load_default_resource_types,
@@ -68,3 +70,12 @@ class SandboxScimApp(ASGIApplication):
         scheme, _, token = (request.header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not self.check_token(token.strip()):
             raise UnauthorizedException
+
+    def finalize_response(self, request: ScimRequest, response: ScimResponse) -> ScimResponse:
+        """Add the RFC 6750 challenge to a 401."""
+        if response.status == HTTPStatus.UNAUTHORIZED:
+            given = bool(request.header("Authorization"))
+            error = ', error="invalid_token"' if given else ""
+            response.headers.setdefault("WWW-Authenticate", f'Bearer realm="sandbox"{error}')
+        finalized: ScimResponse = super().finalize_response(request, response)
+        return finalized
