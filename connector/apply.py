@@ -12,23 +12,28 @@ import contextlib
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import structlog
-from scim2_models import Group, PatchOperation
+from scim2_models import Group, GroupMember, PatchOperation
 
 from connector.errors import TargetError
 from connector.known import KnownState, KnownUser
 from connector.mapping import ACMIDM
 from connector.plan import Change, MembershipOp, OpKind, Plan, UserOp
 from connector.report import Failure
-from connector.scim_models import AcmUser
+from connector.scim_models import AcmUser, national_id_of
 from connector.state import StateStore
 from connector.target.client import ScimUser, TargetClient
-from connector.target.errors import Conflict, NotFound
+from connector.target.errors import Conflict, InvalidResponse, NotFound, PreconditionFailed
 from connector.target.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
+
+# Tries at PUTting a group's member list back (targets without PATCH) when someone else's change
+# keeps getting in between (412 Precondition Failed).
+REPLACE_ATTEMPTS = 3
 
 USER_PHASES = (
     (OpKind.CREATE, OpKind.ACTIVATE, OpKind.UPDATE),
@@ -52,6 +57,50 @@ class ApplyResult:
         return {kind.value: self.done.get(kind.value, 0) for kind in OpKind}
 
 
+# With this many creates in a run, one paginated read of all users replaces three lookups each.
+PREFETCH_FROM = 50
+PREFETCH_PAGE_SIZE = 500
+
+
+@dataclass(slots=True)
+class TargetIndex:
+    """The target's users by externalId, national number and userName (case-insensitive)."""
+
+    by_external_id: dict[str, list[str]] = field(default_factory=dict)
+    by_national_id: dict[str, list[str]] = field(default_factory=dict)
+    by_user_name: dict[str, list[str]] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, user: ScimUser) -> None:
+        """Index one user."""
+        if user.id is None:
+            return
+        self.count += 1
+        if user.external_id:
+            self.by_external_id.setdefault(user.external_id, []).append(user.id)
+        if digits := national_id_of(user):
+            self.by_national_id.setdefault(digits, []).append(user.id)
+        if user.user_name:
+            self.by_user_name.setdefault(user.user_name.casefold(), []).append(user.id)
+
+    def pages(self, page_size: int) -> int:
+        """How many list requests reading the index took."""
+        return max(1, -(-self.count // page_size))
+
+    def match(self, person: str, digits: str | None, user_name: str) -> str | None:
+        """Like a live lookup: externalId, then national number, then userName."""
+        for found in (
+            self.by_external_id.get(person, []),
+            self.by_national_id.get(digits, []) if digits else [],
+            self.by_user_name.get(user_name.casefold(), []),
+        ):
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise Conflict("match user", "several users in the target match this person")
+        return None
+
+
 @dataclass(slots=True)
 class Applier:
     """Applies one plan; holds the run's collaborators and what it learned along the way."""
@@ -65,6 +114,7 @@ class Applier:
     result: ApplyResult = field(default_factory=ApplyResult)
     scim_ids: dict[str, str] = field(default_factory=dict)  # person key -> SCIM id
     failed: set[str] = field(default_factory=set)  # person keys that failed this run
+    index: TargetIndex | None = None  # every user of the target, read once for many creates
 
     async def apply(self, plan: Plan, known: KnownState) -> ApplyResult:
         """Apply every operation of `plan`, in its order."""
@@ -74,6 +124,7 @@ class Applier:
         first, deactivations, deletions = (
             [op for op in user_ops if op.kind in kinds] for kinds in USER_PHASES
         )
+        await self._prefetch(sum(op.kind is OpKind.CREATE for op in first))
         await self._each(first, self._user_op)
         await self._memberships(member_ops, known)
         await self._each(deactivations, self._user_op)
@@ -133,8 +184,17 @@ class Applier:
         assert op.resource is not None and op.after is not None
         resource = op.resource
 
+        attempts = 0
+
         async def match_then_create() -> tuple[str, bool]:
-            existing = await self._match(op.person, op.national_digits, resource["userName"])
+            nonlocal attempts
+            attempts += 1
+            # After a failed attempt the create may have happened: look in the target itself.
+            index = self.index if attempts == 1 else None
+            if index is not None:
+                existing = index.match(op.person, op.national_digits, resource["userName"])
+            else:
+                existing = await self._match(op.person, op.national_digits, resource["userName"])
             if existing is not None:
                 return existing, True
             try:
@@ -155,6 +215,16 @@ class Applier:
             self.store.journal(self.run_id, "adopt", "done", op.person, op.label, scim_id)
         self.scim_ids[op.person] = scim_id
         self.store.save_user(replace(op.after, scim_id=scim_id))
+
+    async def _prefetch(self, creates: int) -> None:
+        """Read every user once when that is cheaper than looking each new person up."""
+        if creates < PREFETCH_FROM and (creates == 0 or self.client.capabilities.filter):
+            return
+        index = TargetIndex()
+        async for user in self.client.iter_users(page_size=PREFETCH_PAGE_SIZE):
+            index.add(user)
+        self.result.requests += index.pages(PREFETCH_PAGE_SIZE)
+        self.index = index
 
     async def _match(self, person: str, digits: str | None, user_name: str) -> str | None:
         """Find the person in the target: externalId, then national number, then userName."""
@@ -219,39 +289,60 @@ class Applier:
             by_right[op.right].append(op)
         for right, right_ops in sorted(by_right.items()):
             try:
-                group_id = await self._ensure_group(right, right_ops[0].group, known)
-                members = await self._members(group_id)
+                group = await self._ensure_group(right, right_ops[0].group, known)
             except TargetError as exc:
                 for op in right_ops:
                     self._fail(op.person, op.label, op.kind.value, str(exc))
                 continue
-            await self._change_members(right, group_id, right_ops, members)
+            await self._change_members(right, group, right_ops)
 
-    async def _ensure_group(self, right: str, display_name: str, known: KnownState) -> str:
-        if right in known.groups:
-            return known.groups[right]
-        self.result.requests += 1
-        found = await self.retry.call(
+    async def _ensure_group(self, right: str, display_name: str, known: KnownState) -> Group:
+        """The right's group as the target holds it now, members included.
+
+        The state store's group; else (never recorded, or deleted in the target since) the group
+        found by displayName, adopted; else a new one. Its SCIM id is recorded.
+        """
+        group_id = known.groups.get(right)
+        if group_id is not None:
+            try:
+                return await self._read_group(group_id)
+            except NotFound:
+                self._forget_members(right, known)
+        found = await self._call(
             "find group", lambda: self.client.find_groups_by_display_name(display_name)
         )
+        if len(found) > 1:
+            log.warning("apply.groups_ambiguous", run_id=self.run_id, right=right, n=len(found))
         if found and found[0].id:
-            group_id = found[0].id
+            group = await self._read_group(found[0].id)  # a listing may leave the members out
+            how = "adopted"
         else:
-            created = await self._call(
-                "create group", lambda: self.client.create_group(Group(display_name=display_name))
-            )
-            assert created.id is not None
-            group_id = created.id
-        self.store.save_group(right, group_id, display_name)
-        return group_id
+            new = Group(display_name=display_name)
+            group = await self._call("create group", lambda: self.client.create_group(new))
+            how = "created"
+        if group.id is None:
+            raise InvalidResponse("ensure group", "the target gave the group no id")
+        self.store.save_group(right, group.id, display_name)
+        self.store.journal(self.run_id, "group", "done", detail=f"{right}: {how} {group.id}")
+        return group
 
-    async def _members(self, group_id: str) -> set[str]:
-        group = await self._call("read group", lambda: self.client.get_group(group_id))
-        return {m.value for m in group.members or [] if m.value}
+    def _forget_members(self, right: str, known: KnownState) -> None:
+        """The right's group was deleted in the target, and its members with it: forget them, so
+        that the next run adds again whoever still holds the right (`--full`: this run)."""
+        log.warning("apply.group_vanished", run_id=self.run_id, right=right)
+        self.store.journal(self.run_id, "group", "note", detail=f"{right}: deleted in the target")
+        with self.store.transaction():
+            for key, user in known.users.items():
+                if right in user.memberships | user.foreign_memberships:
+                    self.store.remove_membership(key, right)
 
-    async def _change_members(
-        self, right: str, group_id: str, ops: list[MembershipOp], members: set[str]
-    ) -> None:
+    async def _read_group(self, group_id: str) -> Group:
+        group: Group = await self._call("read group", lambda: self.client.get_group(group_id))
+        return group
+
+    async def _change_members(self, right: str, group: Group, ops: list[MembershipOp]) -> None:
+        """Add and remove what the target does not have yet, PATCH in batches (else one PUT)."""
+        members = _member_ids(group)
         pending: list[tuple[MembershipOp, str]] = []
         for op in ops:
             scim_id = self.scim_ids.get(op.person)
@@ -259,35 +350,65 @@ class Applier:
                 self._fail(op.person, op.label, op.kind.value, "skipped: the user is not in place")
                 continue
             if op.kind is OpKind.GRANT and scim_id in members:
-                # Someone else's membership: leave it theirs, and never withdraw it.
-                self.store.add_membership(op.person, right, owned=False)
-                self.store.journal(self.run_id, "grant", "note", op.person, op.label, "present")
-                self.result.done[op.kind.value] += 1
+                self._already_member(right, op)
                 continue
             if op.kind is OpKind.WITHDRAW and scim_id not in members:
+                # Already out (taken out by hand, or by a run that stopped before recording it).
                 self.store.remove_membership(op.person, right)
+                detail = f"{right}: not a member any more"
+                self.store.journal(self.run_id, "withdraw", "note", op.person, op.label, detail)
                 self.result.done[op.kind.value] += 1
                 continue
             pending.append((op, scim_id))
+        if not pending:
+            return
+        group_id = group.id or ""
+        if not self.client.capabilities.patch:
+            await self._member_batch(
+                right, pending, lambda add, remove: self._replace_members(group, add, remove)
+            )
+            return
+
+        async def patch(add: list[str], remove: list[str]) -> None:
+            await self._call(
+                "patch group members",
+                lambda: self.client.patch_group_members(group_id, add, remove),
+            )
+
         for start in range(0, len(pending), self.batch_size):
-            await self._member_batch(right, group_id, pending[start : start + self.batch_size])
+            await self._member_batch(right, pending[start : start + self.batch_size], patch)
+
+    def _already_member(self, right: str, op: MembershipOp) -> None:
+        """A grant whose member is already there: someone else's, unless the connector's own
+        earlier attempt got through without being recorded (a run stopped or a request timed
+        out in between); someone else's membership is never withdrawn by the connector."""
+        last = self.store.last_journal_entry(op.person, ("grant", "withdraw"), right)
+        ours = last is not None and last.kind == "grant" and last.phase in ("intent", "failed")
+        self.store.add_membership(op.person, right, owned=ours)
+        if ours:
+            self.store.journal(self.run_id, "grant", "done", op.person, op.label, right)
+        else:
+            detail = f"{right}: already a member, added by someone else; left theirs"
+            self.store.journal(self.run_id, "grant", "note", op.person, op.label, detail)
+        self.result.done[op.kind.value] += 1
 
     async def _member_batch(
-        self, right: str, group_id: str, batch: list[tuple[MembershipOp, str]]
+        self,
+        right: str,
+        batch: list[tuple[MembershipOp, str]],
+        write: Callable[[list[str], list[str]], Awaitable[None]],
     ) -> None:
+        """Journal, write (one request: `write(add, remove)` with user ids), record."""
         add = [scim_id for op, scim_id in batch if op.kind is OpKind.GRANT]
         remove = [scim_id for op, scim_id in batch if op.kind is OpKind.WITHDRAW]
         for op, _ in batch:
             self.store.journal(self.run_id, op.kind.value, "intent", op.person, op.label, right)
         try:
-            await self._call(
-                "patch group members",
-                lambda: self.client.patch_group_members(group_id, add, remove),
-            )
+            await write(add, remove)
         except TargetError as exc:
             for op, _ in batch:
                 self._fail(op.person, op.label, op.kind.value, str(exc))
-                self.store.journal(self.run_id, op.kind.value, "failed", op.person, op.label)
+                self.store.journal(self.run_id, op.kind.value, "failed", op.person, op.label, right)
             return
         with self.store.transaction():
             for op, _ in batch:
@@ -297,6 +418,37 @@ class Applier:
                     self.store.remove_membership(op.person, right)
                 self.store.journal(self.run_id, op.kind.value, "done", op.person, op.label, right)
                 self.result.done[op.kind.value] += 1
+
+    async def _replace_members(self, group: Group, add: list[str], remove: list[str]) -> None:
+        """For targets without PATCH: PUT the group back with the changes applied to its full
+        current member list. With ETags the PUT is conditional on the version read; when
+        someone changed the group in between, it is read again and the changes re-applied."""
+        current = group
+        for attempt in range(1, REPLACE_ATTEMPTS + 1):
+            replacement = _with_members(current, add, remove)
+            try:
+                await self._call(
+                    "replace group members", partial(self.client.replace_group, replacement)
+                )
+                return
+            except PreconditionFailed:
+                if attempt == REPLACE_ATTEMPTS:
+                    raise
+                current = await self._read_group(group.id or "")
+
+
+def _member_ids(group: Group) -> set[str]:
+    """The SCIM ids of a group's members."""
+    return {member.value for member in group.members or [] if member.value}
+
+
+def _with_members(group: Group, add: list[str], remove: list[str]) -> Group:
+    """The group with these user ids added and removed; every other member kept as it was."""
+    gone = set(remove)
+    kept = [member for member in group.members or [] if member.value not in gone]
+    present = {member.value for member in kept}
+    kept += [GroupMember(value=scim_id) for scim_id in dict.fromkeys(add) if scim_id not in present]
+    return group.model_copy(update={"members": kept})
 
 
 def _owned_paths(resource: dict[str, Any]) -> list[tuple[str, Any]]:

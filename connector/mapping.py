@@ -206,6 +206,9 @@ class DesiredUser:
     digests: dict[str, str]  # owned attribute path -> keyed digest, for the pushed ones
     rights: tuple[HeldRight, ...]
     employee_keys: frozenset[EmployeeKey]
+    # Rights not held on the run date, each with its latest window that ended before it (per
+    # organisation; `end` is the last day it held: the grant's end or the relation's, if sooner).
+    ended_rights: tuple[HeldRight, ...] = ()
 
     @property
     def right_names(self) -> frozenset[str]:
@@ -235,6 +238,9 @@ class DesiredState:
     users: dict[str, DesiredUser]  # by person key
     groups: dict[str, str]  # right name -> group displayName
     held: dict[str, str]  # person key -> masked label, for people whose rows were rejected
+    # (organisation code, right) for every right granted to someone in the HR input, on any
+    # date: where a right is in use, so that an organisation left with no holder is seen.
+    right_organisations: frozenset[tuple[str, str]] = frozenset()
 
 
 def _relation_fields(relation: WorkRelation) -> dict[str, str | None]:
@@ -333,6 +339,26 @@ def _held_rights(person: Person, grants: tuple[Grant, ...], day: dt.date) -> tup
     return tuple(held)
 
 
+def _ended_rights(
+    person: Person, grants: tuple[Grant, ...], day: dt.date, held: frozenset[str]
+) -> tuple[HeldRight, ...]:
+    """The rights not in `held`, each with its latest window (per organisation) that ended
+    before `day`; a window ends with its grant or with its work relation, whichever is first."""
+    latest: dict[tuple[str, str], HeldRight] = {}
+    for grant in grants:
+        relation = person.relation(grant.relation)
+        if grant.right in held or relation is None:
+            continue
+        last_day = min((d for d in (grant.end, relation.end_date) if d is not None), default=None)
+        if last_day is None or last_day >= day:
+            continue
+        key = (grant.right, relation.organisation_code)
+        seen = latest.get(key)
+        if seen is None or (seen.end is not None and seen.end < last_day):
+            latest[key] = HeldRight(grant.right, relation.organisation_code, grant.begin, last_day)
+    return tuple(latest[key] for key in sorted(latest))
+
+
 def _rights_attribute(held: tuple[HeldRight, ...]) -> list[dict[str, Any]]:
     out = []
     for h in held:
@@ -376,7 +402,9 @@ def desired_user(
     }
     values |= _relation_fields(relation)
     key = keyring.person_key(person.national_id.digits)
-    held = _held_rights(person, derived_grants(person, mapping), day) if active else ()
+    grants = derived_grants(person, mapping)
+    held = _held_rights(person, grants, day) if active else ()
+    ended = _ended_rights(person, grants, day, frozenset(h.right for h in held))
 
     attributes: dict[str, Any] = {
         "externalId": key,
@@ -409,6 +437,7 @@ def desired_user(
         },
         rights=held,
         employee_keys=frozenset(r.key for r in person.relations),
+        ended_rights=ended,
     )
 
 
@@ -443,7 +472,11 @@ def desired_state(
     """
     users: dict[str, DesiredUser] = {}
     held: dict[str, str] = {}
+    in_use: set[tuple[str, str]] = set()
     for digits, person in people.items():
+        in_use.update(
+            (g.relation.organisation_code, g.right) for g in derived_grants(person, mapping)
+        )
         key = keyring.person_key(digits)
         if digits in held_national_ids or any(
             r.key in held_employee_keys for r in person.relations
@@ -470,7 +503,9 @@ def desired_state(
         if key not in users and managed.employee_keys & held_employee_keys:
             held.setdefault(key, managed.label)
     groups = {name: right.group for name, right in mapping.rights.items()}
-    return DesiredState(users=users, groups=groups, held=held)
+    return DesiredState(
+        users=users, groups=groups, held=held, right_organisations=frozenset(in_use)
+    )
 
 
 def canonical(value: Any) -> str:

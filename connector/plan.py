@@ -6,6 +6,7 @@ Same inputs, same plan. Nothing here reads a file, a clock or the network.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -100,6 +101,18 @@ class Plan:
     def empty(self) -> bool:
         """True iff the plan changes nothing."""
         return not self.operations
+
+    def fingerprint(self) -> str:
+        """A digest of what this plan does (kinds, people, attributes, rights), not of when.
+
+        An approval of a stopped run applies to a later run only if that run would make the
+        very same changes.
+        """
+        lines = []
+        for op in self.operations:
+            what = ",".join(c.path for c in op.changes) if isinstance(op, UserOp) else op.right
+            lines.append(f"{op.kind.value} {op.person} {what}")
+        return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:32]
 
 
 def _known_after(desired: DesiredUser, before: KnownUser | None, day: dt.date) -> KnownUser:
@@ -205,7 +218,9 @@ def _plan_desired(
     ops += _membership_ops(
         OpKind.GRANT, desired.key, desired.label, wanted - present, groups, desired.rights
     )
-    ops += _membership_ops(OpKind.WITHDRAW, desired.key, desired.label, granted - wanted, groups)
+    ops += _membership_ops(
+        OpKind.WITHDRAW, desired.key, desired.label, granted - wanted, groups, desired.ended_rights
+    )
     return ops
 
 

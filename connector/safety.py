@@ -6,7 +6,6 @@ at once is stopped, because the likeliest cause is a bad HR export, not a mass e
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from connector.known import KnownState
@@ -99,19 +98,25 @@ class BackupGap:
     @property
     def message(self) -> str:
         """A sentence for people (names no person)."""
-        who = "nobody else" if self.holders <= 1 else f"only {self.holders} people"
-        return (
-            f"{self.organisation_code}: right {self.right!r} is held by {self.holders} "
-            f"(wanted at least {self.wanted}); {who} can stand in"
-        )
+        where = f"{self.organisation_code}: right {self.right!r}"
+        wanted = f"wanted at least {self.wanted}"
+        if self.holders == 0:
+            return f"{where} is held by nobody ({wanted})"
+        who = "nobody else" if self.holders == 1 else f"only {self.holders} people"
+        return f"{where} is held by {self.holders} ({wanted}); {who} can stand in"
 
 
 def backup_gaps(desired: DesiredState, min_holders: int) -> list[BackupGap]:
-    """Organisations and rights held by at least one but fewer than `min_holders` people."""
-    holders: dict[tuple[str, str], set[str]] = defaultdict(set)
+    """Organisations and rights held by fewer than `min_holders` people on the plan's date.
+
+    Counted per organisation where the right is in use: held by someone that day, or granted to
+    someone in the HR input on another date (so that an organisation whose last holder left, or
+    whose holders all start later, is shown with 0).
+    """
+    holders: dict[tuple[str, str], set[str]] = {pair: set() for pair in desired.right_organisations}
     for user in desired.users.values():
         for held in user.rights:
-            holders[(held.organisation_code, held.right)].add(user.key)
+            holders.setdefault((held.organisation_code, held.right), set()).add(user.key)
     return [
         BackupGap(org, right, len(people), min_holders)
         for (org, right), people in sorted(holders.items())
