@@ -1,0 +1,354 @@
+"""The `serve` web application (Starlette): the HR webhook, health, readiness, metrics, OpenAPI.
+
+POST /hr/events     an HR event, signed (see `webhook.py`): 202 stored, 200 duplicate,
+                    400 bad body, 401 bad or stale signature, 409 event id reused for
+                    another event, 413 body too large, 404 no webhook secret configured
+GET  /healthz       200 while the process and its worker run
+GET  /readyz        200 when the state store answers and syncs are not failing for longer
+                    than `service.ready_max_failed_age_seconds`; else 503 with the reasons
+GET  /metrics       Prometheus text exposition
+GET  /openapi.json  the OpenAPI 3.1 description of all of this
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connector import __version__
+from connector.config import Settings
+from connector.errors import ConnectorError
+from connector.service import webhook
+from connector.service.inbox import Inbox
+from connector.service.metrics import Metrics
+from connector.service.runner import SyncRunner
+from connector.service.webhook import Refused
+
+log = structlog.get_logger(__name__)
+
+READY_PING_SECONDS = 5.0
+WEBHOOK_PATH = "/hr/events"
+
+
+class Service:
+    """Everything `serve` runs: inbox, runner, metrics; and the HTTP handlers over them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        webhook_secret: str | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._secret = webhook_secret
+        self._clock = clock
+        self.metrics = Metrics(clock)
+        self.inbox = Inbox(settings.state.path)
+        self.runner = SyncRunner(settings=settings, inbox=self.inbox, metrics=self.metrics)
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the inbox and start the worker (pending events are processed first)."""
+        await self.inbox.open()
+        await self.runner.start()
+        service = self.settings.service
+        log.info(
+            "service.started",
+            listen=service.listen,
+            webhook=self._secret is not None,
+            schedule=service.schedule or "",
+            midnight_sync=service.midnight_sync,
+            version=__version__,
+        )
+        if self._secret is None:
+            log.warning(
+                "service.webhook_disabled",
+                reason="no service.webhook_secret_env or service.webhook_secret_file configured",
+            )
+
+    async def stop(self) -> None:
+        """Stop the worker (letting the sync in progress finish or interrupting it), close."""
+        log.info("service.stopping")
+        await self.runner.stop()
+        await self.inbox.close()
+        log.info("service.stopped")
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        """The application's routes."""
+        return [
+            Route(WEBHOOK_PATH, self.hr_event, methods=["POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.metrics_page, methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+        ]
+
+    async def hr_event(self, request: Request) -> Response:
+        """POST /hr/events: authenticate, validate, store durably, then answer."""
+        try:
+            if self._secret is None:
+                raise Refused(404, "disabled", "the HR webhook is not configured")
+            body = await _read_body(request, self.settings.service.max_body_bytes)
+            webhook.verify(
+                self._secret,
+                request.headers.get(webhook.TIMESTAMP_HEADER),
+                request.headers.get(webhook.SIGNATURE_HEADER),
+                body,
+                self._clock(),
+            )
+            event = webhook.parse_event(body)
+        except Refused as refused:
+            self.metrics.webhook_requests.labels(refused.error).inc()
+            log.warning("webhook.refused", status=refused.status, reason=refused.reason)
+            return _error(refused.status, refused.error, refused.reason)
+        with structlog.contextvars.bound_contextvars(event_id=event.event_id):
+            received_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+            stored = event.to_inbox(received_at.isoformat(timespec="milliseconds"))
+            try:
+                new = await self.inbox.add(stored)
+                existing = None if new else await self.inbox.get(event.event_id)
+            except (ConnectorError, sqlite3.Error, OSError, RuntimeError) as exc:
+                log.error("webhook.not_stored", error=str(exc))
+                return _error(503, "unavailable", "the event could not be stored; send it again")
+            if not new:
+                same = existing is not None and (
+                    existing.type,
+                    existing.organisation_code,
+                    existing.employee_id,
+                ) == (stored.type, stored.organisation_code, stored.employee_id)
+                outcome = "duplicate" if same else "conflict"
+                self.metrics.webhook_requests.labels(outcome).inc()
+                log.info(f"webhook.{outcome}")
+                if not same:
+                    return _error(409, "conflict", "this event_id was used for another event")
+                return JSONResponse({"status": "duplicate", "event_id": event.event_id}, 200)
+            self.metrics.webhook_requests.labels("accepted").inc()
+            self.metrics.inbox_pending.inc()
+            log.info("webhook.accepted", type=event.type, employee=str(stored.employee))
+            self.runner.notify()
+            return JSONResponse({"status": "accepted", "event_id": event.event_id}, 202)
+
+    async def healthz(self, request: Request) -> Response:
+        """GET /healthz: the process answers and its worker runs."""
+        if not self.runner.alive():
+            return JSONResponse({"status": "unhealthy", "reason": "the sync worker stopped"}, 503)
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """GET /readyz: the state store answers; syncs do not keep failing."""
+        problems = []
+        try:
+            await asyncio.wait_for(self.inbox.ping(), READY_PING_SECONDS)
+        except Exception:
+            problems.append("the state store does not answer")
+        health = self.runner.health
+        max_age = self.settings.service.ready_max_failed_age_seconds
+        if health.failing_since is not None and self._clock() - health.failing_since >= max_age:
+            since = dt.datetime.fromtimestamp(health.failing_since, dt.UTC)
+            problems.append(
+                f"syncs have failed since {since.isoformat(timespec='seconds')}: "
+                f"{health.last_error}"
+            )
+        if not self.runner.alive():
+            problems.append("the sync worker stopped")
+        if problems:
+            return JSONResponse({"status": "not_ready", "reasons": problems}, 503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics_page(self, request: Request) -> Response:
+        """GET /metrics: the Prometheus exposition."""
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, request: Request) -> Response:
+        """GET /openapi.json: the OpenAPI description."""
+        return JSONResponse(openapi_document(self.settings.service.max_body_bytes))
+
+
+def create_app(settings: Settings, *, webhook_secret: str | None) -> Starlette:
+    """The ASGI application of `serve`: the service starts and stops with it."""
+    service = Service(settings, webhook_secret=webhook_secret)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = Starlette(routes=service.routes(), lifespan=lifespan)
+    app.state.service = service
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) once it is larger than `limit` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise webhook.bad_request("Content-Length is not a number")
+        if int(length) > limit:
+            raise webhook.too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise webhook.too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise webhook.bad_request("the client went away before the body was sent") from None
+    return b"".join(chunks)
+
+
+def _error(status: int, error: str, reason: str) -> JSONResponse:
+    return JSONResponse({"error": error, "reason": reason}, status)
+
+
+# ---------------------------------------------------------------------------- OpenAPI
+
+
+def _json(schema_ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+def openapi_document(max_body_bytes: int) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the service's endpoints."""
+    signature_help = (
+        f"HMAC-SHA256 of `<{webhook.TIMESTAMP_HEADER}>.<raw body>` with the shared secret "
+        f"(`service.webhook_secret_env` / `_file`), as `{webhook.SIGNATURE_SCHEME}=<hex>`."
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "scim-connector service",
+            "version": __version__,
+            "description": "The HR webhook and the operational endpoints of `scim-connector "
+            "serve`. Every event is stored durably before it is answered 202, and leads to a "
+            "resync of that employee from the HR export.",
+        },
+        "paths": {
+            WEBHOOK_PATH: {
+                "post": {
+                    "operationId": "postHrEvent",
+                    "summary": "An HR event about one employee",
+                    "description": "Signed with HMAC-SHA256; requests whose timestamp is more "
+                    f"than {webhook.REPLAY_WINDOW_SECONDS} seconds from the connector's clock "
+                    f"are refused. The body may be at most {max_body_bytes} bytes.",
+                    "parameters": [
+                        {
+                            "name": webhook.TIMESTAMP_HEADER,
+                            "in": "header",
+                            "required": True,
+                            "description": "When the request was signed, in unix seconds.",
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                        },
+                        {
+                            "name": webhook.SIGNATURE_HEADER,
+                            "in": "header",
+                            "required": True,
+                            "description": signature_help,
+                            "schema": {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/WebhookEvent"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _json("Accepted", "Stored; it will be processed."),
+                        "200": _json("Accepted", "A duplicate of an event already stored."),
+                        "400": _json("Error", "The body is not a valid event."),
+                        "401": _json("Error", "Missing, bad or stale signature."),
+                        "404": _json("Error", "The webhook is not configured."),
+                        "409": _json("Error", "The event_id was used for a different event."),
+                        "413": _json("Error", "The body is too large."),
+                        "503": _json("Error", "The event could not be stored; send it again."),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "getHealth",
+                    "summary": "Liveness: the process and its worker run",
+                    "responses": {
+                        "200": _json("Status", "Alive."),
+                        "503": _json("Status", "The worker stopped: restart the process."),
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "getReadiness",
+                    "summary": "Readiness: state store reachable, syncs not failing for long",
+                    "responses": {
+                        "200": _json("Status", "Ready."),
+                        "503": _json("Status", "Not ready; `reasons` says why."),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "getMetrics",
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "The text exposition format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "WebhookEvent": webhook.event_schema(),
+                "Accepted": {
+                    "type": "object",
+                    "required": ["status", "event_id"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["accepted", "duplicate"]},
+                        "event_id": {"type": "string"},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "reason"],
+                    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+                },
+                "Status": {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {
+                        "status": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "reasons": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,376 @@
+"""The service's syncs: webhook events and scheduled full syncs, one at a time.
+
+One worker task takes the work in order: a full sync that fell due (the cron schedule or the
+midnight run), then the inbox's pending events, one employee at a time (every pending event of
+that employee is handled by one targeted resync). Each sync runs `jobs.sync` on a thread of its
+own with its own event loop, so the web server's loop stays responsive however long the HR file
+takes to read. `jobs.sync` takes the state store's file lock; when another process (a CLI
+`sync`) holds it, the worker waits for it, polling, instead of failing.
+
+On shutdown the worker takes no new work and the sync in progress may finish for
+`service.shutdown_grace_seconds`; after that it is interrupted (its requests in flight are
+abandoned: they are journalled as begun, and the next run redoes them) and the run is recorded
+as `interrupted`. Events not processed stay in the inbox and are processed at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from connector import jobs
+from connector.config import Settings
+from connector.errors import ConnectorError, LockedError
+from connector.nationalid import mask_national_ids
+from connector.report import Report
+from connector.service.inbox import Inbox
+from connector.service.metrics import Metrics
+from connector.service.schedule import Schedule, Trigger
+from connector.state import InboxEvent
+
+log = structlog.get_logger(__name__)
+
+EVENT_BATCH = 100  # pending events read at once (grouped by employee)
+MAX_EVENT_ATTEMPTS = 5  # for unexpected errors; a ConnectorError (target down...) retries forever
+EVENT_RETRY_SECONDS = (5.0, 900.0)  # back-off after a failed event run: first, most
+SCHEDULER_TICK_SECONDS = 60.0  # the scheduler re-reads the clock at least this often
+
+
+class Interrupted(Exception):
+    """The sync in progress was interrupted at shutdown."""
+
+
+class _Stopped(Exception):
+    """The service stops: leave the work for the next start."""
+
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(slots=True)
+class Health:
+    """What readiness is judged on: since when syncs fail, and why."""
+
+    failing_since: float | None = None  # unix time of the first failure of the current streak
+    last_error: str | None = None
+    last_success: float | None = None
+
+    def failed(self, error: str, now: float) -> None:
+        """A sync could not be carried out."""
+        if self.failing_since is None:
+            self.failing_since = now
+        self.last_error = mask_national_ids(error)
+
+    def succeeded(self, now: float) -> None:
+        """A sync ran (whatever it found)."""
+        self.failing_since = None
+        self.last_error = None
+        self.last_success = now
+
+
+@dataclass(slots=True)
+class _ThreadRun:
+    """The sync running on its own thread: its loop and task, to interrupt it."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+    task: asyncio.Task[Any] | None = None
+    interrupted: bool = False
+
+    def interrupt(self) -> None:
+        """Cancel the sync's task from another thread (it stops at its next await)."""
+        self.interrupted = True
+        if self.loop is not None and self.task is not None:
+            self.loop.call_soon_threadsafe(self.task.cancel)
+
+
+@dataclass(slots=True)
+class SyncRunner:
+    """Runs every sync of the service, one at a time (see the module's description)."""
+
+    settings: Settings
+    inbox: Inbox
+    metrics: Metrics
+    clock: Clock = _utc_now
+    lock_poll_seconds: float = 1.0
+    event_retry_seconds: tuple[float, float] = EVENT_RETRY_SECONDS
+    health: Health = field(default_factory=Health)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: bool = False
+    _full_due: Trigger | None = None
+    _last_full_day: dt.date | None = None
+    _events_not_before: float = 0.0  # monotonic time
+    _event_failures: int = 0
+    _current: _ThreadRun | None = None
+    _worker: asyncio.Task[None] | None = None
+    _scheduler: asyncio.Task[None] | None = None
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the worker and the scheduler; pending events are processed first."""
+        schedule = self.schedule()
+        if schedule.midnight and not await self.inbox.full_sync_ran_on(self._today().isoformat()):
+            self._full_due = Trigger.MIDNIGHT  # catch up: the service was down at midnight
+        await self._count_pending()
+        self._worker = asyncio.create_task(self._work(), name="sync-worker")
+        self._scheduler = asyncio.create_task(self._schedule(schedule), name="scheduler")
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Take no new work; let the sync in progress finish for `grace` seconds, then interrupt."""
+        grace = self.settings.service.shutdown_grace_seconds if grace is None else grace
+        self._stopping = True
+        self._wake.set()
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            await asyncio.gather(self._scheduler, return_exceptions=True)
+        if self._worker is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._worker), grace)
+        except TimeoutError:
+            current = self._current
+            if current is not None:
+                log.warning("service.interrupting_sync", grace_seconds=grace)
+                current.interrupt()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    def alive(self) -> bool:
+        """Whether the worker and the scheduler still run (they only end at shutdown)."""
+        if self._stopping:
+            return True
+        worker, scheduler = self._worker, self._scheduler
+        if worker is None or worker.done() or scheduler is None:
+            return False
+        # The scheduler ends by itself when there is nothing to schedule.
+        return not scheduler.done() or (not scheduler.cancelled() and not scheduler.exception())
+
+    def notify(self) -> None:
+        """Tell the worker that an event was stored."""
+        self._wake.set()
+
+    def schedule(self) -> Schedule:
+        """The full-sync schedule from configuration."""
+        service = self.settings.service
+        return Schedule(service.schedule, self.settings.lifecycle.zone(), service.midnight_sync)
+
+    # --- the scheduler -----------------------------------------------------------------------
+
+    async def _schedule(self, schedule: Schedule) -> None:
+        while True:
+            upcoming = schedule.next_run(self.clock())
+            if upcoming is None:
+                return
+            when, trigger = upcoming
+            log.info("schedule.next", at=when.isoformat(), trigger=trigger.value)
+            while (delay := (when - self.clock()).total_seconds()) > 0:
+                await asyncio.sleep(min(delay, SCHEDULER_TICK_SECONDS))
+            if self._full_due is None or trigger is Trigger.SCHEDULE:
+                self._full_due = trigger
+            self._wake.set()
+
+    # --- the worker --------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                worked = await self._step()
+            except _Stopped:
+                return
+            except Exception:  # a bug: keep serving, try again later
+                log.exception("service.worker_error")
+                worked = False
+                await asyncio.sleep(1.0)
+            if worked or self._stopping:
+                continue
+            timeout = None
+            if self._events_not_before > time.monotonic():
+                timeout = self._events_not_before - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _step(self) -> bool:
+        """Do the next piece of work; False when there was none."""
+        if self._full_due is not None:
+            trigger, self._full_due = self._full_due, None
+            if trigger is Trigger.MIDNIGHT and self._last_full_day == self._today():
+                log.info("sync.skipped", trigger=trigger.value, reason="a full sync ran today")
+                return True
+            await self._full_sync(trigger)
+            return True
+        if self._events_not_before > time.monotonic():
+            return False
+        pending = await self.inbox.pending(EVENT_BATCH)
+        if not pending:
+            return False
+        employee = pending[0].employee
+        await self._process([event for event in pending if event.employee == employee])
+        return True
+
+    async def _full_sync(self, trigger: Trigger) -> None:
+        run_id = jobs.new_run_id()
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            log.info("sync.started", command="sync", trigger=trigger.value)
+            try:
+                report = await self._run(run_id, "sync", None)
+            except Interrupted:
+                log.warning("sync.interrupted", command="sync")
+                return
+            except ConnectorError as exc:
+                self._failed("sync", exc)
+                return
+            except _Stopped:
+                raise
+            except Exception as exc:
+                log.exception("sync.crashed")
+                self._failed("sync", exc)
+                return
+            self._last_full_day = report.as_of
+            self._finished("sync", report)
+
+    async def _process(self, events: list[InboxEvent]) -> None:
+        """One targeted resync for the pending events of one employee."""
+        employee = events[0].employee
+        ids = [event.event_id for event in events]
+        run_id = jobs.new_run_id()
+        context = {"run_id": run_id, "event_id": ids[-1]}
+        if len(ids) > 1:
+            context["event_ids"] = ",".join(ids)
+        with structlog.contextvars.bound_contextvars(**context):
+            log.info("event.processing", employee=str(employee), types=[e.type for e in events])
+            selection = jobs.Selection(employees=(employee,))
+            try:
+                report = await self._run(run_id, "event", selection)
+            except jobs.SelectionError:
+                log.warning("event.unknown_employee", employee=str(employee))
+                await self._finish_events(ids, "unknown_employee", None)
+                return
+            except Interrupted:
+                log.warning("sync.interrupted", command="event")  # the events stay pending
+                raise _Stopped from None
+            except _Stopped:
+                raise
+            except Exception as exc:
+                await self._event_failed(events, exc)
+                return
+            outcome = self._finished("event", report)
+            self._event_failures = 0
+            await self._finish_events(ids, outcome, run_id)
+
+    async def _event_failed(self, events: list[InboxEvent], exc: Exception) -> None:
+        ids = [event.event_id for event in events]
+        if not isinstance(exc, ConnectorError):
+            log.error("event.crashed", exc_info=exc)
+        self._failed("event", exc)
+        attempts = max(event.attempts for event in events) + 1
+        if not isinstance(exc, ConnectorError) and attempts >= MAX_EVENT_ATTEMPTS:
+            log.error("event.given_up", attempts=attempts)
+            await self._finish_events(ids, "error", None)
+            return
+        await self.inbox.retry_later(ids, mask_national_ids(str(exc)))
+        first, most = self.event_retry_seconds
+        delay = min(first * 2**self._event_failures, most)
+        self._event_failures += 1
+        self._events_not_before = time.monotonic() + delay
+        log.info("event.retry_later", in_seconds=delay)
+
+    async def _finish_events(self, ids: list[str], outcome: str, run_id: str | None) -> None:
+        await self.inbox.finish(ids, outcome, run_id)
+        self.metrics.events.labels(outcome).inc(len(ids))
+        await self._count_pending()
+        log.info("event.processed", outcome=outcome)
+
+    async def _count_pending(self) -> None:
+        self.metrics.inbox_pending.set(await self.inbox.pending_count())
+
+    # --- running one sync --------------------------------------------------------------------
+
+    async def _run(self, run_id: str, command: str, selection: jobs.Selection | None) -> Report:
+        """`jobs.sync` on a thread of its own, once the state store's lock is free."""
+        waiting = False
+        while True:
+            if self._stopping:
+                raise _Stopped
+            as_of = self._today()
+            current = _ThreadRun()
+            self._current = current
+            self.metrics.sync_running.set(1)
+            try:
+                return await asyncio.to_thread(
+                    self._sync_in_thread, current, run_id, as_of, command, selection
+                )
+            except LockedError:
+                if not waiting:
+                    log.info("sync.waiting_for_lock")
+                    waiting = True
+            except Interrupted:
+                await self.inbox.interrupt_run(run_id)
+                raise
+            finally:
+                self._current = None
+                self.metrics.sync_running.set(0)
+            await self._sleep_unless_stopping(self.lock_poll_seconds)
+
+    def _sync_in_thread(
+        self,
+        current: _ThreadRun,
+        run_id: str,
+        as_of: dt.date,
+        command: str,
+        selection: jobs.Selection | None,
+    ) -> Report:
+        async def main() -> Report:
+            current.loop = asyncio.get_running_loop()
+            current.task = asyncio.current_task()
+            if current.interrupted:
+                raise Interrupted("interrupted at shutdown")
+            try:
+                return await jobs.sync(
+                    self.settings, run_id, as_of, selection=selection, command=command
+                )
+            except asyncio.CancelledError:
+                raise Interrupted("interrupted at shutdown") from None
+
+        return asyncio.run(main())
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        if self._stopping:
+            raise _Stopped
+
+    # --- outcomes ----------------------------------------------------------------------------
+
+    def _finished(self, command: str, report: Report) -> str:
+        outcome = self.metrics.record_run(command, report)
+        self.health.succeeded(time.time())
+        log.info(
+            "sync.finished",
+            command=command,
+            outcome=outcome,
+            counts={k: v for k, v in report.counts.items() if v},
+            rejected=len(report.rejected),
+            failures=len(report.failures),
+            exit_code=report.exit_code,
+        )
+        return outcome
+
+    def _failed(self, command: str, exc: BaseException) -> None:
+        self.metrics.record_error(command)
+        self.health.failed(str(exc) or type(exc).__name__, time.time())
+        log.warning("sync.failed", command=command, error=mask_national_ids(str(exc)))
+
+    def _today(self) -> dt.date:
+        return self.clock().astimezone(self.settings.lifecycle.zone()).date()

@@ -1,0 +1,53 @@
+"""When `serve` runs a full sync: the cron schedule and the run just after midnight (pure).
+
+Both are read in the configured time zone (`lifecycle.timezone`), so `0 2 * * *` means 02:00 in
+Brussels, summer and winter. The midnight run is at 00:01 local time, so that end dates take
+effect on the right day whatever the schedule says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from cronsim import CronSim
+
+MIDNIGHT_RUN_AT = dt.time(0, 1)
+
+
+class Trigger(StrEnum):
+    """Why a full sync runs."""
+
+    SCHEDULE = "schedule"
+    MIDNIGHT = "midnight"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The full syncs of the service: a cron expression (or none) and/or the midnight run."""
+
+    cron: str | None
+    zone: ZoneInfo
+    midnight: bool = True
+
+    def next_run(self, after: dt.datetime) -> tuple[dt.datetime, Trigger] | None:
+        """The first full sync strictly after `after` (aware) and its trigger; None: never."""
+        local = after.astimezone(self.zone)
+        candidates: list[tuple[dt.datetime, Trigger]] = []
+        if self.cron is not None:
+            candidates.append((next(CronSim(self.cron, local)), Trigger.SCHEDULE))
+        if self.midnight:
+            candidates.append((self._next_midnight_run(local), Trigger.MIDNIGHT))
+        if not candidates:
+            return None
+        when, trigger = min(candidates, key=lambda c: (c[0], c[1] != Trigger.SCHEDULE))
+        return when.astimezone(dt.UTC), trigger
+
+    def _next_midnight_run(self, local: dt.datetime) -> dt.datetime:
+        day = local.date()
+        today = dt.datetime.combine(day, MIDNIGHT_RUN_AT, tzinfo=self.zone)
+        if today > local:
+            return today
+        return dt.datetime.combine(day + dt.timedelta(days=1), MIDNIGHT_RUN_AT, tzinfo=self.zone)

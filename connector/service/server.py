@@ -1,0 +1,105 @@
+"""`scim-connector serve`: the service's web application on uvicorn, logging as structlog does.
+
+uvicorn handles SIGTERM and SIGINT: it stops accepting connections, lets the requests in
+progress finish, then shuts the application down (the sync in progress finishes or is
+interrupted after `service.shutdown_grace_seconds`; see `runner.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+import structlog
+import uvicorn
+
+from connector.config import Settings
+from connector.logs import configure_logging, mask_processor
+from connector.service.app import create_app
+from connector.state import StateStore
+
+EXIT_OK, EXIT_STARTUP_FAILED = 0, 2
+GRACEFUL_REQUEST_SECONDS = 10  # how long requests in progress may take at shutdown
+
+
+def configure_service_logging(settings: Settings) -> None:
+    """structlog for `serve`: level `info` unless configured, JSON (console on a terminal),
+    and uvicorn's own log records rendered the same way (no access log)."""
+    logging_settings = settings.logging
+    level = logging_settings.level if "level" in logging_settings.model_fields_set else "info"
+    configure_logging(level, logging_settings.format)
+    use_json = logging_settings.format == "json" or (
+        logging_settings.format == "auto" and not sys.stderr.isatty()
+    )
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                mask_processor,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.getLevelNamesMapping()[level.upper()])
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    # One line per HTTP request to the target, URLs with e-mail addresses in filters: debug only.
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+
+
+def check_startup(settings: Settings) -> str | None:
+    """What `serve` needs before it listens: the state store (created or migrated here) and the
+    webhook secret (None: the webhook is off). Raises ConfigError or StateError."""
+    StateStore.open(settings.state.path).close()
+    settings.state_secret()
+    return settings.service.resolve_webhook_secret()
+
+
+def run_service(settings: Settings, webhook_secret: str | None) -> int:
+    """Serve until SIGTERM or SIGINT; the exit code (2 when the service could not start)."""
+    host, port = settings.service.listen_host_port()
+    config = uvicorn.Config(
+        create_app(settings, webhook_secret=webhook_secret),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_REQUEST_SECONDS,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn raises the signal that stopped it again once it is done, with the handler it found
+    # in place: with this one, a graceful stop ends the command with exit code 0.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    except SystemExit:
+        return EXIT_STARTUP_FAILED if not server.started else EXIT_OK
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_OK if server.started else EXIT_STARTUP_FAILED
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """The signal that stopped uvicorn, raised again after the graceful shutdown: done."""

@@ -1,0 +1,234 @@
+"""The HR webhook's contract: the event body, its HMAC-SHA256 signature, and their checks.
+
+The HR side signs every request with the shared secret:
+
+    signature = hex(HMAC-SHA256(secret, timestamp + "." + body))
+    X-Scim-Connector-Timestamp: <timestamp, unix seconds>
+    X-Scim-Connector-Signature: sha256=<signature>
+
+and the connector accepts it when the signature matches (constant-time compare) and the
+timestamp is within five minutes of its own clock. Everything here is pure: no I/O, the clock
+is passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connector.nationalid import mask_national_ids
+from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
+from connector.state import InboxEvent
+
+TIMESTAMP_HEADER = "X-Scim-Connector-Timestamp"
+SIGNATURE_HEADER = "X-Scim-Connector-Signature"
+SIGNATURE_SCHEME = "sha256"
+REPLAY_WINDOW_SECONDS = 300
+EVENT_TYPES = ("employee.created", "employee.updated", "employee.terminated")
+
+EventType = Literal["employee.created", "employee.updated", "employee.terminated"]
+
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(rf"{SIGNATURE_SCHEME}=([0-9a-fA-F]{{64}})")
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$"
+ORGANISATION_CODE_PATTERN = r"^\s*(?:[Oo][Vv][Oo][0-9]{6}|(?:[Bb][Ee])?[0-9 .\-]+)\s*$"
+EMPLOYEE_ID_PATTERN = r"^[^\x00-\x20\x7f]+(?: +[^\x00-\x20\x7f]+)*$"
+
+
+class Refused(Exception):
+    """A webhook request the connector does not accept: HTTP status and a reason to answer."""
+
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.error = error
+        self.reason = reason
+
+
+def unauthorized(reason: str) -> Refused:
+    """401: the request is not signed with the shared secret (or not recently)."""
+    return Refused(401, "unauthorized", reason)
+
+
+def bad_request(reason: str) -> Refused:
+    """400: the body is not a valid event."""
+    return Refused(400, "bad_request", reason)
+
+
+def too_large(limit: int) -> Refused:
+    """413: the body is larger than `service.max_body_bytes`."""
+    return Refused(413, "too_large", f"the body is larger than {limit} bytes")
+
+
+# ---------------------------------------------------------------------------- signature
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header value for a body sent at `timestamp`: `sha256=<hex>`."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"{SIGNATURE_SCHEME}={mac.hexdigest()}"
+
+
+def signed_headers(secret: str, body: bytes, now: float) -> dict[str, str]:
+    """The two headers the HR side sends with `body` at unix time `now`."""
+    timestamp = str(int(now))
+    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(secret, timestamp, body)}
+
+
+def verify(
+    secret: str, timestamp: str | None, signature_header: str | None, body: bytes, now: float
+) -> None:
+    """Raise Refused (401) unless the body is signed with `secret` within the replay window."""
+    if not timestamp or not _TIMESTAMP.fullmatch(timestamp.strip()):
+        raise unauthorized(f"{TIMESTAMP_HEADER} must be the unix time in seconds")
+    if not signature_header:
+        raise unauthorized(f"{SIGNATURE_HEADER} is missing")
+    match = _SIGNATURE.fullmatch(signature_header.strip())
+    if match is None:
+        raise unauthorized(f"{SIGNATURE_HEADER} must be {SIGNATURE_SCHEME}=<64 hex digits>")
+    timestamp = timestamp.strip()
+    expected = signature(secret, timestamp, body)
+    given = f"{SIGNATURE_SCHEME}={match.group(1).lower()}"
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        raise unauthorized("the signature does not match the body and timestamp")
+    if abs(now - int(timestamp)) > REPLAY_WINDOW_SECONDS:
+        raise unauthorized(
+            f"{TIMESTAMP_HEADER} is more than {REPLAY_WINDOW_SECONDS} seconds from the "
+            "connector's clock"
+        )
+
+
+# ---------------------------------------------------------------------------- body
+
+
+def _organisation_code(value: str) -> str:
+    try:
+        return normalise_organisation_code(value)
+    except InvalidOrganisationCode as exc:
+        raise ValueError(str(exc)) from None
+
+
+RecordValue = str | int | float | bool | None
+
+
+class WebhookEvent(BaseModel):
+    """The body of `POST /hr/events`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "event_id": "hr-2026-000123",
+                "type": "employee.terminated",
+                "organisation_code": "0207451227",
+                "employee_id": "E1234",
+            }
+        },
+    )
+
+    event_id: Annotated[
+        str,
+        Field(
+            pattern=EVENT_ID_PATTERN,
+            description="Unique id of the event, chosen by the HR system; a repeated id is a "
+            "duplicate and processed once. Letters, digits and ._:@/+=- (at most 128).",
+        ),
+    ]
+    type: Annotated[
+        EventType,
+        Field(description="What happened; every type leads to a resync of the employee."),
+    ]
+    organisation_code: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=32,
+            description="KBO number (10 digits, dots, spaces or BE prefix allowed) or OVO code.",
+            # Documented, not enforced as such: the validator's reasons are clearer.
+            json_schema_extra={"pattern": ORGANISATION_CODE_PATTERN},
+        ),
+        AfterValidator(_organisation_code),
+    ]
+    employee_id: Annotated[
+        str,
+        Field(
+            pattern=EMPLOYEE_ID_PATTERN,
+            max_length=128,
+            description="The HR key of the work relation, unique per organisation.",
+        ),
+    ]
+    record: Annotated[
+        dict[str, RecordValue] | None,
+        Field(
+            description="Optional: the employee's HR record (the HR input's field names). "
+            "Kept with the event for the audit trail, national numbers masked; the HR export "
+            "stays the source of truth.",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _record_is_about_this_employee(self) -> WebhookEvent:
+        if self.record is None:
+            return self
+        employee_id = self.record.get("employee_id")
+        if employee_id not in (None, "") and str(employee_id) != self.employee_id:
+            raise ValueError("record.employee_id differs from employee_id")
+        code = self.record.get("organisation_code")
+        if code not in (None, ""):
+            try:
+                same = normalise_organisation_code(str(code)) == self.organisation_code
+            except InvalidOrganisationCode:
+                same = False
+            if not same:
+                raise ValueError("record.organisation_code differs from organisation_code")
+        return self
+
+    def to_inbox(self, received_at: str) -> InboxEvent:
+        """The event as the inbox keeps it: the record's national numbers masked."""
+        record = None
+        if self.record is not None:
+            record = {
+                key: mask_national_ids(value) if isinstance(value, str) else value
+                for key, value in self.record.items()
+            }
+        return InboxEvent(
+            event_id=self.event_id,
+            received_at=received_at,
+            type=self.type,
+            organisation_code=self.organisation_code,
+            employee_id=self.employee_id,
+            record=record,
+        )
+
+
+def parse_event(body: bytes) -> WebhookEvent:
+    """The event in a request body; Refused (400) with a reason that never echoes the input."""
+    try:
+        return WebhookEvent.model_validate_json(body)
+    except ValidationError as exc:
+        raise bad_request(_reason(exc)) from None
+
+
+def _reason(exc: ValidationError) -> str:
+    """Pydantic's errors as `field: message` lines, without the values sent."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        message = error["msg"]
+        if error["type"] == "json_invalid":
+            where, message = "body", "is not valid JSON"
+        elif error["type"] == "model_type":
+            where, message = "body", "must be a JSON object"
+        elif error["type"] == "value_error":
+            message = str(error.get("ctx", {}).get("error", message))
+        problems.append(f"{where}: {message}")
+    return mask_national_ids("; ".join(problems[:10]))
+
+
+def event_schema() -> dict[str, Any]:
+    """The JSON Schema of the event body (for the OpenAPI description)."""
+    return WebhookEvent.model_json_schema()
