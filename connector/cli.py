@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,6 +29,10 @@ from connector.logs import configure_logging
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
 from connector.render import render_journal, render_report
 from connector.report import Report
+
+if TYPE_CHECKING:
+    from connector.sandbox.oauth import DemoClient, SandboxConfig
+    from connector.sandbox.server import RunningSandbox
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_SAFETY = 0, 1, 2, 3
 
@@ -283,7 +287,10 @@ def demo(
     days = (demo_job.FIRST_DAY, demo_job.SECOND_DAY)
 
     def action() -> None:
-        with demo_job.state_directory(state) as directory, demo_job.sandbox_in_thread() as box:
+        with (
+            demo_job.state_directory(state) as directory,
+            demo_job.demo_sandbox(directory) as (box, client),
+        ):
             out.rule("scim-connector demo")
             out.print(
                 f"Sandbox identity provider at {box.base_url}; demo HR data from "
@@ -291,7 +298,12 @@ def demo(
                 + ("" if state else " (removed afterwards)"),
                 highlight=False,
             )
-            reports = asyncio.run(demo_job.run_demo(box, directory, days))
+            out.print(
+                f"Authenticating with OAuth2 client credentials (private_key_jwt) as "
+                f"{client.client_id!r} at {box.token_url}, with a key pair generated for this run",
+                highlight=False,
+            )
+            reports = asyncio.run(demo_job.run_demo(box, client, directory, days))
         first, second = reports
         out.rule(f"Run 1: {first.as_of} (joiners, rights, and deliberately bad rows)")
         render_report(out, first)
@@ -304,6 +316,96 @@ def demo(
             highlight=False,
         )
         raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+    guarded(action)
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free one).")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    key_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-dir",
+            help="Write the demo client's private key and secret here "
+            "[default: a temporary directory, removed on exit].",
+            show_default=False,
+        ),
+    ] = None,
+    token_lifetime: Annotated[
+        int, typer.Option("--token-lifetime", min=1, help="Lifetime of issued tokens, seconds.")
+    ] = 3600,
+) -> None:
+    """Run the local ACM/IDM-style identity provider (SCIM + OAuth2 token endpoint)."""
+    from connector import demo as demo_job
+    from connector.sandbox.oauth import SandboxConfig, generate_demo_client
+    from connector.sandbox.server import serve_foreground
+
+    if not 0 <= port <= 65535:
+        raise fail(f"--port: {port} is not a TCP port (0 to 65535)")
+
+    def action() -> None:
+        with demo_job.state_directory(key_dir) as directory:
+            client = generate_demo_client(directory)
+            config = SandboxConfig(
+                clients=(client.sandbox_client(),), token_lifetime_seconds=token_lifetime
+            )
+            try:
+                serve_foreground(
+                    host, port, config, lambda box: _announce_sandbox(box, client, config)
+                )
+            except OSError as exc:
+                raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+    guarded(action)
+
+
+def _announce_sandbox(box: RunningSandbox, client: DemoClient, config: SandboxConfig) -> None:
+    """Print where the sandbox answers and the demo client's (throwaway) credentials."""
+    out.rule("scim-connector sandbox")
+    lines = [
+        f"SCIM base URL    {box.base_url}",
+        "                 RFC 7643 User/Group + enterprise + ACM/IDM extension; data in memory",
+        f"token endpoint   {box.token_url}",
+        f"                 client credentials; opaque tokens, {config.token_lifetime_seconds} s",
+        f"metadata         {box.metadata_url}",
+        "",
+        f"demo client      {client.client_id}",
+        f"  private_key_jwt       private key {client.private_key_file} "
+        f"(RS256, kid {client.key_id})",
+        f"  client_secret_basic   secret {client.secret}",
+        f"  client_secret_post    (same secret, also in {client.secret_file})",
+        "",
+        "These are the sandbox's own throwaway demo credentials, made for this run only;",
+        "they are not production secrets. A [target.auth] section using them:",
+        "",
+        "[target]",
+        f"base_url = {json.dumps(box.base_url)}",
+        "",
+        "[target.auth]",
+        'method = "private_key_jwt"',
+        f"token_url = {json.dumps(box.token_url)}",
+        f"client_id = {json.dumps(client.client_id)}",
+        f"private_key_file = {json.dumps(str(client.private_key_file))}",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
+    sys.stdout.flush()
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run as a service: HR webhook, scheduled syncs, /healthz, /readyz and /metrics."""
+    from connector.service.server import check_startup, configure_service_logging, run_service
+
+    def action() -> None:
+        settings = load_config(config or config_path_from_env())
+        webhook_secret = check_startup(settings)
+        configure_service_logging(settings)
+        raise typer.Exit(run_service(settings, webhook_secret))
 
     guarded(action)
 

@@ -28,10 +28,12 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -142,7 +144,12 @@ def _cron(value: str) -> str:
             f"{value!r} is not a cron expression of 5 fields "
             "(minute hour day-of-month month day-of-week, e.g. '0 * * * *')"
         )
-    return " ".join(fields)
+    expression = " ".join(fields)
+    try:
+        CronSim(expression, datetime.now())
+    except CronSimError as exc:
+        raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from None
+    return expression
 
 
 def _listen_address(value: str) -> str:
@@ -433,6 +440,15 @@ class Capabilities(_Section):
     acmidm_extension: bool | None = None
 
 
+class RetrySettings(_Section):
+    """`[target.retry]`: how hard to try one call before reporting it failed."""
+
+    attempts: int = Field(default=6, ge=1, le=50)
+    max_seconds: float = Field(default=120.0, gt=0)
+    initial_wait_seconds: float = Field(default=0.5, ge=0)
+    max_wait_seconds: float = Field(default=30.0, ge=0)
+
+
 class TargetSettings(_Section):
     """`[target]`: the SCIM service provider."""
 
@@ -444,6 +460,7 @@ class TargetSettings(_Section):
     membership_batch_size: int = Field(default=100, ge=1)
     auth: TargetAuth = Field(default_factory=TargetAuth)
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
 
     @model_validator(mode="after")
     def _tls_consistent(self) -> Self:
@@ -516,7 +533,10 @@ class ServiceSettings(_Section):
     webhook_secret_env: EnvName | None = None
     webhook_secret_file: ConfigPath | None = None
     schedule: CronSchedule = "0 * * * *"
+    midnight_sync: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    ready_max_failed_age_seconds: int = Field(default=7200, ge=0)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _one_secret(self) -> Self:

@@ -153,17 +153,20 @@ def make_planned(
     as_of: dt.date,
     only: frozenset[str] | None = None,
 ) -> Planned:
-    """Plan and check: the pure core, on what the shell gathered (`only`: just these people)."""
-    scoped_known = known
+    """Plan and check: the pure core, on what the shell gathered (`only`: just these people).
+
+    `Planned.desired` stays the whole desired state: back-up holders are counted over everyone.
+    """
+    scoped, scoped_known = desired, known
     if only is not None:
-        desired = replace(
+        scoped = replace(
             desired,
             users={k: u for k, u in desired.users.items() if k in only},
             held={k: label for k, label in desired.held.items() if k in only},
         )
         scoped_known = replace(known, users={k: u for k, u in known.users.items() if k in only})
     plan = make_plan(
-        desired,
+        scoped,
         scoped_known,
         as_of,
         on_missing=OnMissing(settings.lifecycle.on_missing),
@@ -241,71 +244,79 @@ async def sync(
     full: bool = False,
     selection: Selection | None = None,
     command: str = "sync",
+    progress: ProgressSink | None = None,
     event_hooks: EventHooks | None = None,
 ) -> Report:
     """Plan, check, apply and record: the main job (`selection`: a targeted resync;
     `event_hooks`: httpx2 hooks on the target's client, to observe its requests)."""
     inputs = read_inputs(settings)
     report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
+    retry = retry_policy(settings)
     with StateLock(lock_path(settings.state.path)):
         store = StateStore.open(settings.state.path)
         try:
-            async with connect(settings, event_hooks) as client:
-                await _sync_with(settings, inputs, store, client, report, force, full, selection)
+            async with connect(settings, event_hooks, retry) as client:
+                run = Run(settings, inputs, store, client, report, retry, progress)
+                await run.sync(force=force, full=full, selection=selection)
         finally:
             store.close()
     return report
 
 
-async def _sync_with(
-    settings: Settings,
-    inputs: Inputs,
-    store: StateStore,
-    client: TargetClient,
-    report: Report,
-    force: bool,
-    full: bool,
-    selection: Selection | None,
-    progress: ProgressSink | None = None,
-) -> None:
-    ring = keyring(settings)
-    only = selection.person_keys(ring, inputs, store) if selection else None
-    known = store.load_known()
-    desired = desire(settings, inputs, known, report.as_of, client.capabilities.acmidm_extension)
-    observation = None
-    if full or only is not None:
-        observation = await observe(client, known, desired, ring, only)
-        known = _merged(known, observation.known, only)
-        _report_observation(report, observation)
-    planned = make_planned(settings, inputs, desired, known, report.as_of, only)
-    plan_report(planned, report, settings.safety.min_holders)
-    report.extra["planned"] = planned.plan.counts()
-    if planned.trips and not force:
-        report.safety_stopped = True
-        return
-    if report.dry_run:
-        return
-    store.begin_run(report.run_id, report.command, report.as_of, report.dry_run)
-    applier = Applier(
-        client=client,
-        store=store,
-        run_id=report.run_id,
-        retry=RetryPolicy(),
-        concurrency=settings.target.concurrency,
-        batch_size=settings.target.membership_batch_size,
-    )
-    if progress is None:
-        result = await applier.apply(planned.plan, known)
-    else:
-        result = await _with_progress(applier, planned.plan, known, progress)
-    if observation is not None:
-        _record_adopted(store, planned, observation)
-    report.counts = result.counts()
-    report.failures = result.failures
-    report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
-    report.extra["retries"] = applier.retry.retries
-    status = "failed" if result.failures else "done"
-    store.finish_run(report.run_id, status, report.counts, report.exit_code)
+@dataclass(slots=True)
+class Run:
+    """One sync's collaborators, gathered by `sync`."""
+
+    settings: Settings
+    inputs: Inputs
+    store: StateStore
+    client: TargetClient
+    report: Report
+    retry: RetryPolicy
+    progress: ProgressSink | None = None
+
+    async def sync(self, *, force: bool, full: bool, selection: Selection | None) -> None:
+        """Observe (if asked), plan, check, apply and record."""
+        settings, store, client, report = self.settings, self.store, self.client, self.report
+        ring = keyring(settings)
+        only = selection.person_keys(ring, self.inputs, store) if selection else None
+        known = store.load_known()
+        has_acmidm = client.capabilities.acmidm_extension
+        desired = desire(settings, self.inputs, known, report.as_of, has_acmidm)
+        observation = None
+        if full or only is not None:
+            observation = await observe(client, known, desired, ring, only)
+            known = _merged(known, observation.known, only)
+            _report_observation(report, observation)
+        planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
+        plan_report(planned, report, settings.safety.min_holders)
+        report.extra["planned"] = planned.plan.counts()
+        if planned.trips and not force:
+            report.safety_stopped = True
+            return
+        if report.dry_run:
+            return
+        store.begin_run(report.run_id, report.command, report.as_of, report.dry_run)
+        applier = Applier(
+            client=client,
+            store=store,
+            run_id=report.run_id,
+            retry=self.retry,
+            concurrency=settings.target.concurrency,
+            batch_size=settings.target.membership_batch_size,
+        )
+        if self.progress is None:
+            result = await applier.apply(planned.plan, known)
+        else:
+            result = await _with_progress(applier, planned.plan, known, self.progress)
+        if observation is not None:
+            _record_adopted(store, planned, observation)
+        report.counts = result.counts()
+        report.failures = result.failures
+        report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
+        report.extra["retries"] = self.retry.retries
+        status = "failed" if result.failures else "done"
+        store.finish_run(report.run_id, status, report.counts, report.exit_code)
 
 
 ProgressSink = Callable[[int, int], None]
@@ -322,6 +333,17 @@ async def _with_progress(
         await asyncio.wait({task}, timeout=0.2)
     progress(total, total)
     return task.result()
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The retry policy from `[target.retry]`."""
+    r = settings.target.retry
+    return RetryPolicy(
+        attempts=r.attempts,
+        max_seconds=r.max_seconds,
+        initial_wait=r.initial_wait_seconds,
+        max_wait=r.max_wait_seconds,
+    )
 
 
 def _merged(known: KnownState, observed: KnownState, only: frozenset[str] | None) -> KnownState:

@@ -32,6 +32,16 @@ def mask_processor(
     return {key: _mask(value) for key, value in event_dict.items()}
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time (tests and runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "warning", fmt: str = "auto") -> None:
     """Send structlog events to stderr: JSON, or console rendering on a terminal."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -52,6 +62,6 @@ def configure_logging(level: str = "warning", fmt: str = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )

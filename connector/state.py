@@ -11,11 +11,11 @@ import datetime as dt
 import fcntl
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from connector.errors import ConnectorError, LockedError
 from connector.hr.records import EmployeeKey
@@ -77,6 +77,24 @@ MIGRATIONS: list[str] = [
     CREATE INDEX journal_by_person ON journal (person_key);
     CREATE INDEX journal_by_run ON journal (run_id);
     """,
+    # 2: the HR webhook's inbox (`serve`): every accepted event, stored before it is answered.
+    # `record` is the event's optional HR record as JSON, national numbers masked.
+    """
+    CREATE TABLE inbox (
+        event_id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        type TEXT NOT NULL,
+        organisation_code TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        record TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        processed_at TEXT,
+        run_id TEXT,
+        outcome TEXT
+    );
+    CREATE INDEX inbox_pending ON inbox (processed_at, received_at);
+    """,
 ]
 
 
@@ -94,6 +112,40 @@ class JournalEntry:
     kind: str
     phase: str  # "intent", "done", "failed", "note"
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    """One HR webhook event in the inbox; `processed_at` is None while it waits."""
+
+    event_id: str
+    received_at: str
+    type: str
+    organisation_code: str
+    employee_id: str
+    record: dict[str, Any] | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    processed_at: str | None = None
+    run_id: str | None = None
+    outcome: str | None = None
+
+    @property
+    def employee(self) -> EmployeeKey:
+        """The work relation the event is about."""
+        return EmployeeKey(self.organisation_code, self.employee_id)
+
+
+_INBOX_COLUMNS = (
+    "event_id, received_at, type, organisation_code, employee_id, record, attempts, "
+    "last_error, processed_at, run_id, outcome"
+)
+
+
+def _inbox_event(row: tuple[Any, ...]) -> InboxEvent:
+    values = list(row)
+    values[5] = json.loads(values[5]) if values[5] is not None else None
+    return InboxEvent(*values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +179,18 @@ class StateStore:
     # --- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, clock: Clock = _utc_now) -> StateStore:
-        """Open (creating if needed) the store at `path` and bring its schema up to date."""
+    def open(cls, path: Path, clock: Clock = _utc_now, *, durable: bool = False) -> StateStore:
+        """Open (creating if needed) the store at `path` and bring its schema up to date.
+
+        `durable`: every commit reaches the disk before it returns (synchronous=FULL), also
+        against power loss; the default survives a crash of the process, not of the machine.
+        """
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path, isolation_level=None, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open state store {path}: {exc}") from None
         store = cls(db, clock)
@@ -346,6 +402,18 @@ class StateStore:
         )
         return [JournalEntry(*row) for row in rows]
 
+    def last_journal_entry(
+        self, person_key: str, kinds: tuple[str, ...], detail: str
+    ) -> JournalEntry | None:
+        """The latest journal line of a person with one of `kinds` and exactly this detail."""
+        marks = ", ".join("?" for _ in kinds)
+        row = self._db.execute(
+            "SELECT run_id, at, label, kind, phase, detail FROM journal "
+            f"WHERE person_key = ? AND detail = ? AND kind IN ({marks}) ORDER BY id DESC LIMIT 1",
+            (person_key, detail, *kinds),
+        ).fetchone()
+        return JournalEntry(*row) if row else None
+
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """The most recent runs, newest first."""
         rows = self._db.execute(
@@ -354,6 +422,78 @@ class StateStore:
             (limit,),
         )
         return [RunRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
+    # --- the webhook inbox -------------------------------------------------------------------
+
+    def add_event(self, event: InboxEvent) -> bool:
+        """Store a received event; False (and nothing changed) if its id is already there."""
+        cursor = self._db.execute(
+            "INSERT INTO inbox (event_id, received_at, type, organisation_code, employee_id, "
+            "record) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
+            (
+                event.event_id,
+                event.received_at,
+                event.type,
+                event.organisation_code,
+                event.employee_id,
+                json.dumps(event.record, sort_keys=True) if event.record is not None else None,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def event(self, event_id: str) -> InboxEvent | None:
+        """One event of the inbox, processed or not."""
+        row = self._db.execute(
+            f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return _inbox_event(row) if row else None
+
+    def pending_events(self, limit: int = 100) -> list[InboxEvent]:
+        """Events not processed yet, oldest first."""
+        rows = self._db.execute(
+            f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE processed_at IS NULL "
+            "ORDER BY received_at, rowid LIMIT ?",
+            (limit,),
+        )
+        return [_inbox_event(row) for row in rows]
+
+    def pending_event_count(self) -> int:
+        """How many events wait to be processed."""
+        row = self._db.execute("SELECT count(*) FROM inbox WHERE processed_at IS NULL").fetchone()
+        return int(row[0])
+
+    def finish_events(self, event_ids: Iterable[str], outcome: str, run_id: str | None) -> None:
+        """Mark events processed, with the run that processed them and how it went."""
+        now = self._now()
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE inbox SET processed_at = ?, outcome = ?, run_id = ? "
+                "WHERE event_id = ? AND processed_at IS NULL",
+                [(now, outcome, run_id, event_id) for event_id in event_ids],
+            )
+
+    def retry_events(self, event_ids: Iterable[str], error: str) -> None:
+        """Count a failed attempt at processing events; they stay pending."""
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE inbox SET attempts = attempts + 1, last_error = ? WHERE event_id = ?",
+                [(error, event_id) for event_id in event_ids],
+            )
+
+    def interrupt_run(self, run_id: str) -> None:
+        """Record that a run was stopped part-way (it stays 'running' in the history otherwise)."""
+        self._db.execute(
+            "UPDATE runs SET finished_at = ?, status = 'interrupted' "
+            "WHERE run_id = ? AND status = 'running'",
+            (self._now(), run_id),
+        )
+
+    def ping(self) -> None:
+        """Raise StateError unless the store answers a query."""
+        try:
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"the state store does not answer: {exc}") from None
 
 
 def lock_path(state_path: Path) -> Path:

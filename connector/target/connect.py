@@ -10,8 +10,10 @@ from typing import Any
 import httpx2
 
 from connector.config import Settings
-from connector.errors import ConfigError
+from connector.target.auth import OAUTH_METHODS, oauth2_client, static_auth
 from connector.target.client import CapabilityOverrides, TargetClient
+from connector.target.retry import RetryPolicy
+from connector.target.transport import RetryingTransport
 
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 """httpx2 event hooks (`{"request": [...], "response": [...]}`), e.g. to observe requests."""
@@ -37,33 +39,46 @@ def overrides(settings: Settings) -> CapabilityOverrides:
     )
 
 
-def http_client(settings: Settings, event_hooks: EventHooks | None = None) -> httpx2.AsyncClient:
-    """An httpx2 client for the target with the configured authentication."""
+def http_client(
+    settings: Settings, event_hooks: EventHooks | None = None, retry: RetryPolicy | None = None
+) -> httpx2.AsyncClient:
+    """An httpx2 client for the target with the configured authentication.
+
+    OAuth2 methods get an `OAuth2TargetClient` (authlib: token on first use, renewed before
+    expiry and once on a 401); "bearer" and "none" a plain client whose 401s are AuthErrors.
+    TLS settings (verify_tls, ca_bundle) apply to the token endpoint too. Reads (GET and
+    `POST .search`) are retried where they fail, by the transport; writes are not.
+    """
     target = settings.target
     auth = target.auth
-    headers = {"Accept": "application/scim+json"}
-    if auth.method == "bearer":
-        headers["Authorization"] = f"Bearer {auth.resolve_token()}"
-    elif auth.method != "none":
-        raise ConfigError(
-            "target.auth.method", f"{auth.method!r} is not supported yet by this version"
-        )
-    return httpx2.AsyncClient(
-        base_url=str(target.base_url).rstrip("/"),
-        headers=headers,
-        timeout=target.timeout_seconds,
-        verify=_verify(settings),
-        limits=httpx2.Limits(max_connections=max(target.concurrency, 1) * 2),
-        event_hooks=event_hooks,
-    )
+    options: dict[str, Any] = {
+        "base_url": str(target.base_url).rstrip("/"),
+        "headers": {"Accept": "application/scim+json"},
+        "timeout": target.timeout_seconds,
+        "transport": RetryingTransport(
+            httpx2.AsyncHTTPTransport(
+                verify=_verify(settings),
+                limits=httpx2.Limits(max_connections=max(target.concurrency, 1) * 2),
+            ),
+            retry or RetryPolicy(),
+        ),
+        "event_hooks": event_hooks,
+    }
+    if auth.method in OAUTH_METHODS:
+        return oauth2_client(auth, **options)
+    return httpx2.AsyncClient(auth=static_auth(auth), **options)
 
 
 @asynccontextmanager
 async def connect(
-    settings: Settings, event_hooks: EventHooks | None = None
+    settings: Settings,
+    event_hooks: EventHooks | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AsyncIterator[TargetClient]:
-    """An open, discovered TargetClient for the configured target."""
-    async with http_client(settings, event_hooks) as http:
+    """An open, discovered TargetClient for the configured target (discovery retried)."""
+    retry = retry or RetryPolicy()
+    async with http_client(settings, event_hooks, retry) as http:
         client = TargetClient(http)
-        await client.discover(overrides(settings))
+        corrections = overrides(settings)
+        await retry.call("discover", lambda: client.discover(corrections))
         yield client

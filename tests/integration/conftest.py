@@ -3,11 +3,13 @@
 `scim_server` runs the third-party `scim2-server` CLI in a subprocess with the ACM/IDM extension
 schema added to the RFC 7643 defaults (the User resource type declares the enterprise and the
 ACM/IDM extensions); `scim_server_plain` runs it with its defaults only. Each test gets a fresh,
-empty server; `scim_server_module` shares one per test module where tests do not interfere.
+empty server; `scim_server_module` shares one per test module where tests do not interfere;
+`scim_tenants` shares one per module that serves a fresh, empty tenant to each test that asks.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import subprocess
@@ -24,6 +26,7 @@ from scim2_server.utils import load_json_resource
 ACMIDM_SCHEMA_FILE = Path(__file__).parents[2] / "connector" / "schemas" / "acmidm-user.json"
 ACMIDM_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:acmidm:1.0:User"
 STARTUP_SECONDS = 20.0
+_STARTUP_TENANT = "startup"  # with dynamic tenants: the tenant that shows the server is up
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +102,53 @@ def scim_server_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sci
     yield from _serve(tmp_path_factory.mktemp("scim2-server"), acmidm=True)
 
 
-def _serve(directory: Path, *, acmidm: bool) -> Iterator[ScimServer]:
-    """Start scim2-server on a free loopback port, wait until it answers, stop it afterwards."""
+@dataclass(slots=True)
+class ScimTenants:
+    """One scim2-server with dynamic tenants: `new()` gives a fresh, empty server of its own."""
+
+    root: str  # http://127.0.0.1:PORT
+    log: Path
+    acmidm: bool
+    _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def new(self) -> ScimServer:
+        """A tenant nobody used yet (`http://127.0.0.1:PORT/tN/v2`)."""
+        base_url = f"{self.root}/t{next(self._numbers)}/v2"
+        return ScimServer(base_url=base_url, log=self.log, acmidm=self.acmidm)
+
+
+@pytest.fixture(scope="module")
+def scim_tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimTenants]:
+    """One scim2-server (with the ACM/IDM extension) per module, a fresh tenant per `new()`.
+
+    Cheaper than a server per test (a start costs about two seconds), as isolated.
+    """
+    servers = _serve(tmp_path_factory.mktemp("scim2-tenants"), acmidm=True, tenants=True)
+    server = next(servers)
+    try:
+        root = server.base_url.removesuffix(f"/{_STARTUP_TENANT}/v2")
+        yield ScimTenants(root=root, log=server.log, acmidm=server.acmidm)
+    finally:
+        servers.close()
+
+
+def _serve(directory: Path, *, acmidm: bool, tenants: bool = False) -> Iterator[ScimServer]:
+    """Start scim2-server on a free loopback port, wait until it answers, stop it afterwards.
+
+    With `tenants`, the server creates a tenant on the first request to `/<tenant>/v2/...`; the
+    server yielded is then the tenant used to see it answer.
+    """
     port = _free_port()
     command = [sys.executable, "-m", "scim2_server.testserver.cli", "--port", str(port)]
     if acmidm:
         command += _acmidm_arguments(directory)
+    if tenants:
+        command.append("--dynamic-tenants")
     log = directory / f"scim2-server-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    server = ScimServer(base_url=f"http://127.0.0.1:{port}/v2", log=log, acmidm=acmidm)
+    prefix = f"/{_STARTUP_TENANT}" if tenants else ""
+    server = ScimServer(base_url=f"http://127.0.0.1:{port}{prefix}/v2", log=log, acmidm=acmidm)
     try:
         _wait_until_up(server, process)
         yield server

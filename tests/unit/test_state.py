@@ -50,7 +50,9 @@ def test_read_only_open_of_a_missing_store_creates_nothing(tmp_path: Path) -> No
 
 def test_read_only_open_does_not_change_the_file(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    StateStore.open(path).save_user(USER)
+    writer = StateStore.open(path)
+    writer.save_user(USER)
+    writer.close()  # not left to the garbage collector: closing checkpoints the WAL into the file
     before = path.read_bytes()
     store = StateStore.open_read_only(path)
     assert store is not None

@@ -1,0 +1,70 @@
+"""An httpx2 transport that retries reads: GET requests and `POST .search` queries.
+
+Reads are safe to repeat, so they are retried right where they fail, one request at a time;
+discovery and lookups thus survive a flaky target without starting over. Writes are never
+retried here: a write whose answer was lost may have happened, so `apply` decides (it looks the
+person up before trying a create again).
+"""
+
+from __future__ import annotations
+
+import httpx2
+
+from connector.target.errors import TargetUnavailable, parse_retry_after
+from connector.target.retry import RetryPolicy
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def is_read(request: httpx2.Request) -> bool:
+    """True for requests that change nothing: GET, HEAD, and POST to a `.search` endpoint."""
+    if request.method in ("GET", "HEAD"):
+        return True
+    return request.method == "POST" and request.url.path.endswith("/.search")
+
+
+class RetryingTransport(httpx2.AsyncBaseTransport):
+    """Retries reads on transport errors, 429 and 5xx, within a RetryPolicy's limits."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, policy: RetryPolicy) -> None:
+        self.inner = inner
+        self.policy = policy
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send `request`; if it is a read, retry it while the target is unavailable."""
+        if not is_read(request):
+            return await self.inner.handle_async_request(request)
+
+        async def attempt() -> httpx2.Response:
+            try:
+                response = await self.inner.handle_async_request(request)
+            except httpx2.TransportError as exc:
+                raise TargetUnavailable(request.method, f"{type(exc).__name__}: {exc}") from None
+            if response.status_code not in RETRY_STATUSES:
+                return response
+            await response.aread()
+            raise _Unavailable(response)
+
+        try:
+            return await self.policy.call(f"{request.method} {request.url.path}", attempt)
+        except _Unavailable as exc:
+            return exc.response  # out of retries: let the caller see the last answer
+        except TargetUnavailable as exc:
+            raise httpx2.ConnectError(str(exc), request=request) from None
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self.inner.aclose()
+
+
+class _Unavailable(TargetUnavailable):
+    """A retryable answer, kept so that the last one can be returned when retries run out."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self.response = response
+        super().__init__(
+            "read",
+            f"{response.status_code}",
+            status=response.status_code,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )

@@ -1,0 +1,213 @@
+"""A fault-injecting HTTP proxy for tests: loopback only, between the connector and a server.
+
+It speaks just enough HTTP/1.1 (request line, headers, Content-Length bodies, keep-alive) to
+sit in front of scim2-server, and for each request asks a `FaultPlan` what to do: forward it,
+answer 429 with Retry-After, answer 500/503, delay, or drop the connection before or after
+forwarding (the latter is a lost answer: the server did the work, the client never hears).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import httpx2
+
+
+class FaultKind(StrEnum):
+    """What the proxy does with one request."""
+
+    FORWARD = "forward"
+    TOO_MANY = "429"
+    ERROR = "500"
+    UNAVAILABLE = "503"
+    DELAY = "delay"
+    DROP_BEFORE = "drop_before"
+    DROP_AFTER = "drop_after"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One decision: the kind, and its parameter (Retry-After or delay seconds)."""
+
+    kind: FaultKind = FaultKind.FORWARD
+    seconds: float = 0.0
+
+
+FORWARD = Fault()
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A request the proxy saw, and what it did with it."""
+
+    method: str
+    path: str
+    fault: FaultKind
+    at: float  # loop time
+
+
+FaultPlan = Callable[[str, str, int], Fault]
+"""(method, path with query, index of this request) -> what to do with it."""
+
+
+def random_faults(rate: float, seed: int, pattern: str = r".*") -> FaultPlan:
+    """Fail about `rate` of the requests matching `pattern`, in mixed ways, deterministically."""
+    rng = random.Random(seed)
+    kinds = [
+        Fault(FaultKind.TOO_MANY, 0.05),
+        Fault(FaultKind.ERROR),
+        Fault(FaultKind.UNAVAILABLE, 0.05),
+        Fault(FaultKind.DROP_BEFORE),
+        Fault(FaultKind.DROP_AFTER),
+        Fault(FaultKind.DELAY, 0.05),
+    ]
+    compiled = re.compile(pattern)
+    lock = threading.Lock()
+
+    def plan(method: str, path: str, index: int) -> Fault:
+        with lock:
+            if not compiled.search(f"{method} {path}") or rng.random() >= rate:
+                return FORWARD
+            return rng.choice(kinds)
+
+    return plan
+
+
+def nth(n: int, fault: Fault, pattern: str = r".*") -> FaultPlan:
+    """Apply `fault` to the n-th (from 1) request matching `pattern`; forward the rest."""
+    compiled = re.compile(pattern)
+    count = 0
+    lock = threading.Lock()
+
+    def plan(method: str, path: str, index: int) -> Fault:
+        nonlocal count
+        if not compiled.search(f"{method} {path}"):
+            return FORWARD
+        with lock:
+            count += 1
+            return fault if count == n else FORWARD
+
+    return plan
+
+
+@dataclass(slots=True)
+class FaultProxy:
+    """A running proxy: where it listens, and what it saw."""
+
+    upstream: str  # e.g. http://127.0.0.1:8080
+    plan: FaultPlan
+    port: int = 0
+    seen: list[Seen] = field(default_factory=list)
+
+    def base_url(self, path: str = "/v2") -> str:
+        """The proxy's URL for a path of the upstream."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def faults(self) -> list[Seen]:
+        """The requests that were not simply forwarded."""
+        return [s for s in self.seen if s.fault is not FaultKind.FORWARD]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with httpx2.AsyncClient(base_url=self.upstream, timeout=30) as upstream:
+            try:
+                while await self._one(reader, writer, upstream):
+                    pass
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.close()
+
+    async def _one(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstream: httpx2.AsyncClient,
+    ) -> bool:
+        line = await reader.readline()
+        if not line:
+            return False
+        method, target, _ = line.decode("latin-1").split(" ", 2)
+        headers: list[tuple[str, str]] = []
+        while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            headers.append((name.strip(), value.strip()))
+        length = next((int(v) for n, v in headers if n.lower() == "content-length"), 0)
+        body = await reader.readexactly(length) if length else b""
+
+        index = len(self.seen)
+        fault = self.plan(method, target, index)
+        self.seen.append(Seen(method, target, fault.kind, asyncio.get_running_loop().time()))
+        if fault.kind is FaultKind.DROP_BEFORE:
+            return False
+        if fault.kind in (FaultKind.TOO_MANY, FaultKind.ERROR, FaultKind.UNAVAILABLE):
+            extra = f"Retry-After: {fault.seconds:g}\r\n" if fault.seconds else ""
+            status = {"429": "429 Too Many Requests", "500": "500 Internal Server Error"}.get(
+                fault.kind.value, "503 Service Unavailable"
+            )
+            writer.write(f"HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\n\r\n".encode("latin-1"))
+            await writer.drain()
+            return True
+        if fault.kind is FaultKind.DELAY:
+            await asyncio.sleep(fault.seconds)
+        skip = {"host", "content-length", "connection", "transfer-encoding"}
+        response = await upstream.request(
+            method,
+            target,
+            content=body,
+            headers=[(n, v) for n, v in headers if n.lower() not in skip],
+        )
+        if fault.kind is FaultKind.DROP_AFTER:
+            return False
+        payload = response.content
+        out = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
+        out += [
+            f"{n}: {v}"
+            for n, v in response.headers.items()
+            if n.lower() not in skip | {"content-encoding"}
+        ]
+        out.append(f"Content-Length: {len(payload)}")
+        writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
+        await writer.drain()
+        return True
+
+
+@contextmanager
+def fault_proxy(upstream: str, plan: FaultPlan) -> Iterator[FaultProxy]:
+    """Run a FaultProxy on a free loopback port in a background thread."""
+    proxy = FaultProxy(upstream=upstream, plan=plan)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    server: asyncio.AbstractServer | None = None
+
+    async def start() -> None:
+        nonlocal server
+        server = await asyncio.start_server(proxy._handle, "127.0.0.1", 0)
+        proxy.port = server.sockets[0].getsockname()[1]
+        started.set()
+
+    def run() -> None:
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the fault proxy did not start")
+    try:
+        yield proxy
+    finally:
+
+        def stop() -> None:
+            if server is not None:
+                server.close()
+            loop.stop()
+
+        loop.call_soon_threadsafe(stop)
+        thread.join(timeout=10)
