@@ -114,6 +114,7 @@ class Applier:
     result: ApplyResult = field(default_factory=ApplyResult)
     scim_ids: dict[str, str] = field(default_factory=dict)  # person key -> SCIM id
     failed: set[str] = field(default_factory=set)  # person keys that failed this run
+    failure_reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> label, why
     index: TargetIndex | None = None  # every user of the target, read once for many creates
 
     async def apply(self, plan: Plan, known: KnownState) -> ApplyResult:
@@ -157,12 +158,12 @@ class Applier:
             self.failed.add(person)
             self._fail(person, label, kind, str(exc))
             self.store.journal(self.run_id, kind, "failed", person, label, str(exc))
-            self.store.record_failure(person, str(exc))
             return
         self.result.done[kind] += 1
         self.store.journal(self.run_id, kind, "done", person, label)
 
     def _fail(self, person: str, label: str, kind: str, reason: str) -> None:
+        self.failure_reasons.setdefault(person, (label, reason))
         self.result.failures.append(Failure(person=label, operation=kind, reason=reason))
         log.warning("apply.failed", run_id=self.run_id, person=label, operation=kind, reason=reason)
 

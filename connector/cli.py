@@ -410,6 +410,25 @@ def serve(config: ConfigOption = None) -> None:
     guarded(action)
 
 
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The id of the run a safety check stopped.")],
+    config: ConfigOption = None,
+) -> None:
+    """Let the changes of a stopped run through, once: the next sync making exactly those
+    changes applies them."""
+
+    def action() -> None:
+        settings = load(config)
+        jobs.approve(settings, run_id)
+        out.print(
+            f"Approved run {run_id}: the next sync that plans exactly the same changes applies "
+            "them (once). A sync planning anything else is checked as usual."
+        )
+
+    guarded(action)
+
+
 def version_callback(value: bool) -> None:
     """Print the version and stop."""
     if value:

@@ -497,6 +497,7 @@ class SafetySettings(_Section):
     max_withdrawals_percent: PercentLimit = 20.0
     percent_applies_from: int = Field(default=10, ge=0)
     min_holders: int = Field(default=2, ge=0)
+    alert_after_failed_runs: int = Field(default=3, ge=1)
 
 
 class ExternalsSettings(_Section):

@@ -275,6 +275,34 @@ class Run:
     retry: RetryPolicy
     progress: ProgressSink | None = None
 
+    def _approved(self, plan: Plan) -> bool:
+        """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
+        if self.report.dry_run:
+            return False
+        approved = self.store.use_approval(plan.fingerprint(), self.report.run_id)
+        if approved is None:
+            return False
+        self.report.warnings.append(
+            Warning_(kind="safety_approved", message=f"applied as approved for run {approved}")
+        )
+        return True
+
+    def _record_failures(self, applier: Applier, plan: Plan) -> None:
+        """Count consecutive failed runs per person; warn loudly past the configured number."""
+        failed = applier.failure_reasons
+        succeeded = {op.person for op in plan.operations} - failed.keys()
+        counts = self.store.record_run_failures(self.report.run_id, failed, succeeded)
+        limit = self.settings.safety.alert_after_failed_runs
+        for key, runs in sorted(counts.items()):
+            if runs >= limit:
+                label, reason = failed[key]
+                self.report.warnings.append(
+                    Warning_(
+                        kind="persistent_failure",
+                        message=f"{label}: failed in {runs} consecutive runs; last: {reason}",
+                    )
+                )
+
     async def sync(self, *, force: bool, full: bool, selection: Selection | None) -> None:
         """Observe (if asked), plan, check, apply and record."""
         settings, store, client, report = self.settings, self.store, self.client, self.report
@@ -291,8 +319,12 @@ class Run:
         planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
         plan_report(planned, report, settings.safety.min_holders)
         report.extra["planned"] = planned.plan.counts()
-        if planned.trips and not force:
+        if planned.trips and not force and not self._approved(planned.plan):
             report.safety_stopped = True
+            if not report.dry_run:
+                fingerprint = planned.plan.fingerprint()
+                store.record_stopped(report.run_id, report.command, report.as_of, fingerprint)
+                report.extra["approve"] = f"scim-connector approve {report.run_id}"
             return
         if report.dry_run:
             return
@@ -311,6 +343,7 @@ class Run:
             result = await _with_progress(applier, planned.plan, known, self.progress)
         if observation is not None:
             _record_adopted(store, planned, observation)
+        self._record_failures(applier, planned.plan)
         report.counts = result.counts()
         report.failures = result.failures
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
@@ -408,5 +441,14 @@ def audit_trail(
             assert employee is not None
             key = store.person_for_employee(employee)
         return store.history(person_key=key) if key else []
+    finally:
+        store.close()
+
+
+def approve(settings: Settings, run_id: str) -> str:
+    """Approve, once, the plan of a run that a safety check stopped; returns its fingerprint."""
+    store = StateStore.open(settings.state.path)
+    try:
+        return store.approve(run_id)
     finally:
         store.close()

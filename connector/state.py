@@ -95,6 +95,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX inbox_pending ON inbox (processed_at, received_at);
     """,
+    # 3: consecutive failed runs per person (created or not yet), and approvals of stopped runs.
+    """
+    CREATE TABLE person_failures (
+        person_key TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        failed_runs INTEGER NOT NULL,
+        last_error TEXT,
+        last_run_id TEXT
+    );
+    CREATE TABLE approvals (
+        run_id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        approved_at TEXT NOT NULL,
+        used_by_run TEXT
+    );
+    ALTER TABLE runs ADD COLUMN fingerprint TEXT
+    """,
 ]
 
 
@@ -342,14 +359,68 @@ class StateStore:
             (right, scim_id, display_name),
         )
 
-    def record_failure(self, key: str, reason: str) -> int:
-        """Count one more failed run for a managed person; returns the count."""
+    def record_run_failures(
+        self, run_id: str, failed: dict[str, tuple[str, str]], succeeded: Iterable[str]
+    ) -> dict[str, int]:
+        """Count a failed run for each failed person (key -> (label, reason)); forget the
+        failures of those who succeeded. Returns consecutive failed runs per failed person."""
+        with self.transaction():
+            self._db.executemany(
+                "DELETE FROM person_failures WHERE person_key = ?", [(k,) for k in succeeded]
+            )
+            self._db.executemany(
+                "INSERT INTO person_failures VALUES (?, ?, 1, ?, ?) ON CONFLICT(person_key) "
+                "DO UPDATE SET failed_runs = failed_runs + 1, label = excluded.label, "
+                "last_error = excluded.last_error, last_run_id = excluded.last_run_id",
+                [(key, label, reason, run_id) for key, (label, reason) in failed.items()],
+            )
+        counts = {}
+        for key in failed:
+            row = self._db.execute(
+                "SELECT failed_runs FROM person_failures WHERE person_key = ?", (key,)
+            ).fetchone()
+            counts[key] = int(row[0])
+        return counts
+
+    # --- approvals of runs a safety check stopped ----------------------------------------
+
+    def record_stopped(self, run_id: str, command: str, as_of: dt.date, fingerprint: str) -> None:
+        """Record a run the safety check stopped, with the fingerprint of its plan."""
         self._db.execute(
-            "UPDATE users SET failed_runs = failed_runs + 1, last_error = ? WHERE key = ?",
-            (reason, key),
+            "INSERT INTO runs (run_id, command, as_of, dry_run, started_at, finished_at, status, "
+            "exit_code, fingerprint) VALUES (?, ?, ?, 0, ?, ?, 'stopped', 3, ?)",
+            (run_id, command, as_of.isoformat(), self._now(), self._now(), fingerprint),
         )
-        row = self._db.execute("SELECT failed_runs FROM users WHERE key = ?", (key,)).fetchone()
-        return int(row[0]) if row else 0
+
+    def approve(self, run_id: str) -> str:
+        """Approve a stopped run's plan once; returns its fingerprint."""
+        row = self._db.execute(
+            "SELECT status, fingerprint FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise StateError(f"no run {run_id} in the state store")
+        if row[0] != "stopped" or not row[1]:
+            raise StateError(f"run {run_id} was not stopped by a safety check (it is {row[0]})")
+        self._db.execute(
+            "INSERT INTO approvals VALUES (?, ?, ?, NULL) ON CONFLICT(run_id) DO NOTHING",
+            (run_id, row[1], self._now()),
+        )
+        return str(row[1])
+
+    def use_approval(self, fingerprint: str, run_id: str) -> str | None:
+        """Consume an unused approval of a plan with this fingerprint; the approved run's id."""
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT run_id FROM approvals WHERE fingerprint = ? AND used_by_run IS NULL "
+                "ORDER BY approved_at LIMIT 1",
+                (fingerprint,),
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "UPDATE approvals SET used_by_run = ? WHERE run_id = ?", (run_id, row[0])
+            )
+        return str(row[0])
 
     # --- runs and journal ------------------------------------------------------------------
 

@@ -218,3 +218,40 @@ def test_a_second_sync_does_not_run_while_one_is_running(
         assert first.wait(timeout=120) == 0
     assert second.returncode == 2
     assert "another sync is running" in second.stderr
+
+
+def test_an_approved_stopped_run_is_applied_once_and_only_for_the_same_changes(
+    scim_server: ScimServer, tmp_path: Path
+) -> None:
+    people = rows(20)
+    config = configure(tmp_path / "run", scim_server.base_url, people)
+    sync(config)
+    write_csv(tmp_path / "run" / "hr.csv", people[:8], fields=HR_FIELDS)
+    stopped = sync(config)
+    assert stopped.exit_code == 3
+    assert stopped.extra["approve"] == f"scim-connector approve {stopped.run_id}"
+    jobs.approve(load_config(config), stopped.run_id)
+
+    write_csv(tmp_path / "run" / "hr.csv", people[:7], fields=HR_FIELDS)
+    assert sync(config).exit_code == 3  # a different plan: the approval does not cover it
+    write_csv(tmp_path / "run" / "hr.csv", people[:8], fields=HR_FIELDS)
+    applied = sync(config)
+    assert applied.exit_code == 0 and applied.counts["deactivate"] == 12
+    assert "safety_approved" in [w.kind for w in applied.warnings]
+
+
+def test_a_person_failing_in_consecutive_runs_is_reported_loudly(
+    scim_server: ScimServer, tmp_path: Path
+) -> None:
+    people = rows(3)
+    doomed = people[0]["email"].split("@")[0]
+    always_500: FaultPlan = lambda method, path, index: (  # noqa: E731
+        Fault(FaultKind.ERROR) if method == "GET" and doomed in path else Fault()
+    )
+    extra = "[target.retry]\nattempts = 1\n"
+    with proxied(scim_server, always_500) as proxy:
+        config = configure(tmp_path / "run", proxy.base_url(), people)
+        config.write_text(config.read_text().replace(FAST_RETRIES, extra))
+        kinds = [[w.kind for w in sync(config).warnings] for _ in range(3)]
+    assert "persistent_failure" not in kinds[0] + kinds[1]
+    assert "persistent_failure" in kinds[2]
