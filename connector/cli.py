@@ -415,8 +415,7 @@ def approve(
     run_id: Annotated[str, typer.Argument(help="The id of the run a safety check stopped.")],
     config: ConfigOption = None,
 ) -> None:
-    """Let the changes of a stopped run through, once: the next sync making exactly those
-    changes applies them."""
+    """Approve, once, the changes of a run a safety check stopped."""
 
     def action() -> None:
         settings = load(config)
