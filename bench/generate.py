@@ -35,26 +35,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+from connector.hr.read import GRANT_COLUMNS, HR_COLUMNS
+
 RIGHT = "Premiezoeker Gebruiker"
 DAY1 = dt.date(2026, 12, 1)
 
-HR_FIELDS = (
-    "employee_id",
-    "national_id",
-    "given_name",
-    "family_name",
-    "email",
-    "organisation_code",
-    "organisation_name",
-    "department",
-    "job_title",
-    "relation",
-    "employer_code",
-    "start_date",
-    "end_date",
-    "rights",
-)
-GRANT_FIELDS = ("organisation_code", "employee_id", "right", "begin_date", "end_date")
+HR_FIELDS = HR_COLUMNS
+GRANT_FIELDS = GRANT_COLUMNS
 
 
 def kbo(first_eight: int) -> str:

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from connector.hr.read import HR_COLUMNS
+
 
 def nn_check(nine_digits: str, *, born_2000s: bool) -> str:
     """The two check digits of a national number: 97 - (number mod 97), '2' prefixed for 2000+."""
@@ -59,22 +61,7 @@ def format_kbo(digits: str) -> str:
 GENT = make_kbo(2074512)  # 0207.451.227, as written in the examples
 IGS = make_kbo(2167045)
 
-HR_FIELDS = (
-    "employee_id",
-    "national_id",
-    "given_name",
-    "family_name",
-    "email",
-    "organisation_code",
-    "organisation_name",
-    "department",
-    "job_title",
-    "relation",
-    "employer_code",
-    "start_date",
-    "end_date",
-    "rights",
-)
+HR_FIELDS = HR_COLUMNS
 
 
 def hr_row(n: int = 1, **overrides: str) -> dict[str, str]:

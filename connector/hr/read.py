@@ -74,30 +74,38 @@ class _Layout:
         object.__setattr__(self, "known", frozenset(self.required + self.optional))
 
 
+# The HR-input contract's columns, in the order the contract lists them (and files are written).
+HR_COLUMNS = (
+    "employee_id",
+    "national_id",
+    "given_name",
+    "family_name",
+    "email",
+    "organisation_code",
+    "organisation_name",
+    "department",
+    "job_title",
+    "relation",
+    "employer_code",
+    "start_date",
+    "end_date",
+    "rights",
+)
+_HR_REQUIRED = (
+    "employee_id",
+    "national_id",
+    "given_name",
+    "family_name",
+    "email",
+    "organisation_code",
+    "start_date",
+)
 HR_LAYOUT = _Layout(
-    required=(
-        "employee_id",
-        "national_id",
-        "given_name",
-        "family_name",
-        "email",
-        "organisation_code",
-        "start_date",
-    ),
-    optional=(
-        "organisation_name",
-        "department",
-        "job_title",
-        "relation",
-        "employer_code",
-        "end_date",
-        "rights",
-    ),
+    required=_HR_REQUIRED,
+    optional=tuple(c for c in HR_COLUMNS if c not in _HR_REQUIRED),
 )
-GRANTS_LAYOUT = _Layout(
-    required=("organisation_code", "employee_id", "right"),
-    optional=("begin_date", "end_date"),
-)
+GRANT_COLUMNS = ("organisation_code", "employee_id", "right", "begin_date", "end_date")
+GRANTS_LAYOUT = _Layout(required=GRANT_COLUMNS[:3], optional=GRANT_COLUMNS[3:])
 
 
 @dataclass(frozen=True, slots=True)
