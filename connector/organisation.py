@@ -17,6 +17,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 
 _OVO = re.compile(r"OVO[0-9]{6}")
 _KBO_CHARACTERS = re.compile(r"(?:BE)?[0-9 .\-]+")
+_NON_DIGITS = re.compile(r"[^0-9]")
 
 
 class InvalidOrganisationCode(ValueError):
@@ -46,7 +47,7 @@ def _kbo(code: str) -> str:
             "is neither a KBO number (10 digits, e.g. 0207.451.227)"
             " nor an OVO code (OVO + 6 digits)"
         )
-    digits = re.sub(r"[^0-9]", "", code)
+    digits = _NON_DIGITS.sub("", code)
     if len(digits) not in (9, 10):
         raise InvalidOrganisationCode(f"a KBO number has 10 digits, this has {len(digits)}")
     try:

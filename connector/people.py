@@ -9,6 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from connector.hr.records import (
     EmployeeKey,
@@ -139,14 +140,8 @@ def _grants_from_rights_column(record: HrRecord) -> list[Grant]:
     return [Grant(right=right, relation=record.key, origin="hr") for right in record.rights]
 
 
-def _grant_from_record(grant: GrantRecord) -> Grant:
-    return Grant(
-        right=grant.right,
-        relation=grant.key,
-        begin=grant.begin_date,
-        end=grant.end_date,
-        origin="grants",
-    )
+def _merge_order(record: HrRecord) -> tuple[dt.date, str, str]:
+    return (record.start_date, record.organisation_code, record.employee_id)
 
 
 def merge_people(
@@ -156,33 +151,73 @@ def merge_people(
 
     The result is keyed by the national number's digits. The row with the latest
     `start_date` gives the person's name.
+
+    Built for 150,000 people and more: most have one row, and get no list of their own; the
+    people's work relations and grants share their rows' keys and values instead of copying
+    them; and the result dict first holds each person's first row, then the person.
     """
-    by_person: dict[str, list[HrRecord]] = defaultdict(list)
-    owner: dict[EmployeeKey, str] = {}
+    grant_rows = grants if isinstance(grants, list | tuple) else list(grants)
+    granted = {grant.key for grant in grant_rows}
+    # digits -> the person's first row (replaced by the Person below, in the same order)
+    people: dict[str, HrRecord | Person] = {}
+    more: dict[str, list[HrRecord]] = {}  # digits -> all rows, for people with more than one
+    owner: dict[EmployeeKey, HrRecord] = {}  # the (last) row with each key that has grants
     for record in records:
-        by_person[record.national_id.digits].append(record)
-        owner[record.key] = record.national_id.digits
+        digits = record.national_id.digits
+        first = people.setdefault(digits, record)
+        if first is not record:
+            rows = more.get(digits)
+            if rows is None:
+                more[digits] = [cast(HrRecord, first), record]
+            else:
+                rows.append(record)
+        if granted and record.key in granted:
+            owner[record.key] = record
+    del granted
 
-    extra_grants: dict[str, list[Grant]] = defaultdict(list)
-    for grant in grants:
-        digits = owner.get(grant.key)
-        if digits is not None:
-            extra_grants[digits].append(_grant_from_record(grant))
+    extra_grants: dict[str, list[Grant]] = {}
+    for grant in grant_rows:
+        holder = owner.get(grant.key)
+        if holder is None:
+            continue
+        extra = Grant(
+            right=grant.right,
+            relation=holder.key,
+            begin=grant.begin_date,
+            end=grant.end_date,
+            origin="grants",
+        )
+        digits = holder.national_id.digits
+        held = extra_grants.get(digits)
+        if held is None:
+            extra_grants[digits] = [extra]
+        else:
+            held.append(extra)
+    del owner
 
-    people: dict[str, Person] = {}
-    for digits, rows in by_person.items():
-        rows.sort(key=lambda r: (r.start_date, r.organisation_code, r.employee_id))
-        namer = rows[-1]
-        person_grants = [g for r in rows for g in _grants_from_rights_column(r)]
-        person_grants.extend(extra_grants.get(digits, []))
+    for digits, first in people.items():
+        assert isinstance(first, HrRecord)
+        rows = more.get(digits)
+        if rows is None:
+            namer = first
+            relations: tuple[WorkRelation, ...] = (_relation_from(first),)
+            person_grants = _grants_from_rights_column(first) if first.rights else []
+        else:
+            rows.sort(key=_merge_order)
+            namer = rows[-1]
+            relations = tuple(map(_relation_from, rows))
+            person_grants = [g for r in rows for g in _grants_from_rights_column(r)]
+        from_file = extra_grants.get(digits)
+        if from_file is not None:
+            person_grants.extend(from_file)
         people[digits] = Person(
             national_id=namer.national_id,
             given_name=namer.given_name,
             family_name=namer.family_name,
-            relations=tuple(_relation_from(r) for r in rows),
+            relations=relations,
             grants=tuple(person_grants),
         )
-    return people
+    return cast(dict[str, Person], people)
 
 
 def people_from_input(hr: HrInput) -> dict[str, Person]:

@@ -4,18 +4,23 @@ Files are read row by row; memory grows with the records kept (plus a small inde
 duplicate detection), never with the file as a whole. A bad row is rejected with a reason per
 bad field (one row may so give several rejections); a file that cannot be read as a whole raises
 `InputError`. Reasons and warnings never contain a national number in clear.
+
+Lean by design (150,000 rows and more): equal values of the few-valued fields (names,
+organisation names, departments, job titles, right names, dates) are one object per read, each
+national number is validated once per read, and a well-formed row takes a fast path that builds
+its record directly. Any row the fast path does not accept as is goes through the full check,
+which finds and words every problem; the fast path accepts exactly what the full check accepts.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
-import functools
 import itertools
 import json
 import re
 import unicodedata
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +121,7 @@ class _Problem:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _RawRow:
     """One data row split into known fields: trimmed, NFC-normalised, empty values left out."""
 
@@ -163,6 +168,91 @@ class _Seen:
     national_digits: str | None
 
 
+class _LineNumbers:
+    """The physical line of every data row, kept as the rows where `line - row` changes.
+
+    Rows are numbered as they come; a file without blank lines or multi-line values holds one
+    entry, however long it is.
+    """
+
+    __slots__ = ("_offsets", "_rows")
+
+    def __init__(self) -> None:
+        self._rows: list[int] = []
+        self._offsets: list[int] = []
+
+    def note(self, row: int, line: int) -> None:
+        """Record that data row `row` starts on physical line `line` (rows in ascending order)."""
+        offset = line - row
+        if not self._offsets or self._offsets[-1] != offset:
+            self._rows.append(row)
+            self._offsets.append(offset)
+
+    def line(self, row: int) -> int:
+        """The physical line of a data row noted before."""
+        return row + self._offsets[bisect.bisect_right(self._rows, row) - 1]
+
+
+class _Context:
+    """What the rows of one file share: known rights, and caches that make equal values one object.
+
+    The few-valued fields (names, organisation names, departments, job titles, right names)
+    are interned in a dict that lives as long as the read (not `sys.intern`, which would keep
+    them for the life of the process); dates are parsed once per distinct text; national
+    numbers are validated once per distinct number (and its rows share one NationalId).
+    """
+
+    __slots__ = ("_dates", "_domains", "_national_ids", "_rights", "_strings", "known_rights")
+
+    def __init__(self, known_rights: frozenset[str] | None) -> None:
+        self.known_rights = known_rights
+        self._strings: dict[str, str] = {}
+        self._dates: dict[str, dt.date] = {}
+        self._rights: dict[str, tuple[str, ...]] = {}
+        self._national_ids: dict[str, NationalId] = {}
+        self._domains: set[str] = set()
+
+    def text(self, value: str) -> str:
+        """The one object of this read equal to `value`."""
+        return self._strings.setdefault(value, value)
+
+    def optional_text(self, value: str | None) -> str | None:
+        """`text`, passing None through."""
+        return None if value is None else self._strings.setdefault(value, value)
+
+    def organisation_code(self, text: str) -> str:
+        """A normalised KBO number or OVO code (every spelling of it gives the same object)."""
+        code = normalise_organisation_code(text)
+        return self._strings.setdefault(code, code)
+
+    def date(self, text: str) -> dt.date:
+        """An ISO date; raises ValueError with the reason."""
+        date = self._dates.get(text)
+        if date is None:
+            date = self._dates[text] = _date(text)
+        return date
+
+    def national_id(self, text: str) -> NationalId:
+        """A national number, validated (python-stdnum and tighter checks) once per read."""
+        return parse_national_id(text, self._national_ids)
+
+    def email(self, text: str) -> str:
+        """A work e-mail address, its domain in lower case; raises ValueError with the reason."""
+        return _email(text, self._domains)
+
+    def rights(self, text: str) -> tuple[str, ...]:
+        """The rights column's names; raises ValueError naming unknown ones."""
+        names = self._rights.get(text)
+        if names is None:
+            names = tuple(map(self.text, _rights(text, self.known_rights)))
+            self._rights[text] = names
+        return names
+
+    def right(self, text: str) -> str:
+        """One right name; raises ValueError if the mapping does not define it."""
+        return self.text(_right(text, self.known_rights))
+
+
 # ---------------------------------------------------------------------------- public entry
 
 
@@ -187,26 +277,49 @@ def _read_hr_file(
     path: Path, policy: ReadPolicy, known_rights: frozenset[str] | None, out: HrInput
 ) -> None:
     source = path.name
-    seen: dict[EmployeeKey, list[_Seen]] = {}
+    context = _Context(known_rights)
+    # The first row of every employee key: its record when accepted (which says where it is,
+    # given the line numbers), else where it was; and every row of the keys seen more than once.
+    seen: dict[EmployeeKey, HrRecord | _Seen] = {}
+    duplicates: dict[EmployeeKey, list[_Seen]] = {}
+    lines = _LineNumbers()
     kept: list[HrRecord] = []
     for raw in _rows(path, HR_LAYOUT, out.warnings):
-        checked = _check_hr_row(raw, source, policy, known_rights)
-        digits = checked.national_id.digits if checked.national_id else None
-        if checked.key is not None:
-            seen.setdefault(checked.key, []).append(_Seen(raw.row, raw.line, digits))
-        if checked.record is not None:
-            kept.append(checked.record)
+        lines.note(raw.row, raw.line)
+        record = None if raw.problems else _hr_record(raw, source, policy, context)
+        if record is not None:  # the common case
+            key: EmployeeKey | None = record.key
+            problems: list[_Problem] = []
+            digits: str | None = record.national_id.digits
+        else:
+            checked = _check_hr_row(raw, source, policy, context)
+            record, problems = checked.record, checked.problems
+            key = record.key if record is not None else checked.key
+            digits = checked.national_id.digits if checked.national_id else None
+        if key is not None:
+            here = record if record is not None else _Seen(raw.row, raw.line, digits)
+            first = seen.setdefault(key, here)
+            if first is not here:
+                copies = duplicates.get(key)
+                if copies is None:
+                    copies = duplicates[key] = [_seen(first, lines)]
+                copies.append(_seen(here, lines))
+        if record is not None:
+            kept.append(record)
             continue
-        out.rejected.extend(_rejections(source, raw, checked.problems))
+        out.rejected.extend(_rejections(source, raw, problems))
         if digits is not None:
             out.rejected_national_ids.add(digits)
-        if checked.key is not None:
-            out.rejected_keys.add(checked.key)
+        if key is not None:
+            out.rejected_keys.add(key)
         # A row that could not be split into fields still holds whoever it names.
         out.rejected_national_ids.update(n.digits for n in find_national_ids(raw.text))
-    duplicates = {key: rows for key, rows in seen.items() if len(rows) > 1}
+    del seen, context
     _reject_duplicates(source, duplicates, out)
-    out.records.extend(r for r in kept if r.key not in duplicates)
+    if duplicates:
+        kept = [r for r in kept if r.key not in duplicates]
+    out.records.extend(kept)
+    del kept
     out.rejected.sort(key=lambda r: (r.row or 0, r.line or 0))
     out.warnings.extend(_name_mismatches(source, out.records))
     if not out.records and not out.rejected:
@@ -215,23 +328,77 @@ def _read_hr_file(
         )
 
 
-def _check_hr_row(
-    raw: _RawRow, source: str, policy: ReadPolicy, known_rights: frozenset[str] | None
-) -> _Checked:
+def _seen(where: HrRecord | _Seen, lines: _LineNumbers) -> _Seen:
+    if isinstance(where, _Seen):
+        return where
+    return _Seen(where.row, lines.line(where.row), where.national_id.digits)
+
+
+def _hr_record(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) -> HrRecord | None:
+    """The fast path: the row's record if the row is valid as it is, else None.
+
+    Uses the same parsers as `_check_hr_row`, so it accepts exactly the rows that accepts, with
+    the same record; any problem (a missing or bad value) sends the row to `_check_hr_row`,
+    which finds and words them all.
+    """
+    values = raw.values
+    get = values.get
+    try:
+        employee_id = values["employee_id"]
+        national_id = c.national_id(values["national_id"])
+        given_name = values["given_name"]
+        family_name = values["family_name"]
+        email = c.email(values["email"])
+        organisation_code = c.organisation_code(values["organisation_code"])
+        text = get("employer_code")
+        employer_code = None if text is None else c.organisation_code(text)
+        start_date = c.date(values["start_date"])
+        text = get("end_date")
+        end_date = None if text is None else c.date(text)
+        text = get("relation")
+        relation = RelationType.EMPLOYEE if text is None else _relation(text)
+        text = get("rights")
+        rights = () if text is None else c.rights(text)
+    except (KeyError, ValueError):
+        return None
+    if _relation_dates_problem(start_date, end_date, relation, policy) is not None:
+        return None
+    return HrRecord(
+        source=source,
+        row=raw.row,
+        employee_id=employee_id,
+        national_id=national_id,
+        given_name=c.text(given_name),
+        family_name=c.text(family_name),
+        email=email,
+        organisation_code=organisation_code,
+        start_date=start_date,
+        end_date=end_date,
+        organisation_name=c.optional_text(get("organisation_name")),
+        department=c.optional_text(get("department")),
+        job_title=c.optional_text(get("job_title")),
+        relation=relation,
+        employer_code=employer_code,
+        rights=rights,
+    )
+
+
+def _check_hr_row(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) -> _Checked:
+    """The full check of an HR row: every problem, each worded for the report."""
     if unusable := raw.row_problems(HR_LAYOUT):
         return _Checked(None, unusable)
     f = _Fields(raw)
     employee_id = f.required("employee_id")
-    national_id = f.parse("national_id", parse_national_id, required=True)
+    national_id = f.parse("national_id", c.national_id, required=True)
     given_name = f.required("given_name")
     family_name = f.required("family_name")
-    email = f.parse("email", _email, required=True)
-    organisation_code = f.parse("organisation_code", normalise_organisation_code, required=True)
-    employer_code = f.parse("employer_code", normalise_organisation_code)
-    start_date = f.parse("start_date", _date, required=True)
-    end_date = f.parse("end_date", _date)
+    email = f.parse("email", c.email, required=True)
+    organisation_code = f.parse("organisation_code", c.organisation_code, required=True)
+    employer_code = f.parse("employer_code", c.organisation_code)
+    start_date = f.parse("start_date", c.date, required=True)
+    end_date = f.parse("end_date", c.date)
     relation = f.parse("relation", _relation) or RelationType.EMPLOYEE
-    rights = f.parse("rights", lambda text: _rights(text, known_rights)) or ()
+    rights = f.parse("rights", c.rights) or ()
     _check_relation_dates(f, start_date, end_date, relation, policy)
     key = EmployeeKey(organisation_code, employee_id) if organisation_code and employee_id else None
     if (
@@ -250,15 +417,15 @@ def _check_hr_row(
         row=raw.row,
         employee_id=employee_id,
         national_id=national_id,
-        given_name=given_name,
-        family_name=family_name,
+        given_name=c.text(given_name),
+        family_name=c.text(family_name),
         email=email,
         organisation_code=organisation_code,
         start_date=start_date,
         end_date=end_date,
-        organisation_name=f.optional("organisation_name"),
-        department=f.optional("department"),
-        job_title=f.optional("job_title"),
+        organisation_name=c.optional_text(f.optional("organisation_name")),
+        department=c.optional_text(f.optional("department")),
+        job_title=c.optional_text(f.optional("job_title")),
         relation=relation,
         employer_code=employer_code,
         rights=rights,
@@ -275,20 +442,28 @@ def _check_relation_dates(
 ) -> None:
     if start is None or f.has_problem("end_date") or f.has_problem("relation"):
         return
+    if (problem := _relation_dates_problem(start, end, relation, policy)) is not None:
+        f.problems.append(problem)
+
+
+def _relation_dates_problem(
+    start: dt.date, end: dt.date | None, relation: RelationType, policy: ReadPolicy
+) -> _Problem | None:
+    """What is wrong with a relation's dates (end before start, an external's span), if anything."""
     if end is not None and end < start:
-        f.reject("end_date", f"{end.isoformat()} is before start_date {start.isoformat()}")
-        return
+        return _Problem("end_date", f"{end.isoformat()} is before start_date {start.isoformat()}")
     if relation is not RelationType.EXTERNAL:
-        return
+        return None
     if end is None:
         if policy.externals_require_end_date:
-            f.reject("end_date", "is required for an external (externals.require_end_date)")
+            return _Problem("end_date", "is required for an external (externals.require_end_date)")
     elif (end - start).days >= policy.externals_max_days:
-        f.reject(
+        return _Problem(
             "end_date",
             f"an external's end_date must be less than {policy.externals_max_days} days"
             f" after start_date (externals.max_days); it is {(end - start).days} days after",
         )
+    return None
 
 
 def _reject_duplicates(
@@ -308,11 +483,23 @@ def _reject_duplicates(
 
 
 def _name_mismatches(source: str, records: list[HrRecord]) -> list[Warning_]:
-    by_person: dict[str, list[HrRecord]] = defaultdict(list)
+    # Most people have one row: a list only for those with more.
+    firsts: dict[str, HrRecord] = {}
+    more: dict[str, list[HrRecord]] = {}
     for record in records:
-        by_person[record.national_id.digits].append(record)
-    warnings = []
-    for person_records in by_person.values():
+        digits = record.national_id.digits
+        other = firsts.setdefault(digits, record)
+        if other is not record:
+            person_records = more.get(digits)
+            if person_records is None:
+                more[digits] = [other, record]
+            else:
+                person_records.append(record)
+    warnings: list[Warning_] = []
+    if not more:
+        return warnings
+    # In the order of each person's first row, as one list per person would give.
+    for person_records in [more[d] for d in firsts if d in more]:
         if len({_name_key(r) for r in person_records}) < 2:
             continue
         first = person_records[0]
@@ -344,9 +531,14 @@ def _read_grants_file(
     path: Path, known_rights: frozenset[str] | None, out: HrInput, hr_source: str
 ) -> None:
     source = path.name
-    accepted = {record.key for record in out.records}
+    context = _Context(known_rights)
+    accepted = {record.key: record for record in out.records}
     for raw in _rows(path, GRANTS_LAYOUT, out.warnings):
-        checked = _check_grant_row(raw, source, known_rights)
+        record = None if raw.problems else _grant_record(raw, source, context, accepted)
+        if record is not None:  # the common case
+            out.grants.append(record)
+            continue
+        checked = _check_grant_row(raw, source, context)
         problems = checked.problems
         if checked.key is not None and checked.key not in accepted:
             state = "rejected" if checked.key in out.rejected_keys else "not"
@@ -361,17 +553,52 @@ def _read_grants_file(
             out.rejected.extend(_rejections(source, raw, problems))
 
 
-def _check_grant_row(
-    raw: _RawRow, source: str, known_rights: frozenset[str] | None
-) -> _CheckedGrant:
+def _grant_record(
+    raw: _RawRow, source: str, c: _Context, accepted: dict[EmployeeKey, HrRecord]
+) -> GrantRecord | None:
+    """The fast path: the row's grant if it is valid and for an accepted employee, else None.
+
+    Like `_hr_record`, it accepts exactly what `_check_grant_row` and the employee check
+    accept; the grant shares its employee's organisation code and id.
+    """
+    values = raw.values
+    get = values.get
+    try:
+        organisation_code = c.organisation_code(values["organisation_code"])
+        employee_id = values["employee_id"]
+        right = c.right(values["right"])
+        text = get("begin_date")
+        begin_date = None if text is None else c.date(text)
+        text = get("end_date")
+        end_date = None if text is None else c.date(text)
+    except (KeyError, ValueError):
+        return None
+    if begin_date is not None and end_date is not None and end_date < begin_date:
+        return None
+    employee = accepted.get(EmployeeKey(organisation_code, employee_id))
+    if employee is None:
+        return None
+    return GrantRecord(
+        source=source,
+        row=raw.row,
+        organisation_code=employee.organisation_code,
+        employee_id=employee.employee_id,
+        right=right,
+        begin_date=begin_date,
+        end_date=end_date,
+    )
+
+
+def _check_grant_row(raw: _RawRow, source: str, c: _Context) -> _CheckedGrant:
+    """The full check of a grants row: every problem, each worded for the report."""
     if unusable := raw.row_problems(GRANTS_LAYOUT):
         return _CheckedGrant(None, unusable)
     f = _Fields(raw)
-    organisation_code = f.parse("organisation_code", normalise_organisation_code, required=True)
+    organisation_code = f.parse("organisation_code", c.organisation_code, required=True)
     employee_id = f.required("employee_id")
-    right = f.parse("right", lambda text: _right(text, known_rights), required=True)
-    begin_date = f.parse("begin_date", _date)
-    end_date = f.parse("end_date", _date)
+    right = f.parse("right", c.right, required=True)
+    begin_date = f.parse("begin_date", c.date)
+    end_date = f.parse("end_date", c.date)
     if begin_date and end_date and end_date < begin_date:
         f.reject(
             "end_date", f"{end_date.isoformat()} is before begin_date {begin_date.isoformat()}"
@@ -444,7 +671,6 @@ def _quoted(text: str) -> str:
     return "'" + "".join(c if c.isprintable() else "?" for c in text) + "'"
 
 
-@functools.lru_cache(maxsize=8192)
 def _date(text: str) -> dt.date:
     if not (text.isascii() and _ISO_DATE.fullmatch(text)):
         raise ValueError(f"must be a date written YYYY-MM-DD{_shown(text)}")
@@ -454,7 +680,8 @@ def _date(text: str) -> dt.date:
         raise ValueError(f"is not a real date{_shown(text)}") from None
 
 
-def _email(text: str) -> str:
+def _email(text: str, valid_domains: set[str] | None = None) -> str:
+    """The address with its domain in lower case; `valid_domains` remembers domains checked."""
     local, _, domain = text.partition("@")
     if _SPACE.search(text):
         raise ValueError("must not contain spaces")
@@ -462,16 +689,25 @@ def _email(text: str) -> str:
         raise ValueError("must contain exactly one @")
     if not _EMAIL_LOCAL.fullmatch(local):
         raise ValueError('must have a local part before the @, without , ; : < > ( ) [ ] \\ "')
-    if len(text) > 254 or not _EMAIL_DOMAIN.fullmatch(domain):
+    if len(text) > 254:
         raise ValueError("must have a domain name after the @, such as gent.be")
-    return f"{local}@{domain.lower()}"
+    if valid_domains is None or domain not in valid_domains:
+        if not _EMAIL_DOMAIN.fullmatch(domain):
+            raise ValueError("must have a domain name after the @, such as gent.be")
+        if valid_domains is not None:
+            valid_domains.add(domain)
+    lower = domain.lower()
+    return text if lower == domain else f"{local}@{lower}"
+
+
+_RELATIONS = {r.value: r for r in RelationType}
 
 
 def _relation(text: str) -> RelationType:
-    try:
-        return RelationType(text.lower())
-    except ValueError:
-        raise ValueError(f"must be 'employee' or 'external'{_shown(text)}") from None
+    relation = _RELATIONS.get(text.lower())
+    if relation is None:
+        raise ValueError(f"must be 'employee' or 'external'{_shown(text)}")
+    return relation
 
 
 def _rights(text: str, known: frozenset[str] | None) -> tuple[str, ...]:
@@ -518,7 +754,7 @@ def _rows(path: Path, layout: _Layout, warnings: list[Warning_]) -> Iterator[_Ra
 
 def _decoded_lines(f: IO[str], name: str) -> Iterator[str]:
     for number, line in enumerate(f, start=1):
-        if _UNDECODABLE.search(line):
+        if not line.isascii() and _UNDECODABLE.search(line):
             raise InputError(name, f"line {number} is not UTF-8 text; export the file as UTF-8")
         yield line
 
@@ -541,16 +777,32 @@ def _csv_rows(
 def _csv_data_rows(
     reader: _csv.Reader, names: list[str], name: str, layout: _Layout
 ) -> Iterator[_RawRow]:
+    known = [(i, n) for i, n in enumerate(names) if n in layout.known]
+    normalize = unicodedata.normalize
     row, start = 0, reader.line_num + 1
     for cells in reader:
         end = reader.line_num
-        if not any(c.strip() for c in cells):
+        text = "".join(cells)
+        if not text.strip():  # no value holds anything but white space
             start = end + 1
             continue
         row += 1
         if len(cells) == len(names):
-            values, problems = _values(zip(names, cells, strict=True), layout)
-            yield _RawRow(row, start, values, problems)
+            # The common cases of `_values`: no control character in any value, so no
+            # per-value checks; and all ASCII, so nothing to normalise either.
+            if text.isascii() and text.isprintable():
+                values = {n: value for i, n in known if (value := cells[i].strip())}
+                yield _RawRow(row, start, values)
+            elif not _FORBIDDEN.search(text):
+                values = {
+                    n: value
+                    for i, n in known
+                    if (value := (c if (c := cells[i]).isascii() else normalize("NFC", c)).strip())
+                }
+                yield _RawRow(row, start, values)
+            else:
+                values, problems = _values(zip(names, cells, strict=True), layout)
+                yield _RawRow(row, start, values, problems)
         elif end > start:
             raise InputError(
                 name,
@@ -649,7 +901,7 @@ def _values(
     for name, raw in pairs:
         if name not in layout.known:
             continue
-        value = unicodedata.normalize("NFC", raw).strip()
+        value = (raw if raw.isascii() else unicodedata.normalize("NFC", raw)).strip()
         if _FORBIDDEN.search(value):
             problems.append(
                 _Problem(name, "contains a control character (e.g. a line break or tab)")

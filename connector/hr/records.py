@@ -73,11 +73,19 @@ class HrRecord:
     relation: RelationType = RelationType.EMPLOYEE
     employer_code: str | None = None
     rights: tuple[str, ...] = ()
+    # The key, made on first use and then shared by everything built from this row (the
+    # reader's duplicate check, the person's work relation and grants), so that 150,000 rows
+    # do not make a new EmployeeKey at every look-up. Not a value of the record.
+    _key: EmployeeKey | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> EmployeeKey:
         """The `(organisation_code, employee_id)` key of this row."""
-        return EmployeeKey(self.organisation_code, self.employee_id)
+        key = self._key
+        if key is None:
+            key = EmployeeKey(self.organisation_code, self.employee_id)
+            object.__setattr__(self, "_key", key)
+        return key
 
 
 @dataclass(frozen=True, slots=True)

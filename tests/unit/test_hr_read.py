@@ -588,6 +588,33 @@ def test_names_differing_only_in_case_and_spaces_are_not_a_mismatch(tmp_path: Pa
     assert read_rows(tmp_path, rows).warnings == []
 
 
+def test_duplicates_name_physical_lines_after_blank_lines_and_multi_line_values(
+    tmp_path: Path,
+) -> None:
+    # The first copy is accepted when read; its line is worked out when the second turns up.
+    rows = [
+        hr_row(1, notes="two\nlines"),
+        hr_row(2, employee_id="E0009"),
+        hr_row(3, notes="three\nmore\nlines"),
+        hr_row(4, employee_id="E0009"),
+        hr_row(5, employee_id="E0009", email="bad"),
+    ]
+    path = write_csv(tmp_path / "hr.csv", rows, fields=(*HR_FIELDS, "notes"))
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(3, "\r\n")  # a blank line after row 1 (lines 2-3)
+    path.write_text("".join(lines), encoding="utf-8")
+    hr = read_hr(path, POLICY)
+    assert [r.row for r in hr.records] == [1, 3]
+    assert [(r.row, r.line, r.field) for r in hr.rejected] == [
+        (2, 5, "employee_id"),
+        (4, 9, "employee_id"),
+        (5, 10, "email"),
+        (5, 10, "employee_id"),
+    ]
+    assert "row(s) 4, 5" in hr.rejected[0].reason
+    assert hr.rejected_national_ids == {digits(rows[i]["national_id"]) for i in (1, 3, 4)}
+
+
 # ---------------------------------------------------------------------------- grants
 
 
@@ -667,6 +694,95 @@ def test_a_grants_file_may_be_json_lines(tmp_path: Path) -> None:
     grants_path = write_jsonl(tmp_path / "grants.jsonl", [grant("E0001", begin_date="")])
     hr = read_hr(hr_path, POLICY, known_rights=RIGHTS, grants_path=grants_path)
     assert len(hr.grants) == 1
+
+
+# ---------------------------------------------------------------------------- lean records
+
+
+def test_equal_values_of_the_few_valued_fields_are_one_object_per_read(tmp_path: Path) -> None:
+    # Each value is built from its parts, so that only the reader can make them one object.
+    name, department = "".join(["Gemeente ", "Gent"]), "".join(["Financi", "ën"])
+    rows = [
+        hr_row(
+            n,
+            organisation_name=name,
+            department=department,
+            job_title="Medewerker",
+            given_name="An",
+            family_name="Peeters",
+            organisation_code=spelling,
+            start_date="2024-01-01",
+            rights="Premiezoeker Gebruiker",
+        )
+        for n, spelling in ((1, GENT), (2, format_kbo(GENT)), (3, f"BE {format_kbo(GENT)}"))
+    ]
+    one, two, three = read_rows(tmp_path, rows, known_rights=RIGHTS).records
+    for attribute in (
+        "organisation_name",
+        "department",
+        "job_title",
+        "given_name",
+        "family_name",
+        "organisation_code",
+        "start_date",
+        "rights",
+        "source",
+    ):
+        assert getattr(one, attribute) is getattr(two, attribute) is getattr(three, attribute)
+    assert one.email is not two.email and one.email != two.email
+
+
+def test_the_rows_of_one_person_share_one_national_id(tmp_path: Path) -> None:
+    digits_ = make_nn(dt.date(1985, 7, 30), 33)
+    rows = [
+        hr_row(1, national_id=format_nn(digits_)),
+        hr_row(2, national_id=digits_, organisation_code=IGS),
+    ]
+    one, two = read_rows(tmp_path, rows).records
+    assert one.national_id is two.national_id
+    assert one.national_id.digits == digits_
+
+
+def test_a_record_key_is_made_once(tmp_path: Path) -> None:
+    (record,) = read_rows(tmp_path, [hr_row(1)]).records
+    assert record.key is record.key
+    assert record.key == EmployeeKey(GENT, "E0001")
+
+
+def test_a_grant_shares_its_employees_organisation_code_and_id(tmp_path: Path) -> None:
+    hr = read_with_grants(tmp_path, [hr_row(1)], [grant("E0001")])
+    (record,), (granted,) = hr.records, hr.grants
+    assert granted.organisation_code is record.organisation_code
+    assert granted.employee_id is record.employee_id
+
+
+def test_rows_the_fast_path_declines_get_every_problem_worded(tmp_path: Path) -> None:
+    # A row with one bad value and otherwise fine values, and one with a control character in
+    # a value (which the reader checks value by value): the full check words each problem.
+    rows = [
+        hr_row(1, start_date="2024-02-30", rights="Onbekend"),
+        hr_row(2, department="Fi\x01nanci\u00ebn"),
+        hr_row(3, relation="external"),
+        hr_row(4),
+    ]
+    hr = read_rows(tmp_path, rows, known_rights=RIGHTS)
+    assert [r.row for r in hr.records] == [4]
+    assert [(r.row, r.field) for r in hr.rejected] == [
+        (1, "start_date"),
+        (1, "rights"),
+        (2, "department"),
+        (3, "end_date"),
+    ]
+    assert hr.rejected[0].reason == "is not a real date (got '2024-02-30')"
+
+
+def test_non_ascii_values_are_nfc_normalised(tmp_path: Path) -> None:
+    decomposed = "Financie\u0308n"
+    (record,) = read_rows(
+        tmp_path, [hr_row(1, department=decomposed, job_title=" Zoe\u0308 ")]
+    ).records
+    assert record.department == "Financi\u00ebn"
+    assert record.job_title == "Zo\u00eb"
 
 
 # ---------------------------------------------------------------------------- no number in clear

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector import nationalid
+from connector.hr.records import NationalId
 from connector.nationalid import (
     InvalidNationalId,
     find_national_ids,
@@ -258,3 +260,61 @@ def test_find_national_ids_returns_only_valid_numbers_in_free_text() -> None:
     other = make_bis(dt.date(1998, 7, 28), 997)
     text = f'{{"id": "{format_nn(NN_1985)}", "x": "85.07.30-033.29", "y": {other}'
     assert [n.digits for n in find_national_ids(text)] == [NN_1985, other]
+
+
+# Every character the separators may be: dots, dashes and any white space (ASCII or not).
+any_separators = st.text(
+    alphabet=st.sampled_from(".- \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2003\u3000"), max_size=3
+)
+
+
+@given(st.lists(any_separators, min_size=4, max_size=4), any_separators, any_separators)
+def test_any_dots_dashes_and_white_space_separate_the_digits(
+    seps: list[str], before: str, after: str
+) -> None:
+    assert parse_national_id(before + _written(NN_1985, seps) + after).digits == NN_1985
+
+
+@pytest.mark.parametrize("text", ["85.07.30/033.28", "85_07_30_033_28", "85.07.30-033.28x"])
+def test_other_characters_between_the_digits_are_rejected(text: str) -> None:
+    with pytest.raises(InvalidNationalId, match="characters other than digits"):
+        parse_national_id(text)
+
+
+@given(st.integers(1900, 2099), st.integers(1, 12), st.integers(1, 31))
+def test_a_birth_date_is_checked_against_the_real_calendar(year: int, month: int, day: int) -> None:
+    try:
+        birth = dt.date(year, month, day)
+    except ValueError:
+        raw = make_raw_nn(f"{year % 100:02d}{month:02d}{day:02d}", 33, born_2000s=year >= 2000)
+        with pytest.raises(InvalidNationalId):
+            parse_national_id(raw)
+    else:
+        if birth.year < dt.date.today().year:  # stdnum rejects 2000s births in a future year
+            assert parse_national_id(make_nn(birth)).digits == make_nn(birth)
+
+
+def test_with_a_cache_each_number_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    validate = nationalid._stdnum_validate
+
+    def counting(digits: str, kind: str) -> None:
+        calls.append(digits)
+        validate(digits, kind)
+
+    monkeypatch.setattr(nationalid, "_stdnum_validate", counting)
+    cache: dict[str, NationalId] = {}
+    first = parse_national_id(format_nn(NN_1985), cache)
+    again = parse_national_id(NN_1985, cache)
+    assert again is first and cache == {NN_1985: first}
+    assert calls == [NN_1985]
+    assert parse_national_id(NN_1985) is not first  # no cache: validated anew
+    assert calls == [NN_1985, NN_1985]
+
+
+def test_an_invalid_number_is_not_cached_and_fails_every_time() -> None:
+    cache: dict[str, NationalId] = {}
+    for _ in range(2):
+        with pytest.raises(InvalidNationalId, match="check digits"):
+            parse_national_id("85.07.30-033.29", cache)
+    assert cache == {}

@@ -185,3 +185,71 @@ def test_external_relation_type_is_kept() -> None:
     external = replace(rec, relation=RelationType.EXTERNAL)
     person = merge_people([external])["85073003328"]
     assert person.relations[0].relation is RelationType.EXTERNAL
+
+
+def test_people_come_in_the_order_of_their_first_row_with_relations_by_start() -> None:
+    people = merge_people(
+        [
+            record("E1", digits="92031411857", start=D(2018, 1, 1)),
+            record("E2", start=D(2019, 1, 1), row=2),
+            record("E3", digits="92031411857", org=ORG_B, start=D(2010, 1, 1), row=3),
+            record("E4", org=ORG_B, start=D(2015, 1, 1), row=4),
+        ]
+    )
+    assert list(people) == ["92031411857", "85073003328"]
+    assert [r.key.employee_id for r in people["92031411857"].relations] == ["E3", "E1"]
+    assert [r.key.employee_id for r in people["85073003328"].relations] == ["E4", "E2"]
+
+
+def test_grants_follow_the_rights_column_by_relation_then_the_grants_file_order() -> None:
+    right, other = "Premiezoeker Gebruiker", "Premiezoeker Beheerder"
+    people = merge_people(
+        (
+            r
+            for r in [
+                record("E1", start=D(2020, 1, 1), rights=(right, other)),
+                record("E2", org=ORG_B, start=D(2010, 1, 1), rights=(other,), row=2),
+            ]
+        ),
+        (
+            g
+            for g in [
+                GrantRecord("grants.csv", 1, ORG_A, "E1", other, D(2027, 1, 1)),
+                GrantRecord("grants.csv", 2, ORG_B, "E2", right, None, D(2027, 6, 30)),
+                GrantRecord("grants.csv", 3, ORG_A, "E1", right),
+            ]
+        ),
+    )
+    grants = people["85073003328"].grants
+    assert [(g.right, g.relation.employee_id, g.origin) for g in grants] == [
+        (other, "E2", "hr"),
+        (right, "E1", "hr"),
+        (other, "E1", "hr"),
+        (other, "E1", "grants"),
+        (right, "E2", "grants"),
+        (right, "E1", "grants"),
+    ]
+    assert (grants[4].begin, grants[4].end) == (None, D(2027, 6, 30))
+
+
+def test_a_grant_goes_to_the_last_row_with_its_key() -> None:
+    # The reader rejects duplicate keys; merging on its own gives the grant to the last row.
+    people = merge_people(
+        [record("E1"), record("E1", digits="92031411857", row=2)],
+        [GrantRecord("grants.csv", 1, ORG_A, "E1", "Premiezoeker Gebruiker")],
+    )
+    assert people["85073003328"].grants == ()
+    assert [g.origin for g in people["92031411857"].grants] == ["grants"]
+
+
+def test_relations_and_grants_share_their_rows_keys_and_values() -> None:
+    rec = replace(record("E1", rights=("Premiezoeker Gebruiker",)), department="ICT")
+    people = merge_people(
+        [rec], [GrantRecord("grants.csv", 1, ORG_A, "E1", "Premiezoeker Beheerder")]
+    )
+    person = people["85073003328"]
+    (relation_,) = person.relations
+    assert relation_.key is rec.key
+    assert all(g.relation is rec.key for g in person.grants)
+    assert relation_.email is rec.email and relation_.department is rec.department
+    assert person.national_id is rec.national_id
