@@ -11,20 +11,33 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
+DIGEST_SIZE = 8  # bytes of a value digest
+
 
 @dataclass(frozen=True, slots=True)
 class Keyring:
     """Derives stable pseudonyms and digests from one secret."""
 
     secret: bytes = field(repr=False)
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Keying HMAC-SHA256 costs more than hashing a short value: key once, copy per use.
+        object.__setattr__(self, "_keyed", hmac.new(self.secret, digestmod=hashlib.sha256))
 
     def person_key(self, national_digits: str) -> str:
         """The pseudonymous key of a person: 32 hex characters, stable for this secret."""
-        return self._mac(b"person:" + national_digits.encode())[:32]
+        return self._mac(b"person:" + national_digits.encode()).hex()[:32]
 
-    def digest(self, value: str) -> str:
-        """A keyed digest of a pushed value, to notice changes without keeping the value."""
-        return self._mac(b"value:" + value.encode())[:32]
+    def digest(self, value: str) -> bytes:
+        """A keyed digest of a pushed value (8 bytes), to notice changes without keeping it.
 
-    def _mac(self, message: bytes) -> str:
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+        64 bits: a change goes unnoticed with odds of 1 in 2**64; the state store keeps one per
+        owned attribute per person, so their size counts (see `known.Digests`).
+        """
+        return self._mac(b"value:" + value.encode())[:DIGEST_SIZE]
+
+    def _mac(self, message: bytes) -> bytes:
+        mac = self._keyed.copy()
+        mac.update(message)
+        return mac.digest()

@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import string
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connector.errors import ConfigError
 from connector.hr.records import EmployeeKey, mask_digits
 from connector.keys import Keyring
-from connector.known import KnownState
+from connector.known import Digests, KnownState, KnownUser, MappedFrom
 from connector.people import (
     Grant,
     Person,
@@ -33,6 +34,7 @@ from connector.people import (
     person_in_provisioning_window,
     relation_active_on,
     rights_held_on,
+    steady_window,
 )
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -202,21 +204,32 @@ class DesiredUser:
     national_digits: str  # for matching in the target; never logged
     active: bool
     user_name: str
-    attributes: dict[str, Any]  # owned attribute path -> JSON value (None: not pushed)
-    digests: dict[str, str]  # owned attribute path -> keyed digest, for the pushed ones
+    # Owned attribute path -> JSON value (None: not pushed). The whole is None when the values
+    # were not kept: they are exactly those last pushed (`digests` equal the known ones).
+    attributes: dict[str, Any] | None
+    digests: Digests  # keyed digest of each pushed value, by owned attribute path
     rights: tuple[HeldRight, ...]
     employee_keys: frozenset[EmployeeKey]
     # Rights not held on the run date, each with its latest window that ended before it (per
     # organisation; `end` is the last day it held: the grant's end or the relation's, if sooner).
     ended_rights: tuple[HeldRight, ...] = ()
+    mapped_from: MappedFrom | None = None  # what these values were mapped from
 
     @property
     def right_names(self) -> frozenset[str]:
         """The rights (hence groups) this person should be a member of."""
         return frozenset(r.right for r in self.rights)
 
+    def value(self, path: str) -> Any:
+        """The value of one owned attribute (None: not pushed)."""
+        if self.attributes is None:
+            raise ValueError(f"{self.label}: values not kept (unchanged since last pushed)")
+        return self.attributes.get(path)
+
     def resource(self) -> dict[str, Any]:
         """The full SCIM User representation (JSON) for a create or replace."""
+        if self.attributes is None:
+            raise ValueError(f"{self.label}: values not kept (unchanged since last pushed)")
         body: dict[str, Any] = {"schemas": [CORE_USER]}
         for path, value in self.attributes.items():
             if value is None:
@@ -260,10 +273,15 @@ def _fill(template: str | None, values: dict[str, str | None]) -> str | None:
     """Fill a template; None when every placeholder it uses is empty."""
     if template is None:
         return None
-    names = [n for _, n, _, _ in string.Formatter().parse(template) if n]
+    names = _placeholders(template)
     if names and all(not values.get(n) for n in names):
         return None
     return template.format_map({k: v or "" for k, v in values.items()}).strip() or None
+
+
+@cache
+def _placeholders(template: str) -> tuple[str, ...]:
+    return tuple(n for _, n, _, _ in string.Formatter().parse(template) if n)
 
 
 def primary_relation(person: Person, day: dt.date) -> WorkRelation:
@@ -391,8 +409,15 @@ def desired_user(
     day: dt.date,
     current_user_name: str | None,
     with_acmidm: bool,
+    key: str | None = None,
+    pushed: Digests | None = None,
+    mapped_from: MappedFrom | None = None,
 ) -> DesiredUser:
-    """What the target should hold for `person` on `day`."""
+    """What the target should hold for `person` on `day`.
+
+    `key`: the person key, if already computed; `pushed`: the digests of what was last pushed
+    for them, reused as they are when nothing changed; `mapped_from`: recorded with the values.
+    """
     active = person_active_on(person, day)
     user_name = choose_user_name(person, day, current_user_name)
     relation = primary_relation(person, day)
@@ -401,7 +426,7 @@ def desired_user(
         "family_name": person.family_name,
     }
     values |= _relation_fields(relation)
-    key = keyring.person_key(person.national_id.digits)
+    key = key or keyring.person_key(person.national_id.digits)
     grants = derived_grants(person, mapping)
     held = _held_rights(person, grants, day) if active else ()
     ended = _ended_rights(person, grants, day, frozenset(h.right for h in held))
@@ -414,10 +439,8 @@ def desired_user(
         "emails": _emails(person, day, user_name),
         "active": active,
     }
-    for attribute, template in mapping.user.enterprise.model_dump().items():
-        if template is not None:
-            scim_name = _camel(attribute)
-            attributes[f"{ENTERPRISE}:{scim_name}"] = _fill(template, values)
+    for path, template in _enterprise_templates(mapping.user.enterprise):
+        attributes[path] = _fill(template, values)
     if with_acmidm:
         attributes[f"{ACMIDM}:nationalId"] = person.national_id.digits
         attributes[f"{ACMIDM}:workRelations"] = _work_relations(person, day)
@@ -430,20 +453,114 @@ def desired_user(
         active=active,
         user_name=user_name,
         attributes=attributes,
-        digests={
-            path: keyring.digest(canonical(value))
-            for path, value in attributes.items()
-            if value is not None
-        },
+        digests=value_digests(attributes, keyring, pushed),
         rights=held,
         employee_keys=frozenset(r.key for r in person.relations),
         ended_rights=ended,
+        mapped_from=mapped_from,
     )
+
+
+def _as_last_mapped(
+    person: Person, mapping: Mapping, day: dt.date, known: KnownUser
+) -> DesiredUser:
+    """A person whose values are those last pushed (same HR data, same mapping, same window):
+    the rights they hold on `day`, and the known user's values, not mapped again."""
+    active = person_active_on(person, day)
+    grants = derived_grants(person, mapping)
+    held = _held_rights(person, grants, day) if active else ()
+    employee_keys = frozenset(r.key for r in person.relations)
+    return DesiredUser(
+        key=known.key,
+        label=known.label,
+        national_digits=person.national_id.digits,
+        active=active,
+        user_name=known.user_name,
+        attributes=None,
+        digests=known.digests,
+        rights=held,
+        employee_keys=known.employee_keys
+        if known.employee_keys == employee_keys
+        else employee_keys,
+        ended_rights=_ended_rights(person, grants, day, frozenset(h.right for h in held)),
+        mapped_from=known.mapped_from,
+    )
+
+
+def mapping_digest(mapping: Mapping, with_acmidm: bool) -> str:
+    """A text that changes whenever the mapping (or whether ACM/IDM is pushed) does."""
+    return canonical([mapping.model_dump(mode="json", by_alias=True), with_acmidm])
+
+
+def source_digest(person: Person, mapping_text: str, keyring: Keyring) -> bytes:
+    """A keyed digest of everything a person's values are mapped from (with `mapping_digest`)."""
+    parts: list[str | None] = [
+        mapping_text,
+        person.national_id.digits,
+        person.given_name,
+        person.family_name,
+    ]
+    for r in person.relations:
+        parts += (
+            r.key.organisation_code,
+            r.key.employee_id,
+            r.email,
+            _date(r.start_date),
+            _date(r.end_date),
+            r.organisation_name,
+            r.department,
+            r.job_title,
+            r.relation.value,
+            r.employer_code,
+        )
+    for g in person.grants:
+        parts += (g.right, str(g.relation), _date(g.begin), _date(g.end), g.origin)
+    return keyring.digest(canonical(parts))
+
+
+def value_digests(
+    attributes: dict[str, Any], keyring: Keyring, pushed: Digests | None = None
+) -> Digests:
+    """The digests of the values to push: per owned path, and of all of them at once.
+
+    When the whole digest is that of `pushed`, nothing changed: `pushed` is returned and the
+    per-path digests are not computed (at 150,000 people that is most of the mapping's cost).
+    """
+    values = {path: value for path, value in attributes.items() if value is not None}
+    whole = keyring.digest(canonical(values))
+    if pushed is not None and pushed.whole == whole:
+        return pushed
+    return Digests.of(((p, keyring.digest(canonical(v))) for p, v in values.items()), whole)
 
 
 def _camel(snake: str) -> str:
     head, *rest = snake.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+@cache
+def _enterprise_templates(enterprise: EnterpriseMapping) -> tuple[tuple[str, str], ...]:
+    """(enterprise attribute path, template) for the attributes the mapping pushes."""
+    return tuple(
+        (f"{ENTERPRISE}:{_camel(attribute)}", template)
+        for attribute, template in enterprise.model_dump().items()
+        if template is not None
+    )
+
+
+def _as_pushed(user: DesiredUser, known: KnownUser) -> DesiredUser:
+    """`user` without its values, sharing the known user's objects: nothing to push."""
+    return replace(
+        user,
+        key=known.key,
+        label=known.label if known.label == user.label else user.label,
+        user_name=known.user_name if known.user_name == user.user_name else user.user_name,
+        attributes=None,
+        digests=known.digests,
+        employee_keys=(
+            known.employee_keys if known.employee_keys == user.employee_keys else user.employee_keys
+        ),
+    )
 
 
 def use_acmidm(mapping: Mapping, target_has_extension: bool) -> bool:
@@ -463,16 +580,20 @@ def desired_state(
     with_acmidm: bool = True,
     held_national_ids: frozenset[str] = frozenset(),
     held_employee_keys: frozenset[EmployeeKey] = frozenset(),
+    keep_values: bool = True,
 ) -> DesiredState:
     """The SCIM users and groups the target should hold on `day`.
 
     A person is in scope when the connector already manages them, or when a relation is
     active on `day` (or starts within `provision_days_before_start` days). People behind
     rejected rows are held: left out of the desired state and listed in `held`.
+    Without `keep_values`, people whose values are exactly those last pushed keep no values
+    (`DesiredUser.attributes` is None): a run over an unchanged HR export stays small.
     """
     users: dict[str, DesiredUser] = {}
     held: dict[str, str] = {}
     in_use: set[tuple[str, str]] = set()
+    mapping_text = mapping_digest(mapping, with_acmidm)
     for digits, person in people.items():
         in_use.update(
             (g.relation.organisation_code, g.right) for g in derived_grants(person, mapping)
@@ -488,14 +609,25 @@ def desired_state(
             person, day, provision_days_before_start
         ):
             continue
-        users[key] = desired_user(
+        source = source_digest(person, mapping_text, keyring)
+        last = managed.mapped_from if managed else None
+        if not keep_values and managed is not None and last and last.covers(source, day):
+            users[key] = _as_last_mapped(person, mapping, day, managed)
+            continue
+        user = desired_user(
             person,
             mapping,
             keyring,
             day,
             managed.user_name if managed else None,
             with_acmidm,
+            key,
+            managed.digests if managed else None,
+            MappedFrom(source, *steady_window(person, day)),
         )
+        if not keep_values and managed is not None and user.digests.same_values(managed.digests):
+            user = _as_pushed(user, managed)
+        users[key] = user
     for digits in held_national_ids - people.keys():
         key = keyring.person_key(digits)
         held[key] = mask_digits(digits)
@@ -508,6 +640,9 @@ def desired_state(
     )
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical(value: Any) -> str:
     """A stable JSON text for a pushed value, for digests."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _CANONICAL.encode(value)

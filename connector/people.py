@@ -113,6 +113,23 @@ def rights_held_on(person: Person, day: dt.date) -> dict[str, list[Grant]]:
     return dict(held)
 
 
+def steady_window(person: Person, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The days around `day` on which the person's records cross no date of their own.
+
+    From the last start, begin or day-after-an-end on or before `day` (None: since ever) to the
+    first one after it (None: for ever), exclusive. Whatever follows from the records "as of a
+    day" (active relations, rights held, ...) is the same on every day of this window.
+    """
+    one = dt.timedelta(days=1)
+    dates = {r.start_date for r in person.relations}
+    dates.update(r.end_date + one for r in person.relations if r.end_date is not None)
+    dates.update(g.begin for g in person.grants if g.begin is not None)
+    dates.update(g.end + one for g in person.grants if g.end is not None)
+    since = max((d for d in dates if d <= day), default=None)
+    until = min((d for d in dates if d > day), default=None)
+    return since, until
+
+
 def most_recent_relation(person: Person) -> WorkRelation:
     """The relation that started last (ties: the one that ends last, open end last)."""
     far = dt.date.max

@@ -126,16 +126,19 @@ def _known_after(desired: DesiredUser, before: KnownUser | None, day: dt.date) -
         scim_id=before.scim_id if before else "",
         user_name=desired.user_name,
         active=desired.active,
-        digests=dict(desired.digests),
+        digests=desired.digests,
         memberships=before.memberships if before else frozenset(),
         employee_keys=desired.employee_keys,
         deactivated_on=deactivated_on,
+        mapped_from=desired.mapped_from,
     )
 
 
 def _changes(desired: DesiredUser, known: KnownUser) -> tuple[Change, ...]:
+    if desired.digests.same_values(known.digests):
+        return ()
     changes = [
-        Change(path, desired.attributes[path])
+        Change(path, desired.value(path))
         for path, digest in desired.digests.items()
         if known.digests.get(path) != digest
     ]
@@ -240,8 +243,8 @@ def _plan_missing(
     if known.active:
         # The last pushed value of `active` is no longer the one on record: drop its digest,
         # so that a person who comes back is activated.
-        digests = {path: d for path, d in known.digests.items() if path != "active"}
-        after = replace(known, active=False, deactivated_on=day, digests=digests)
+        digests = known.digests.without("active")
+        after = replace(known, active=False, deactivated_on=day, digests=digests, mapped_from=None)
         ops.append(
             UserOp(
                 OpKind.DEACTIVATE,

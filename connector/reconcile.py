@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connector.keys import Keyring
-from connector.known import KnownState, KnownUser
+from connector.known import Digests, KnownState, KnownUser
 from connector.mapping import DesiredState, DesiredUser, canonical
 from connector.target.client import ScimUser, TargetClient
 from connector.target.errors import NotFound
@@ -61,17 +61,17 @@ def value_at(body: dict[str, Any], path: str) -> Any:
 
 def observed_digests(
     body: dict[str, Any], paths: Iterable[str], desired: DesiredUser | None, keyring: Keyring
-) -> dict[str, str]:
+) -> Digests:
     """Digests of what the target holds at the owned paths, comparable with desired digests."""
     digests = {}
     for path in paths:
         actual = value_at(body, path)
         if actual is None:
             continue
-        wanted = desired.attributes.get(path) if desired else None
+        wanted = desired.value(path) if desired else None
         shown = wanted if wanted is not None and equivalent(actual, wanted) else actual
         digests[path] = keyring.digest(canonical(shown))
-    return digests
+    return Digests.of(digests)
 
 
 def _body(user: ScimUser) -> dict[str, Any]:
@@ -135,7 +135,7 @@ async def observe(
         seen = _observed_user(found, before, wanted, keyring)
         if before is None:
             observation.adopted.add(key)
-        elif seen.digests != before.digests or seen.active != before.active:
+        elif not seen.digests.same_values(before.digests) or seen.active != before.active:
             observation.drifted.append(seen.label)
         users[key] = seen
     await _observe_memberships(client, observation)

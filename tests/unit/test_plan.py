@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -284,3 +285,87 @@ def test_every_planned_user_is_active_exactly_when_a_relation_is(
             for r in person.relations
         )
         assert (user is not None and user.active) == active
+
+
+@st.composite
+def grant_records(draw: st.DrawFn, records: list[HrRecord]) -> tuple[GrantRecord, ...]:
+    grants = []
+    for n, record in enumerate(draw(st.lists(st.sampled_from(records), max_size=4)), start=1):
+        begin = draw(st.one_of(st.none(), days))
+        end = draw(st.one_of(st.none(), days.filter(lambda d, b=begin: b is None or d >= b)))
+        grants.append(
+            GrantRecord(
+                "grants.csv", n, record.organisation_code, record.employee_id, RIGHT, begin, end
+            )
+        )
+    return tuple(grants)
+
+
+@st.composite
+def two_days(draw: st.DrawFn) -> tuple[dict[str, Person], dict[str, Person], dt.date, dt.date]:
+    """People on a first run, the same people with some rows changed later, and both days."""
+    first = draw(hr_records())
+    later = [
+        draw(
+            st.sampled_from(
+                [
+                    record,
+                    replace(record, department="Burgerzaken"),
+                    replace(
+                        record, end_date=draw(days.filter(lambda d, s=record.start_date: d >= s))
+                    ),
+                    replace(record, rights=()),
+                ]
+            )
+        )
+        for record in first
+    ]
+    grants = draw(grant_records(first))
+    day = draw(days)
+    return people(*first, grants=grants), people(*later, grants=grants), day, draw(days)
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=two_days())
+def test_people_not_mapped_again_get_the_plan_of_a_full_mapping(
+    case: tuple[dict[str, Person], dict[str, Person], dt.date, dt.date],
+) -> None:
+    """The shortcut for people whose HR data and window are those last mapped changes nothing."""
+    before, after, first, second = case
+    _, known = plan_and_apply(before, KnownState(), first)
+    for day in sorted({first, second}):
+        lean = make_plan(desire(after, known, day, keep_values=False), known, day)
+        full = make_plan(desire(after, known, day, keep_values=True), known, day)
+        assert lean.operations == full.operations
+        known = simulate(full, known)
+
+
+def test_unchanged_person_in_the_same_window_is_not_mapped_again() -> None:
+    ps = people(rec(1, end=D(2027, 3, 31)))
+    _, known = plan_and_apply(ps, KnownState(), D(2026, 12, 1))
+    lean = desire(ps, known, D(2027, 1, 4), keep_values=False)
+    (user,) = lean.users.values()
+    assert user.attributes is None
+    assert user.digests is next(iter(known.users.values())).digests
+
+
+def test_crossing_a_date_of_the_person_maps_them_again() -> None:
+    ps = people(rec(1, end=D(2027, 3, 31)))
+    _, known = plan_and_apply(ps, KnownState(), D(2026, 12, 1))
+    plan, _ = plan_and_apply(ps, known, D(2027, 4, 1))
+    assert kinds(plan) == ["deactivate"]
+
+
+def test_a_changed_mapping_maps_everyone_again() -> None:
+    ps = people(rec(1))
+    _, known = plan_and_apply(ps, KnownState(), D(2026, 12, 1))
+    other = MAPPING.model_copy(
+        update={
+            "user": MAPPING.user.model_copy(update={"display_name": "{family_name}, {given_name}"})
+        }
+    )
+    desired = desired_state(ps, other, known, KEYS, D(2026, 12, 2), keep_values=False)
+    plan = make_plan(desired, known, D(2026, 12, 2))
+    assert [c.path for op in plan.operations if isinstance(op, UserOp) for c in op.changes] == [
+        "displayName"
+    ]

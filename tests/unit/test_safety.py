@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from connector.hr.records import EmployeeKey
-from connector.known import KnownState, KnownUser
+from connector.known import Digests, KnownState, KnownUser
 from connector.mapping import DesiredState, DesiredUser, HeldRight
 from connector.plan import Change, MembershipOp, OpKind, Plan, UserOp
 from connector.safety import Thresholds, backup_gaps, check_plan
@@ -77,7 +77,7 @@ def desired_with_holders(holders: dict[str, list[str]]) -> DesiredState:
                 active=True,
                 user_name=f"{person}@x.be",
                 attributes={},
-                digests={},
+                digests=Digests(),
                 rights=(HeldRight("Premiezoeker Gebruiker", org, None, None),),
                 employee_keys=frozenset({EmployeeKey(org, person)}),
             )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import json
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from connector.hr.records import EmployeeKey
-from connector.known import KnownUser
+from connector.keys import Keyring
+from connector.known import Digests, KnownUser, MappedFrom
 from connector.state import MIGRATIONS, StateError, StateStore
 
 USER = KnownUser(
@@ -19,7 +23,7 @@ USER = KnownUser(
     scim_id="abc",
     user_name="an@x.be",
     active=True,
-    digests={"userName": "d1", "active": "d2"},
+    digests=Digests.of({"userName": b"digest-1", "active": b"digest-2"}),
     employee_keys=frozenset({EmployeeKey("0216293766", "E1")}),
 )
 
@@ -81,3 +85,36 @@ def test_journal_is_kept_per_person_and_per_run(tmp_path: Path) -> None:
     assert [e.phase for e in store.history(person_key="k1")] == ["intent", "done"]
     assert [e.phase for e in store.history(run_id="r1")] == ["intent", "done"]
     assert store.runs()[0].status == "done"
+
+
+def test_what_values_were_mapped_from_is_read_back(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    user = replace(
+        USER,
+        digests=Digests.of({"userName": b"digest-1"}, whole=b"whole-12"),
+        mapped_from=MappedFrom(b"source-1", dt.date(2026, 1, 1), None),
+    )
+    store.save_user(user)
+    assert store.load_known().users["k1"] == user
+
+
+def test_a_schema_3_store_keeps_its_digests_packed(tmp_path: Path) -> None:
+    """Upgrading does not make the connector push everyone again: old digests still match."""
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:3]:
+        assert isinstance(script, str)
+        for statement in filter(str.strip, script.split(";")):
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 3")
+    ring = Keyring(b"secret")
+    old = hmac.new(b"secret", b"value:" + b'"an@x.be"', hashlib.sha256).hexdigest()[:32]
+    db.execute(
+        "INSERT INTO users (key, label, scim_id, user_name, active, digests) "
+        "VALUES ('k1', 'label', 'abc', 'an@x.be', 1, ?)",
+        (json.dumps({"userName": old}),),
+    )
+    db.close()
+    known = StateStore.open(path).load_known().users["k1"]
+    assert known.digests.get("userName") == ring.digest('"an@x.be"')
+    assert known.mapped_from is None
