@@ -309,23 +309,14 @@ class StateStore:
 
     def load_known(self) -> KnownState:
         """Everything the connector knows it manages."""
-        # At 150,000 people every object per person counts: equal small values (organisation
-        # codes, sets of rights, the empty set) are shared instead of repeated.
+        # At 150,000 people every object per person counts: one pass over the users with their
+        # relations and memberships joined in (no intermediate dicts of sets), and equal small
+        # values (organisation codes, masked labels, dates, sets of rights) shared.
         codes: dict[str, str] = {}
+        labels: dict[str, str] = {}  # masked national numbers: people born the same day share one
         days: dict[str, dt.date] = {}
-        right_sets: dict[frozenset[str], frozenset[str]] = {}
-        empty: frozenset[Any] = frozenset()
-        relations: dict[str, set[EmployeeKey]] = {}
-        for key, org, emp in self._db.execute(
-            "SELECT person_key, organisation_code, employee_id FROM relations"
-        ):
-            relations.setdefault(key, set()).add(EmployeeKey(codes.setdefault(org, org), emp))
-        memberships: dict[str, set[str]] = {}
-        foreign: dict[str, set[str]] = {}
-        for key, right, owned in self._db.execute(
-            "SELECT person_key, right_name, owned FROM memberships"
-        ):
-            (memberships if owned else foreign).setdefault(key, set()).add(right)
+        right_sets: dict[str, frozenset[str]] = {"": frozenset()}
+        no_keys: frozenset[EmployeeKey] = frozenset()
 
         def date(text: str | None) -> dt.date | None:
             if text is None:
@@ -335,29 +326,36 @@ class StateStore:
                 day = days[text] = dt.date.fromisoformat(text)
             return day
 
-        def rights(of: set[str] | None) -> frozenset[str]:
-            if not of:
-                return empty
-            rights = frozenset(of)
-            return right_sets.setdefault(rights, rights)
+        def rights(names: str | None) -> frozenset[str]:
+            names = names or ""
+            found = right_sets.get(names)
+            if found is None:
+                found = right_sets[names] = frozenset(names.split(_UNIT))
+            return found
+
+        def employee_keys(pairs: str | None) -> frozenset[EmployeeKey]:
+            if not pairs:
+                return no_keys
+            keys = []
+            for pair in pairs.split(_RECORD):
+                org, _, emp = pair.partition(_UNIT)
+                keys.append(EmployeeKey(codes.setdefault(org, org), emp))
+            return frozenset(keys)
 
         users = {}
-        for row in self._db.execute(
-            "SELECT key, label, scim_id, user_name, active, digest_paths, digest_values, "
-            "digest_whole, deactivated_on, mapped_source, mapped_since, mapped_until FROM users"
-        ):
-            key, label, scim_id, user_name, active, paths, packed, whole, deactivated_on = row[:9]
-            source, since, until = row[9:]
+        for row in self._db.execute(_LOAD_USERS):
+            key, label, scim_id, user_name, active, paths, packed, whole = row[:8]
+            deactivated_on, source, since, until, relations, owned, foreign = row[8:]
             users[key] = KnownUser(
                 key=key,
-                label=label,
+                label=labels.setdefault(label, label),
                 scim_id=scim_id,
                 user_name=user_name,
                 active=bool(active),
                 digests=Digests.unpack(paths, packed, whole),
-                memberships=rights(memberships.get(key)),
-                foreign_memberships=rights(foreign.get(key)),
-                employee_keys=frozenset(relations[key]) if key in relations else empty,
+                memberships=rights(owned),
+                foreign_memberships=rights(foreign),
+                employee_keys=employee_keys(relations),
                 deactivated_on=date(deactivated_on),
                 mapped_from=MappedFrom(source, date(since), date(until)) if source else None,
             )
@@ -638,6 +636,20 @@ class StateStore:
             self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as exc:
             raise StateError(f"the state store does not answer: {exc}") from None
+
+
+_UNIT, _RECORD = "\x1f", "\x1e"  # separators in `_LOAD_USERS`' aggregated columns
+_LOAD_USERS = f"""
+    SELECT key, label, scim_id, user_name, active, digest_paths, digest_values, digest_whole,
+        deactivated_on, mapped_source, mapped_since, mapped_until,
+        (SELECT group_concat(organisation_code || '{_UNIT}' || employee_id, '{_RECORD}')
+            FROM relations WHERE person_key = key),
+        (SELECT group_concat(right_name, '{_UNIT}') FROM
+            (SELECT right_name FROM memberships WHERE person_key = key AND owned ORDER BY 1)),
+        (SELECT group_concat(right_name, '{_UNIT}') FROM
+            (SELECT right_name FROM memberships WHERE person_key = key AND NOT owned ORDER BY 1))
+    FROM users
+"""
 
 
 def _iso(day: dt.date | None) -> str | None:
