@@ -5,9 +5,11 @@ not warm each other's caches. Jobs:
 
 - `validate`: `jobs.validate` (read and validate the HR file, merge people): the baseline;
 - `sync`: `jobs.sync`, with httpx2 event hooks counting every request by kind, optionally
-  capturing the creates and membership PATCHes for the bare client;
-- `bare`: a bare httpx2 client replaying a captured initial sync's creates and membership
-  PATCHes (same bodies, same batches, same concurrency), and nothing else;
+  capturing the creates (`POST /Users` and `POST /Bulk` bodies) and membership PATCHes for the
+  bare client;
+- `bare`: a bare httpx2 client replaying a captured initial sync's creates (single POSTs and
+  Bulk requests, the same bodies) and membership PATCHes (same batches), with the same
+  concurrency, and nothing else;
 - `seed`: the state of a finished initial sync without sending it: the connector's own plan for
   an empty target, written into the state store (as `apply` records it) and into a seed file
   for `bench.server`.
@@ -38,6 +40,9 @@ RESOURCE_SEGMENTS = frozenset(
     {"Users", "Groups", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes", "Bulk"}
 )
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+# As the connector's `target.timeout_seconds` in the bench: a Bulk request of 1,000 creates
+# takes scim2-server several seconds.
+BARE_TIMEOUT_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +96,19 @@ def is_write(kind: str) -> bool:
 
 @dataclass(slots=True)
 class Recorder:
-    """httpx2 event hooks: count requests by kind; optionally keep what the bare client needs."""
+    """httpx2 event hooks: count requests by kind; optionally keep what the bare client needs.
+
+    A created user is referred to by where its create was: `u:<i>` (the i-th `POST /Users`) or
+    `b:<i>:<bulkId>` (that operation of the i-th `POST /Bulk`), so that the bare client can
+    name the users it created itself in the membership PATCHes it replays.
+    """
 
     capture: bool = False
     kinds: Counter[str] = field(default_factory=Counter)
     user_bodies: list[bytes] = field(default_factory=list)
-    _pending: dict[int, int] = field(default_factory=dict)
-    created: dict[str, int] = field(default_factory=dict)  # SCIM id -> index in user_bodies
+    bulk_bodies: list[bytes] = field(default_factory=list)
+    _pending: dict[int, str] = field(default_factory=dict)  # request -> "u:<i>" or "b:<i>"
+    created: dict[str, str] = field(default_factory=dict)  # SCIM id -> where it was created
     group_bodies: list[bytes] = field(default_factory=list)
     patches: list[bytes] = field(default_factory=list)
 
@@ -108,19 +119,28 @@ class Recorder:
         if not self.capture:
             return
         if kind == "POST /Users":
-            self._pending[id(request)] = len(self.user_bodies)
+            self._pending[id(request)] = f"u:{len(self.user_bodies)}"
             self.user_bodies.append(request.content)
+        elif kind == "POST /Bulk":
+            self._pending[id(request)] = f"b:{len(self.bulk_bodies)}"
+            self.bulk_bodies.append(request.content)
         elif kind == "POST /Groups":
             self.group_bodies.append(request.content)
         elif kind == "PATCH /Groups/{id}":
             self.patches.append(request.content)
 
     async def on_response(self, response: httpx2.Response) -> None:
-        """Remember which create got which SCIM id (from the Location header)."""
-        index = self._pending.pop(id(response.request), None)
-        if index is not None and response.status_code == 201:
-            location = response.headers.get("Location", "")
-            self.created[location.rstrip("/").rsplit("/", 1)[-1]] = index
+        """Remember which create got which SCIM id (Location header; a Bulk response's
+        operations for a Bulk request)."""
+        where = self._pending.pop(id(response.request), None)
+        if where is None:
+            return
+        if where.startswith("u:") and response.status_code == 201:
+            self.created[_last_segment(response.headers.get("Location", ""))] = where
+        elif where.startswith("b:") and response.status_code == 200:
+            await response.aread()
+            for bulk_id, scim_id in _bulk_created(response.json()).items():
+                self.created[scim_id] = f"{where}:{bulk_id}"
 
     @property
     def hooks(self) -> dict[str, list[Callable[..., Awaitable[None]]]]:
@@ -128,10 +148,10 @@ class Recorder:
         return {"request": [self.on_request], "response": [self.on_response]}
 
     def write_capture(self, path: Path) -> None:
-        """The creates (bodies) and membership PATCHes (as batches of create indices)."""
-        batches: list[list[int]] = []
+        """The creates (bodies) and membership PATCHes (as batches of create references)."""
+        batches: list[list[str]] = []
         for body in self.patches:
-            members: list[int] = []
+            members: list[str] = []
             for operation in json.loads(body).get("Operations", []):
                 if operation.get("op") == "add" and operation.get("path") == "members":
                     members += [self.created[m["value"]] for m in operation["value"]]
@@ -139,10 +159,24 @@ class Recorder:
         groups = [json.loads(body)["displayName"] for body in self.group_bodies]
         data = {
             "users": [body.decode() for body in self.user_bodies],
+            "bulks": [body.decode() for body in self.bulk_bodies],
             "groups": groups,
             "batches": batches,
         }
         path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _last_segment(location: str) -> str:
+    return location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def _bulk_created(response: Any) -> dict[str, str]:
+    """bulkId -> SCIM id of every POST a BulkResponse reports created (201)."""
+    created: dict[str, str] = {}
+    for operation in response.get("Operations", []) if isinstance(response, dict) else []:
+        if str(operation.get("status")) == "201" and operation.get("bulkId"):
+            created[operation["bulkId"]] = _last_segment(operation.get("location", ""))
+    return created
 
 
 @contextlib.contextmanager
@@ -227,19 +261,34 @@ async def _bare(job: Job, data: dict[str, Any], recorder: Recorder) -> None:
     headers = {"Accept": "application/scim+json", "Content-Type": "application/scim+json"}
     limits = httpx2.Limits(max_connections=max(job.concurrency, 1) * 2)
     async with httpx2.AsyncClient(
-        base_url=job.base_url, headers=headers, limits=limits, event_hooks=recorder.hooks
+        base_url=job.base_url,
+        headers=headers,
+        limits=limits,
+        event_hooks=recorder.hooks,
+        timeout=BARE_TIMEOUT_SECONDS,
     ) as http:
         users: list[str] = data["users"]
-        ids: list[str] = [""] * len(users)
+        bulks: list[str] = data.get("bulks", [])
+        ids: dict[str, str] = {}  # where a user was created (see Recorder) -> its id here
         limit = asyncio.Semaphore(job.concurrency)
 
         async def create(index: int) -> None:
             async with limit:
                 response = await http.post("/Users", content=users[index])
                 response.raise_for_status()
-                ids[index] = response.json()["id"]
+                ids[f"u:{index}"] = response.json()["id"]
 
+        async def send_bulk(index: int) -> None:
+            async with limit:
+                response = await http.post("/Bulk", content=bulks[index])
+                response.raise_for_status()
+                for bulk_id, scim_id in _bulk_created(response.json()).items():
+                    ids[f"b:{index}:{bulk_id}"] = scim_id
+
+        # The same requests the connector sent, in the same order: Bulk requests first.
         async with asyncio.TaskGroup() as group:
+            for index in range(len(bulks)):
+                group.create_task(send_bulk(index))
             for index in range(len(users)):
                 group.create_task(create(index))
         group_id = ""
@@ -250,7 +299,7 @@ async def _bare(job: Job, data: dict[str, Any], recorder: Recorder) -> None:
             response.raise_for_status()
             group_id = response.json()["id"]
         for batch in data["batches"]:
-            members = [{"value": ids[index]} for index in batch]
+            members = [{"value": ids[where]} for where in batch]
             body = {
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "add", "path": "members", "value": members}],
@@ -281,9 +330,7 @@ def run_seed(job: Job, result: Result) -> None:
     plan = jobs.make_planned(settings, inputs, desired, known, as_of).plan
     planned_seconds = time.perf_counter() - started
     store = StateStore.open(Path(settings.state.path))
-    with store.transaction():
-        # One transaction for the whole seed: each save_user's own joins it (as a no-op).
-        store.transaction = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    with store.transaction():  # one for the whole seed: each save_user's own joins it
         members, ids = _seed(plan, store, desired.groups, Path(job.seed_file))
     store.close()
     result.seconds = time.perf_counter() - started
@@ -292,7 +339,7 @@ def run_seed(job: Job, result: Result) -> None:
         "users": len(ids),
         "memberships": sum(len(m) for m in members.values()),
         "plan_seconds": planned_seconds,
-        "rejected": len(inputs.hr.rejected),
+        "rejected": len(inputs.rejected),
     }
 
 

@@ -3,14 +3,25 @@ before and after, the state store updated as each operation succeeds.
 
 One failing person does not stop the run: their remaining operations are skipped, the
 failure is recorded and reported, and the next run tries again.
+
+Where the target serves SCIM Bulk (RFC 7644 §3.7), user creates and PATCHes (update, activate,
+deactivate) go in Bulk requests, within its maxOperations and maxPayloadSize, several in flight
+up to `concurrency`. Each operation's status in the BulkResponse decides its outcome; one that
+failed, or whose outcome is unknown (the request failed as a whole, the connection dropped, the
+response does not list it), is done again alone, by the single-operation path: a create looks
+the person up in the target first (and adopts what a lost Bulk request did create, or what a
+409 names), a PATCH answered 404 matches the person again. Nothing is lost or duplicated.
+A create goes in a Bulk request only when no lookup is needed for that person: the target is
+empty, or its users were read and none matches (see `_prefetch`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -23,10 +34,20 @@ from connector.known import KnownState, KnownUser
 from connector.mapping import ACMIDM
 from connector.plan import Change, MembershipOp, OpKind, Plan, UserOp
 from connector.report import Failure
-from connector.scim_models import AcmUser, national_id_of
+from connector.scim_models import national_id_of
 from connector.state import StateStore
+from connector.target import bulk
+from connector.target.bulk import BulkOperation
 from connector.target.client import ScimUser, TargetClient
-from connector.target.errors import Conflict, InvalidResponse, NotFound, PreconditionFailed
+from connector.target.errors import (
+    Conflict,
+    InvalidResponse,
+    NotFound,
+    PreconditionFailed,
+    Rejected,
+    TargetRequestError,
+    TargetUnavailable,
+)
 from connector.target.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
@@ -57,9 +78,26 @@ class ApplyResult:
         return {kind.value: self.done.get(kind.value, 0) for kind in OpKind}
 
 
-# With this many creates in a run, one paginated read of all users replaces three lookups each.
+# How new people are matched, decided by the target's size (`GET /Users?count=0`) in `_prefetch`:
+# - an empty target: not at all (nothing can match), every create goes straight out;
+# - at most PREFETCH_FACTOR users per create (or a target that cannot filter): every user is
+#   read once, in pages of PREFETCH_PAGE_SIZE, and matched here; that reads at most twice as
+#   many users as per-person lookups would, in 1/500th of the requests;
+# - more (a few joiners on a big target): each new person is looked up, in one request.
+# A target that does not give its size is read whole from PREFETCH_FROM creates on.
+PREFETCH_FACTOR = 2
 PREFETCH_FROM = 50
 PREFETCH_PAGE_SIZE = 500
+
+# Bulk: below BULK_FROM candidate operations, single requests. Limits for a target that
+# announces Bulk without them, and a cap on operations per request whatever it announces.
+BULK_FROM = 2
+BULK_MAX_OPERATIONS = 100
+BULK_MAX_PAYLOAD = 1_048_576
+BULK_MAX_OPERATIONS_CAP = 1000
+
+Record = Callable[[], None]
+"""What an operation that succeeded writes to the state store (in its `done` transaction)."""
 
 
 @dataclass(slots=True)
@@ -115,7 +153,12 @@ class Applier:
     scim_ids: dict[str, str] = field(default_factory=dict)  # person key -> SCIM id
     failed: set[str] = field(default_factory=set)  # person keys that failed this run
     failure_reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> label, why
-    index: TargetIndex | None = None  # every user of the target, read once for many creates
+    # The target's users, when known without asking per person: every user read once, or none
+    # at all (an empty target). None: look each new person up.
+    index: TargetIndex | None = None
+    use_bulk: bool = True  # switched off for the rest of the run if the target refuses /Bulk
+    combined_lookup: bool = True  # one POST .search per new person (off if the target refuses)
+    _bulk_ids: Iterator[int] = field(default_factory=itertools.count)
 
     async def apply(self, plan: Plan, known: KnownState) -> ApplyResult:
         """Apply every operation of `plan`, in its order."""
@@ -126,41 +169,65 @@ class Applier:
             [op for op in user_ops if op.kind in kinds] for kinds in USER_PHASES
         )
         await self._prefetch(sum(op.kind is OpKind.CREATE for op in first))
-        await self._each(first, self._user_op)
+        await self._users(first)
         await self._memberships(member_ops, known)
-        await self._each(deactivations, self._user_op)
-        await self._each(deletions, self._user_op)
+        await self._users(deactivations)
+        await self._users(deletions)
         return self.result
 
     # --- running -----------------------------------------------------------------------------
 
-    async def _each(self, ops: list[UserOp], run: Callable[[UserOp], Awaitable[None]]) -> None:
+    async def _users(self, ops: list[UserOp]) -> None:
+        """User operations, `concurrency` requests at a time: in Bulk requests where the target
+        takes them, else one by one."""
         limit = asyncio.Semaphore(self.concurrency)
-
-        async def guarded(op: UserOp) -> None:
-            async with limit:
-                await self._guard(op.person, op.label, op.kind.value, lambda: run(op))
-
+        batches, alone = self._bulk_batches(ops)
         async with asyncio.TaskGroup() as group:
-            for op in ops:
-                group.create_task(guarded(op))
+            for batch in batches:
+                group.create_task(self._bulk(batch, group, limit))
+            for op in alone:
+                group.create_task(self._guarded(op, limit))
+
+    async def _guarded(
+        self, op: UserOp, limit: asyncio.Semaphore, *, after_bulk: bool = False
+    ) -> None:
+        async with limit:
+            await self._guard(
+                op.person,
+                op.label,
+                op.kind.value,
+                lambda: self._user_op(op, live=after_bulk),
+                journalled=after_bulk,
+            )
 
     async def _guard(
-        self, person: str, label: str, kind: str, action: Callable[[], Awaitable[None]]
+        self,
+        person: str,
+        label: str,
+        kind: str,
+        action: Callable[[], Awaitable[Record | None]],
+        *,
+        journalled: bool = False,
     ) -> None:
+        """Journal the intent (unless already done), act, then record what the action returns
+        and journal it done, in one transaction; a TargetError fails this person only."""
         if person in self.failed:
             self._fail(person, label, kind, "skipped: an earlier operation for this person failed")
             return
-        self.store.journal(self.run_id, kind, "intent", person, label)
+        if not journalled:
+            self.store.journal(self.run_id, kind, "intent", person, label)
         try:
-            await action()
+            record = await action()
         except TargetError as exc:
             self.failed.add(person)
             self._fail(person, label, kind, str(exc))
             self.store.journal(self.run_id, kind, "failed", person, label, str(exc))
             return
+        with self.store.transaction():
+            if record is not None:
+                record()
+            self.store.journal(self.run_id, kind, "done", person, label)
         self.result.done[kind] += 1
-        self.store.journal(self.run_id, kind, "done", person, label)
 
     def _fail(self, person: str, label: str, kind: str, reason: str) -> None:
         self.failure_reasons.setdefault(person, (label, reason))
@@ -171,19 +238,142 @@ class Applier:
         self.result.requests += 1
         return await self.retry.call(what, fn)
 
+    # --- bulk ----------------------------------------------------------------------------------
+
+    def _bulk_batches(
+        self, ops: list[UserOp]
+    ) -> tuple[list[list[BulkOperation[UserOp]]], list[UserOp]]:
+        """The operations that go in Bulk requests, in batches within the target's limits; and
+        those that go alone (no Bulk, a lookup needed first, a delete, too large...)."""
+        capabilities = self.client.capabilities
+        max_operations = capabilities.bulk_max_operations or BULK_MAX_OPERATIONS
+        max_payload = capabilities.bulk_max_payload or BULK_MAX_PAYLOAD
+        if not (self.use_bulk and capabilities.bulk) or max_operations < BULK_FROM:
+            return [], ops
+        candidates: list[BulkOperation[UserOp]] = []
+        alone: list[UserOp] = []
+        for op in ops:
+            encoded = None if op.person in self.failed else self._bulk_operation(op)
+            if encoded is None:
+                alone.append(op)
+            else:
+                candidates.append(encoded)
+        if len(candidates) < BULK_FROM:
+            return [], ops
+        batches, too_large = bulk.batches(
+            candidates, min(max_operations, BULK_MAX_OPERATIONS_CAP), max_payload
+        )
+        return batches, alone + [op.key for op in too_large]
+
+    def _bulk_operation(self, op: UserOp) -> BulkOperation[UserOp] | None:
+        """The bulk operation for one user operation; None if it must go alone."""
+        endpoint = self.client.user_endpoint
+        if op.kind is OpKind.CREATE:
+            assert op.resource is not None
+            if self.index is None:
+                return None  # the person must be looked up first
+            try:
+                if self.index.match(op.person, op.national_digits, op.resource["userName"]):
+                    return None  # adopted, alone
+            except Conflict:
+                return None  # reported, alone
+            data = self.client.user_payload(op.resource)
+            return bulk.operation(op, "POST", endpoint, data, f"u{next(self._bulk_ids)}")
+        if op.kind is OpKind.DELETE or not self.client.capabilities.patch:
+            return None
+        if not self.client.fits_user_paths(change.path for change in op.changes):
+            return None  # let the single path refuse it, with its reasons
+        scim_id = self.scim_ids.get(op.person, op.scim_id)
+        data = bulk.patch_data((change.path, change.value) for change in op.changes)
+        return bulk.operation(op, "PATCH", f"{endpoint}/{scim_id}", data)
+
+    async def _bulk(
+        self,
+        batch: list[BulkOperation[UserOp]],
+        group: asyncio.TaskGroup,
+        limit: asyncio.Semaphore,
+    ) -> None:
+        """One Bulk request: journal every intent, send, record what succeeded (one transaction
+        each); every operation that failed, or whose outcome is unknown, goes again alone."""
+        async with limit:
+            with self.store.transaction():
+                for item in batch:
+                    op = item.key
+                    self.store.journal(self.run_id, op.kind.value, "intent", op.person, op.label)
+            found: list[bulk.Outcome | None]
+            try:
+                response = await self._call("bulk", partial(self._send_bulk, batch))
+                found = bulk.outcomes(batch, response)
+                unknown = "not in the bulk response"
+            except TargetError as exc:
+                found = [None] * len(batch)
+                unknown = f"bulk request failed: {exc}"
+                self._bulk_refused(exc)
+            again: list[UserOp] = []
+            with self.store.transaction():
+                for item, outcome in zip(batch, found, strict=True):
+                    if not self._bulk_done(item, outcome):
+                        again.append(item.key)
+                        why = unknown if outcome is None else _outcome_reason(item, outcome)
+                        op = item.key
+                        detail = f"bulk: {why}; sent alone"
+                        self.store.journal(
+                            self.run_id, op.kind.value, "note", op.person, op.label, detail
+                        )
+        for op in again:
+            group.create_task(self._guarded(op, limit, after_bulk=True))
+
+    async def _send_bulk(self, batch: list[BulkOperation[UserOp]]) -> object:
+        """POST the batch; only a 429 or 503 answer (the target declined it) is worth sending
+        the same request again. Any other failure leaves each operation's outcome unknown."""
+        try:
+            return await self.client.send_bulk(bulk.request_body(batch))
+        except TargetUnavailable as exc:
+            if exc.status in (429, 503):
+                raise
+            raise _OutcomeUnknown(str(exc)) from None
+
+    def _bulk_refused(self, exc: TargetError) -> None:
+        """A target announcing Bulk but not serving it: no more Bulk in this run."""
+        status = exc.status if isinstance(exc, TargetRequestError) else None
+        if status in (404, 405, 501) and self.use_bulk:
+            self.use_bulk = False
+            log.warning("apply.bulk_refused", run_id=self.run_id, reason=str(exc))
+
+    def _bulk_done(self, item: BulkOperation[UserOp], outcome: bulk.Outcome | None) -> bool:
+        """Record one operation a BulkResponse says succeeded (inside the caller's
+        transaction); False when it did not, or when it is not known to have."""
+        op = item.key
+        if outcome is None or not outcome.ok:
+            return False
+        assert op.after is not None
+        if op.kind is OpKind.CREATE:
+            if not outcome.resource_id:
+                return False  # created, but under which id? the single path finds it
+            scim_id = outcome.resource_id
+        else:
+            scim_id = self.scim_ids.get(op.person, op.scim_id or "")
+        self.scim_ids[op.person] = scim_id
+        self.store.save_user(replace(op.after, scim_id=scim_id))
+        self.store.journal(self.run_id, op.kind.value, "done", op.person, op.label)
+        self.result.done[op.kind.value] += 1
+        return True
+
     # --- users -------------------------------------------------------------------------------
 
-    async def _user_op(self, op: UserOp) -> None:
+    async def _user_op(self, op: UserOp, live: bool = False) -> Record:
+        """Do one user operation; what to record once it is done. `live`: never trust the
+        index (a Bulk request may have done part of it)."""
         if op.kind is OpKind.CREATE:
-            await self._create(op)
-        elif op.kind is OpKind.DELETE:
-            await self._delete(op)
-        else:
-            await self._modify(op)
+            return await self._create(op, live)
+        if op.kind is OpKind.DELETE:
+            return await self._delete(op)
+        return await self._modify(op)
 
-    async def _create(self, op: UserOp) -> None:
+    async def _create(self, op: UserOp, live: bool = False) -> Record:
         assert op.resource is not None and op.after is not None
         resource = op.resource
+        user_name: str = resource["userName"]
 
         attempts = 0
 
@@ -191,44 +381,85 @@ class Applier:
             nonlocal attempts
             attempts += 1
             # After a failed attempt the create may have happened: look in the target itself.
-            index = self.index if attempts == 1 else None
+            index = self.index if attempts == 1 and not live else None
             if index is not None:
-                existing = index.match(op.person, op.national_digits, resource["userName"])
+                existing = index.match(op.person, op.national_digits, user_name)
             else:
-                existing = await self._match(op.person, op.national_digits, resource["userName"])
+                existing = await self._match(op.person, op.national_digits, user_name)
             if existing is not None:
                 return existing, True
             try:
-                created = await self.client.create_user(AcmUser.model_validate(resource))
+                created = await self.client.create_user_json(resource)
             except Conflict:
-                existing = await self._match(op.person, op.national_digits, resource["userName"])
+                existing = await self._match(op.person, op.national_digits, user_name)
                 if existing is None:
                     raise
                 return existing, True
-            assert created.id is not None
-            return created.id, False
+            return created, False
 
         scim_id, adopted = await self._call("create user", match_then_create)
         if adopted:
             changes = tuple(Change(p, v) for p, v in _owned_paths(resource))
             await self._write_changes(scim_id, changes)
-            self.result.adopted += 1
-            self.store.journal(self.run_id, "adopt", "done", op.person, op.label, scim_id)
         self.scim_ids[op.person] = scim_id
-        self.store.save_user(replace(op.after, scim_id=scim_id))
+        after = replace(op.after, scim_id=scim_id)
+
+        def record() -> None:
+            if adopted:
+                self.result.adopted += 1
+                self.store.journal(self.run_id, "adopt", "done", op.person, op.label, scim_id)
+            self.store.save_user(after)
+
+        return record
 
     async def _prefetch(self, creates: int) -> None:
-        """Read every user once when that is cheaper than looking each new person up."""
-        if creates < PREFETCH_FROM and (creates == 0 or self.client.capabilities.filter):
+        """Decide, by the target's size, how new people are matched (see PREFETCH_FACTOR)."""
+        if creates == 0:
             return
+        self.result.requests += 1
+        try:
+            total = await self.client.count_users()
+        except Rejected:
+            total = None  # no count=0 here: decide as if the size were unknown
+        small = total is not None and total <= PREFETCH_FACTOR * creates
+        listing = small or (total is None and creates >= PREFETCH_FROM)
+        if total == 0:
+            self.index = TargetIndex()  # nothing to match: every create goes straight out
+            how = "empty target"
+        elif listing or not self.client.capabilities.filter:
+            self.index = await self._read_all_users()
+            how = "listed"
+        else:
+            how = "looked up one by one"
+        log.info("apply.matching", run_id=self.run_id, creates=creates, users=total, how=how)
+
+    async def _read_all_users(self) -> TargetIndex:
         index = TargetIndex()
         async for user in self.client.iter_users(page_size=PREFETCH_PAGE_SIZE):
             index.add(user)
         self.result.requests += index.pages(PREFETCH_PAGE_SIZE)
-        self.index = index
+        return index
 
     async def _match(self, person: str, digits: str | None, user_name: str) -> str | None:
-        """Find the person in the target: externalId, then national number, then userName."""
+        """Find the person in the target: externalId, then national number, then userName.
+
+        One `POST .search` with the three in an `or` filter where the target searches (the
+        answer is classified here, with the same precedence); else one lookup after the other.
+        """
+        if self.combined_lookup and self.client.capabilities.search:
+            self.result.requests += 1
+            try:
+                found = await self.client.find_user_candidates(person, digits, user_name)
+            except Rejected as exc:
+                if exc.status not in (400, 501):
+                    raise
+                self.combined_lookup = False
+                log.info("apply.combined_lookup_refused", run_id=self.run_id, reason=str(exc))
+            else:
+                candidates = TargetIndex()
+                for user in found:
+                    candidates.add(user)
+                return candidates.match(person, digits, user_name)
         lookups: list[Callable[[], Awaitable[list[ScimUser]]]] = [
             lambda: self.client.find_users_by_external_id(person),
         ]
@@ -237,14 +468,14 @@ class Applier:
         lookups.append(lambda: self.client.find_users_by_user_name(user_name))
         for lookup in lookups:
             self.result.requests += 1
-            found = await lookup()
-            if len(found) == 1 and found[0].id:
-                return found[0].id
-            if len(found) > 1:
+            users = await lookup()
+            if len(users) == 1 and users[0].id:
+                return users[0].id
+            if len(users) > 1:
                 raise Conflict("match user", "several users in the target match this person")
         return None
 
-    async def _modify(self, op: UserOp) -> None:
+    async def _modify(self, op: UserOp) -> Record:
         assert op.scim_id is not None and op.after is not None
         scim_id = self.scim_ids.get(op.person, op.scim_id)
         try:
@@ -257,7 +488,8 @@ class Applier:
             scim_id = found
             await self._write_changes(scim_id, op.changes)
         self.scim_ids[op.person] = scim_id
-        self.store.save_user(replace(op.after, scim_id=scim_id))
+        after = replace(op.after, scim_id=scim_id)
+        return partial(self.store.save_user, after)
 
     async def _write_changes(self, scim_id: str, changes: Iterable[Change]) -> None:
         if self.client.capabilities.patch:
@@ -276,11 +508,11 @@ class Applier:
         replacement = type(current).model_validate(body)
         await self._call("replace user", lambda: self.client.replace_user(replacement))
 
-    async def _delete(self, op: UserOp) -> None:
+    async def _delete(self, op: UserOp) -> Record:
         assert op.scim_id is not None
         with contextlib.suppress(NotFound):  # already gone: the goal is reached
             await self._call("delete user", lambda: self.client.delete_user(op.scim_id or ""))
-        self.store.forget_user(op.person)
+        return partial(self.store.forget_user, op.person)
 
     # --- memberships ---------------------------------------------------------------------------
 
@@ -436,6 +668,22 @@ class Applier:
                 if attempt == REPLACE_ATTEMPTS:
                     raise
                 current = await self._read_group(group.id or "")
+
+
+class _OutcomeUnknown(TargetError):
+    """A Bulk request failed in a way that leaves its operations' outcomes unknown."""
+
+
+def _outcome_reason(item: BulkOperation[UserOp], outcome: bulk.Outcome) -> str:
+    """Why one bulk operation did not succeed, as the errors of `connector.target.errors` say
+    it (national numbers masked)."""
+    if outcome.ok:
+        return f"{outcome.status} without the created user's id"
+    what = "create user" if item.method == "POST" else "patch user"
+    error = TargetRequestError(
+        what, outcome.detail or "failed", status=outcome.status, scim_type=outcome.scim_type
+    )
+    return str(error)
 
 
 def _member_ids(group: Group) -> set[str]:

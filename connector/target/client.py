@@ -13,6 +13,13 @@ to scim2-client:
 - Users are fitted to what the target serves: extensions the target's User resource type does
   not declare (typically the ACM/IDM one) are dropped before sending.
 - Every failure is one of the exceptions of `connector.target.errors`.
+- The hot paths of a large sync skip scim2-client's model round trips: a create from the
+  mapping's JSON (`create_user_json`) and a Bulk request (`send_bulk`, RFC 7644 §3.7) go as
+  JSON through the same httpx2 client (authentication, retries of reads and event hooks all
+  apply), and only the `id` is read from the answer.
+- Member removals are grouped: one `remove` with `members[value eq "a" or value eq "b" ...]`
+  per batch (a valuePath filter, RFC 7644 §3.5.2.2 / §3.4.2.2); a target that refuses it (400)
+  gets one `remove` per member from then on.
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import httpx2
+import structlog
 from pydantic import ValidationError
 from scim2_client import RequestNetworkException, SCIMClientException
 from scim2_client.engines.httpx2 import AsyncSCIMClient
@@ -61,6 +69,7 @@ from connector.scim_models import (
     PlainUser,
     national_id_of,
 )
+from connector.target.bulk import dumps
 from connector.target.errors import (
     Conflict,
     InvalidResponse,
@@ -73,6 +82,7 @@ from connector.target.errors import (
 )
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 ScimUser = User[Any]
 """A User as read from or sent to the target, with whatever extensions its resource type has."""
@@ -83,6 +93,9 @@ _KNOWN_USER_EXTENSIONS = frozenset(
 )
 # A filter on userName: the one every filtering server supports (Entra ID included).
 _PROBE_FILTER = 'userName eq "scim-connector-capability-probe"'
+# Members named in one grouped `remove` operation's filter (a longer batch gets several).
+MAX_MEMBERS_PER_REMOVE = 100
+SCIM_JSON = "application/scim+json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +143,14 @@ class TargetClient:
     """Typed SCIM operations on one target; call `discover()` once before anything else."""
 
     def __init__(self, http: httpx2.AsyncClient) -> None:
+        self._http = http
         self._scim = AsyncSCIMClient(http, provider=ScimProvider(models=_MODELS, resource_types=()))
         self._capabilities: Capabilities | None = None
         self._resource_types: tuple[ResourceType, ResourceType] | None = None
+        self._user_extensions: frozenset[str] | None = None  # casefolded schema URNs
+        # Whether member removals go as one `remove` with an `or` filter per batch; a target
+        # that answers that with 400 (but takes one remove per member) gets the latter.
+        self.grouped_removal = True
 
     # -- Discovery ------------------------------------------------------
 
@@ -173,6 +191,9 @@ class TargetClient:
             models=_MODELS,
             resource_types=self._resource_types,
             config=_corrected_config(config, capabilities),
+        )
+        self._user_extensions = frozenset(
+            str(schema).casefold() for schema in self._user_model.get_extension_models()
         )
         if overrides.search is None and capabilities.filter:
             capabilities = dataclasses.replace(capabilities, search=await self._probe_search())
@@ -266,6 +287,72 @@ class TargetClient:
         )
         return _user(created, "create user")
 
+    async def create_user_json(self, resource: dict[str, Any]) -> str:
+        """Create a user from its JSON representation (the mapping's output, trusted as is:
+        not validated into a model); returns the SCIM id the target gave it."""
+        response = await self._send(
+            "create user", "POST", self.user_endpoint, dumps(self.user_payload(resource))
+        )
+        body = _json_of(response, "create user")
+        scim_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(scim_id, str) or not scim_id:
+            location = response.headers.get("Location", "")
+            scim_id = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        if not scim_id:
+            raise InvalidResponse("create user", "the target gave the user no id")
+        return scim_id
+
+    def user_payload(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """A User's JSON without the extensions the target's User resource type lacks."""
+        allowed = self._allowed_extensions
+        dropped = {
+            key for key in resource if key.startswith("urn:") and key.casefold() not in allowed
+        }
+        if not dropped:
+            return resource
+        payload = {key: value for key, value in resource.items() if key not in dropped}
+        payload["schemas"] = [s for s in resource.get("schemas", []) if s not in dropped]
+        return payload
+
+    def fits_user_paths(self, paths: Iterable[str]) -> bool:
+        """Whether every attribute path is in the core schema or an extension the target's User
+        resource type declares (what a PATCH may name)."""
+        allowed = self._allowed_extensions
+        for path in paths:
+            if path.startswith("urn:"):
+                urn = path.rpartition(":")[0].casefold()
+                if urn not in allowed and urn != str(User.__schema__).casefold():
+                    return False
+        return True
+
+    async def count_users(self) -> int | None:
+        """How many users the target holds (`GET /Users?count=0`: totalResults), if it says."""
+        response = await self._send("count users", "GET", self.user_endpoint, params={"count": "0"})
+        body = _json_of(response, "count users")
+        total = body.get("totalResults") if isinstance(body, dict) else None
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+    async def find_user_candidates(
+        self, external_id: str, nn_digits: str | None, user_name: str
+    ) -> list[ScimUser]:
+        """In one `POST .search`: users whose externalId, national number or userName is the
+        person's (`externalId eq .. or nationalId eq .. or userName eq ..`). Returns what the
+        target answered, unchecked: the caller classifies (`TargetIndex`), with precedence.
+        The national number goes only in the body, and only to a target with the extension."""
+        if not self.capabilities.search:
+            raise Rejected("find user candidates", "the target has no POST .search")
+        clauses = [f"externalId eq {_quoted(external_id)}"]
+        if nn_digits and self.capabilities.acmidm_extension:
+            clauses.append(f"{NATIONAL_ID_PATH} eq {_quoted(nn_digits)}")
+        clauses.append(f"userName eq {_quoted(user_name)}")
+        return await self._search_users("find user", " or ".join(clauses))
+
+    async def send_bulk(self, body: bytes) -> object:
+        """POST a BulkRequest body (RFC 7644 §3.7, see `connector.target.bulk`); the decoded
+        BulkResponse. Raises like any request when the request as a whole failed."""
+        response = await self._send("bulk", "POST", "/Bulk", body)
+        return _json_of(response, "bulk")
+
     async def replace_user(self, user: ScimUser) -> ScimUser:
         """Replace a user (PUT, by `user.id`); conditional on `user.meta.version` with ETags."""
         replaced = await self._call(
@@ -341,16 +428,38 @@ class TargetClient:
     async def patch_group_members(
         self, group_id: str, add: Sequence[str], remove: Sequence[str]
     ) -> None:
-        """Add and remove members (user ids) in one PATCH request; nothing to do, no request."""
+        """Add and remove members (user ids) in one PATCH request; nothing to do, no request.
+
+        Removals go as one `remove` per MAX_MEMBERS_PER_REMOVE members, with an `or` filter;
+        if the target refuses that (400) and takes one `remove` per member, it gets those from
+        then on (a PATCH is atomic: the refused one changed nothing).
+        """
+        if not add and not remove:
+            return
+        if not (self.grouped_removal and len(remove) > 1):
+            await self._patch_members(group_id, add, remove, grouped=False)
+            return
+        try:
+            await self._patch_members(group_id, add, remove, grouped=True)
+        except Rejected as exc:
+            if exc.status != 400:
+                raise
+            await self._patch_members(group_id, add, remove, grouped=False)
+            self.grouped_removal = False
+            log.info("target.grouped_removal_refused", detail=exc.detail)
+
+    async def _patch_members(
+        self, group_id: str, add: Sequence[str], remove: Sequence[str], *, grouped: bool
+    ) -> None:
         operations: list[PatchOperation[Group]] = []
         if add:
             members = [GroupMember(value=member) for member in add]
             operations.append(PatchOperation(op="add", path="members", value=members))
-        for member in remove:
-            path = f"members[value eq {_quoted(member)}]"
-            operations.append(PatchOperation(op="remove", path=path))
-        if not operations:
-            return
+        step = MAX_MEMBERS_PER_REMOVE if grouped else 1
+        for start in range(0, len(remove), step):
+            chosen = remove[start : start + step]
+            condition = " or ".join(f"value eq {_quoted(member)}" for member in chosen)
+            operations.append(PatchOperation(op="remove", path=f"members[{condition}]"))
         await self._call(
             "patch group members",
             self._scim.modify(self._group_type, group_id, PatchOp[Group](operations=operations)),
@@ -371,6 +480,40 @@ class TargetClient:
         if self._resource_types is None:
             raise RuntimeError("TargetClient.discover() must be called first")
         return self._resource_types[1]
+
+    @property
+    def user_endpoint(self) -> str:
+        """The path of the target's User endpoint (`/Users`)."""
+        return str(self._user_type.endpoint or "/Users")
+
+    @property
+    def _allowed_extensions(self) -> frozenset[str]:
+        """The (casefolded) extension schemas of the target's User resource type."""
+        if self._user_extensions is None:
+            raise RuntimeError("TargetClient.discover() must be called first")
+        return self._user_extensions
+
+    async def _send(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx2.Response:
+        """One request with a JSON body as given, straight on the httpx2 client; a non-2xx
+        answer or a transport error raises like scim2-client's do (`_mapped_errors`)."""
+        headers = {"Content-Type": SCIM_JSON} if content is not None else None
+        try:
+            response = await self._http.request(
+                method, url, content=content, params=params, headers=headers
+            )
+        except httpx2.RequestError as exc:
+            raise TargetUnavailable(operation, f"{type(exc).__name__}: {exc}") from None
+        if not 200 <= response.status_code < 300:
+            scim_type, detail = _error_payload(response)
+            raise _by_status(operation, response, scim_type, detail)
+        return response
 
     @property
     def _user_model(self) -> type[ScimUser]:
@@ -467,6 +610,33 @@ def _response_of(exc: Exception) -> httpx2.Response | None:
     """The HTTP response scim2-client attached to an exception, if any."""
     source = getattr(exc, "source", None)
     return source if isinstance(source, httpx2.Response) else None
+
+
+def _error_payload(response: httpx2.Response) -> tuple[str | None, str]:
+    """The scimType and detail of a SCIM Error answer (or just the status line)."""
+    fallback = f"HTTP {response.status_code}"
+    try:
+        body = response.json()
+    except ValueError:
+        return None, fallback
+    if not isinstance(body, dict):
+        return None, fallback
+    scim_type = body.get("scimType")
+    detail = body.get("detail")
+    return (
+        scim_type if isinstance(scim_type, str) else None,
+        detail if isinstance(detail, str) and detail else fallback,
+    )
+
+
+def _json_of(response: httpx2.Response, operation: str) -> object:
+    """The decoded JSON body of a 2xx answer (None when it has none)."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise InvalidResponse(operation, "the target's answer is not JSON") from None
 
 
 def _resources_of(listed: object, operation: str) -> list[object]:

@@ -25,9 +25,14 @@ pytestmark = pytest.mark.integration
 
 PEOPLE = 200
 DAY = dt.date(2026, 12, 1)
+# One POST per create, so that the run can be killed between two of them. With Bulk (one
+# request for all 200 here): test_bulk.py kills a run between Bulk requests.
+NO_BULK = "[target.capabilities]\nbulk = false\n"
 
 
-def write_setup(directory: Path, server: ScimServer, secret_file: Path) -> Path:
+def write_setup(
+    directory: Path, server: ScimServer, secret_file: Path, extra: str = NO_BULK
+) -> Path:
     rows = [
         hr_row(n, rights="Premiezoeker Gebruiker" if n % 4 == 0 else "")
         for n in range(1, PEOPLE + 1)
@@ -49,6 +54,7 @@ method = "none"
 [state]
 path = "state.db"
 secret_file = "{secret_file}"
+{extra}
 """,
         encoding="utf-8",
     )

@@ -634,7 +634,8 @@ def many(scim_tenants: ScimTenants, tmp_path: Path) -> Setup:
         tmp_path,
         [hr_row(n) for n in range(1, PEOPLE + 1)],
         service={"midnight_sync": True},  # no full sync ran today: serve starts one at once
-        target_extra="concurrency = 1",
+        # One create at a time (one POST each, no Bulk), so that a stop lands part-way.
+        target_extra="concurrency = 1\n[target.capabilities]\nbulk = false",
     )
     made.write()
     return made
