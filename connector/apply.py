@@ -157,7 +157,8 @@ class Applier:
     # at all (an empty target). None: look each new person up.
     index: TargetIndex | None = None
     use_bulk: bool = True  # switched off for the rest of the run if the target refuses /Bulk
-    combined_lookup: bool = True  # one POST .search per new person (off if the target refuses)
+    # One POST .search per new person (`target.lookup_in_one_search`; off if the target refuses).
+    combined_lookup: bool = False
     _bulk_ids: Iterator[int] = field(default_factory=itertools.count)
 
     async def apply(self, plan: Plan, known: KnownState) -> ApplyResult:

@@ -458,6 +458,7 @@ class TargetSettings(_Section):
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     concurrency: int = Field(default=8, ge=1, le=64)
     membership_batch_size: int = Field(default=100, ge=1)
+    lookup_in_one_search: bool = False
     auth: TargetAuth = Field(default_factory=TargetAuth)
     capabilities: Capabilities = Field(default_factory=Capabilities)
     retry: RetrySettings = Field(default_factory=RetrySettings)

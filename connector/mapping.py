@@ -412,11 +412,13 @@ def desired_user(
     key: str | None = None,
     pushed: Digests | None = None,
     mapped_from: MappedFrom | None = None,
+    grants: tuple[Grant, ...] | None = None,
 ) -> DesiredUser:
     """What the target should hold for `person` on `day`.
 
-    `key`: the person key, if already computed; `pushed`: the digests of what was last pushed
-    for them, reused as they are when nothing changed; `mapped_from`: recorded with the values.
+    `key`, `grants`: the person key and `derived_grants`, if already computed; `pushed`: the
+    digests of what was last pushed for them, reused as they are when nothing changed;
+    `mapped_from`: recorded with the values.
     """
     active = person_active_on(person, day)
     user_name = choose_user_name(person, day, current_user_name)
@@ -427,7 +429,7 @@ def desired_user(
     }
     values |= _relation_fields(relation)
     key = key or keyring.person_key(person.national_id.digits)
-    grants = derived_grants(person, mapping)
+    grants = derived_grants(person, mapping) if grants is None else grants
     held = _held_rights(person, grants, day) if active else ()
     ended = _ended_rights(person, grants, day, frozenset(h.right for h in held))
 
@@ -462,12 +464,12 @@ def desired_user(
 
 
 def _as_last_mapped(
-    person: Person, mapping: Mapping, day: dt.date, known: KnownUser
+    person: Person, grants: tuple[Grant, ...], day: dt.date, known: KnownUser
 ) -> DesiredUser:
     """A person whose values are those last pushed (same HR data, same mapping, same window):
-    the rights they hold on `day`, and the known user's values, not mapped again."""
+    the rights they hold on `day` (`grants`: their `derived_grants`), and the known user's
+    values, not mapped again."""
     active = person_active_on(person, day)
-    grants = derived_grants(person, mapping)
     held = _held_rights(person, grants, day) if active else ()
     employee_keys = frozenset(r.key for r in person.relations)
     return DesiredUser(
@@ -595,9 +597,8 @@ def desired_state(
     in_use: set[tuple[str, str]] = set()
     mapping_text = mapping_digest(mapping, with_acmidm)
     for digits, person in people.items():
-        in_use.update(
-            (g.relation.organisation_code, g.right) for g in derived_grants(person, mapping)
-        )
+        grants = derived_grants(person, mapping)
+        in_use.update((g.relation.organisation_code, g.right) for g in grants)
         key = keyring.person_key(digits)
         if digits in held_national_ids or any(
             r.key in held_employee_keys for r in person.relations
@@ -612,7 +613,7 @@ def desired_state(
         source = source_digest(person, mapping_text, keyring)
         last = managed.mapped_from if managed else None
         if not keep_values and managed is not None and last and last.covers(source, day):
-            users[key] = _as_last_mapped(person, mapping, day, managed)
+            users[key] = _as_last_mapped(person, grants, day, managed)
             continue
         user = desired_user(
             person,
@@ -624,6 +625,7 @@ def desired_state(
             key,
             managed.digests if managed else None,
             MappedFrom(source, *steady_window(person, day)),
+            grants,
         )
         if not keep_values and managed is not None and user.digests.same_values(managed.digests):
             user = _as_pushed(user, managed)

@@ -41,6 +41,7 @@ from tests.integration.conftest import (
     _free_port,
     _wait_until_up,
 )
+from tests.integration.target_state import everything
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +176,12 @@ secret_file = "{secret}"
         searches = self.requests("POST", "/Users/.search")
         return [s for s in searches if b"scim-connector-capability-probe" not in s.body]
 
+    def people_looked_up(self) -> int:
+        """How many people were looked up: every lookup starts with their externalId."""
+        by_url = [s for s in self.sent if s.method == "GET" and "filter=externalId" in s.path]
+        in_body = [s for s in self.lookups() if b'"externalId eq ' in s.body]
+        return len(by_url) + len(in_body)
+
     def bulk_operations(self) -> list[dict[str, Any]]:
         """Every operation of every Bulk request sent."""
         return [
@@ -198,20 +205,6 @@ def email(n: int) -> str:
 
 def people(count: int) -> list[dict[str, str]]:
     return [hr_row(n, rights=RIGHT if n % 4 == 0 else "") for n in range(1, count + 1)]
-
-
-def everything(server: ScimServer) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every user (without id and meta) and every membership (by externalId), comparable."""
-    users = httpx2.get(f"{server.base_url}/Users", params={"count": 1000}).json()["Resources"]
-    external = {u["id"]: u.get("externalId") for u in users}
-    for user in users:
-        user.pop("id")
-        user.pop("meta", None)
-    groups = httpx2.get(f"{server.base_url}/Groups").json().get("Resources", [])
-    members = sorted(
-        f"{g['displayName']}:{external[m['value']]}" for g in groups for m in g.get("members", [])
-    )
-    return sorted(users, key=lambda u: str(u.get("externalId"))), members
 
 
 def compact(value: Any) -> bytes:
@@ -352,7 +345,7 @@ def test_a_create_refused_with_409_in_a_bulk_request_is_adopted_alone_the_others
     assert adopted["externalId"] and adopted["name"]["familyName"] == "Family3"
     (bulk,) = connector.requests("POST", "/Bulk")
     assert len(json.loads(bulk.body)["Operations"]) == 8
-    assert len(connector.lookups()) == 1  # person 3's lookup, alone
+    assert connector.people_looked_up() == 1  # person 3's lookup, alone
     kinds = connector.journal(3)
     assert kinds[0] == ("create", "intent", "")
     assert kinds[1][:2] == ("create", "note") and "409" in kinds[1][2]
@@ -374,7 +367,7 @@ def test_a_bulk_request_whose_connection_dropped_loses_nothing_and_duplicates_no
     assert report.counts["create"] == 30
     # The dropped request's 10 people went again alone: looked up first, then adopted (the
     # server did create them) or created.
-    assert len(connector.lookups()) == 10
+    assert connector.people_looked_up() == 10
     created_alone = len(connector.requests("POST", "/Users"))
     assert (created_alone, report.extra["adopted"]) == (
         (10, 0) if fault is FaultKind.DROP_BEFORE else (0, 10)
@@ -456,9 +449,36 @@ def test_a_sync_killed_between_bulk_requests_run_again_ends_like_an_uninterrupte
 # --- how new people are matched -------------------------------------------------------------------
 
 
-def test_a_few_joiners_on_a_big_target_are_looked_up_in_one_search_each_not_by_listing(
+def test_a_few_joiners_on_a_big_target_are_looked_up_by_equality_not_by_listing(
     ten_per_request: ScimTenants, tmp_path: Path
 ) -> None:
+    """Each lookup is one attribute `eq` one value: what every server answers from an index."""
+    server = ten_per_request.new()
+    for n in range(30):
+        add_user(server, f"someone{n}@elsewhere.example")
+    existing = add_user(server, email(2))
+    connector = Connector(server, tmp_path / "run", people(3))
+    report = connector.sync()
+    assert report.exit_code == 0, report.to_json()
+    assert report.counts["create"] == 3 and report.extra["adopted"] == 1
+    reads = [s.path for s in connector.sent if s.method == "GET" and s.path.startswith("/Users")]
+    assert reads[0] == "/Users?count=0" and not [r for r in reads if "startIndex" in r]
+    filters = [json.loads(s.body)["filter"] for s in connector.lookups()]
+    filters += [r.split("filter=", 1)[1] for r in reads if "filter=" in r]
+    assert filters and not [f for f in filters if " or " in f]
+    # Three each, in order: externalId, national number, userName (the portal's user has
+    # neither externalId nor national number: its userName finds it, and it is adopted).
+    assert len(filters) == 3 * 3
+    assert sum(":nationalId eq " in f for f in filters) == 3
+    assert httpx2.get(f"{server.base_url}/Users/{existing}").json()["externalId"]
+    digits = ["".join(ch for ch in row["national_id"] if ch.isdigit()) for row in connector.rows]
+    assert not [s.path for s in connector.sent if any(d in s.path for d in digits)]
+
+
+def test_with_lookup_in_one_search_each_joiner_is_one_search(
+    ten_per_request: ScimTenants, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIM_CONNECTOR_TARGET__LOOKUP_IN_ONE_SEARCH", "true")
     server = ten_per_request.new()
     for n in range(30):
         add_user(server, f"someone{n}@elsewhere.example")

@@ -21,6 +21,7 @@ from connector.report import Report
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import Fault, FaultKind, FaultPlan, fault_proxy, nth, random_faults
 from tests.integration.conftest import ScimServer, _serve
+from tests.integration.target_state import everything
 
 pytestmark = pytest.mark.integration
 
@@ -90,20 +91,6 @@ def fill_with_others(server: ScimServer, count: int = 10) -> None:
             "userName": f"someone{n}@elsewhere.example",
         }
         assert httpx2.post(f"{server.base_url}/Users", json=body).status_code == 201
-
-
-def everything(server: ScimServer) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every user (without server-assigned id/meta) and every membership, comparable."""
-    users = httpx2.get(f"{server.base_url}/Users", params={"count": 5000}).json()["Resources"]
-    external = {u["id"]: u.get("externalId") for u in users}
-    for user in users:
-        user.pop("id")
-        user.pop("meta", None)
-    groups = httpx2.get(f"{server.base_url}/Groups").json().get("Resources", [])
-    members = sorted(
-        f"{g['displayName']}:{external[m['value']]}" for g in groups for m in g.get("members", [])
-    )
-    return sorted(users, key=lambda u: str(u["externalId"])), members
 
 
 @contextmanager
