@@ -611,9 +611,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=("all", "initial", "large"), default="all")
     parser.add_argument("--no-profile", action="store_true", help="do not sample runs with py-spy")
     parser.add_argument(
-        "--bulk-compare",
-        action="store_true",
-        help="also run the initial sync with bulk switched off",
+        "--no-bulk-compare",
+        dest="bulk_compare",
+        action="store_false",
+        help="skip the initial sync with bulk switched off (run by default)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     return parser.parse_args(argv)

@@ -341,15 +341,8 @@ def _work_relations(person: Person, day: dt.date) -> list[dict[str, Any]]:
 
 
 def _held_rights(person: Person, grants: tuple[Grant, ...], day: dt.date) -> tuple[HeldRight, ...]:
-    with_rules = Person(
-        national_id=person.national_id,
-        given_name=person.given_name,
-        family_name=person.family_name,
-        relations=person.relations,
-        grants=grants,
-    )
     held: list[HeldRight] = []
-    for right, right_grants in sorted(rights_held_on(with_rules, day).items()):
+    for right, right_grants in sorted(rights_held_on(person, day, grants).items()):
         by_org: dict[str, Grant] = {}
         for grant in right_grants:
             by_org.setdefault(grant.relation.organisation_code, grant)

@@ -103,10 +103,13 @@ def grant_holds_on(grant: Grant, relation: WorkRelation, day: dt.date) -> bool:
     return relation_active_on(relation, day)
 
 
-def rights_held_on(person: Person, day: dt.date) -> dict[str, list[Grant]]:
-    """The rights the person holds on `day`, each with the grants that give it."""
+def rights_held_on(
+    person: Person, day: dt.date, grants: tuple[Grant, ...] | None = None
+) -> dict[str, list[Grant]]:
+    """The rights the person holds on `day`, each with the grants that give it (`grants`:
+    these instead of the person's own, e.g. with those a mapping's rules derive)."""
     held: dict[str, list[Grant]] = defaultdict(list)
-    for grant in person.grants:
+    for grant in person.grants if grants is None else grants:
         relation = person.relation(grant.relation)
         if relation is not None and grant_holds_on(grant, relation, day):
             held[grant.right].append(grant)

@@ -191,7 +191,6 @@ def _plan_desired(
     day: dt.date,
     delete_after_days: int | None,
 ) -> list[Operation]:
-    after = _known_after(desired, known, day)
     ops: list[Operation] = []
     if known is None:
         ops.append(
@@ -202,7 +201,7 @@ def _plan_desired(
                 None,
                 resource=desired.resource(),
                 national_digits=desired.national_digits,
-                after=after,
+                after=_known_after(desired, known, day),
             )
         )
         granted: frozenset[str] = frozenset()
@@ -212,6 +211,7 @@ def _plan_desired(
         changes = _changes(desired, known)
         if changes:
             kind = _user_kind(changes, desired.active)
+            after = _known_after(desired, known, day)
             ops.append(
                 UserOp(kind, desired.key, desired.label, known.scim_id, changes, after=after)
             )
