@@ -83,7 +83,7 @@ class ApplyResult:
 # - at most PREFETCH_FACTOR users per create (or a target that cannot filter): every user is
 #   read once, in pages of PREFETCH_PAGE_SIZE, and matched here; that reads at most twice as
 #   many users as per-person lookups would, in 1/500th of the requests;
-# - more (a few joiners on a big target): each new person is looked up, in one request.
+# - more (a few joiners on a big target): each new person is looked up (see `_match`).
 # A target that does not give its size is read whole from PREFETCH_FROM creates on.
 PREFETCH_FACTOR = 2
 PREFETCH_FROM = 50
@@ -444,8 +444,9 @@ class Applier:
     async def _match(self, person: str, digits: str | None, user_name: str) -> str | None:
         """Find the person in the target: externalId, then national number, then userName.
 
-        One `POST .search` with the three in an `or` filter where the target searches (the
-        answer is classified here, with the same precedence); else one lookup after the other.
+        One equality lookup after the other; with `combined_lookup`
+        (`target.lookup_in_one_search`), one `POST .search` with the three in an `or` filter
+        where the target searches, its answer classified here with the same precedence.
         """
         if self.combined_lookup and self.client.capabilities.search:
             self.result.requests += 1

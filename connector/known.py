@@ -29,7 +29,7 @@ class Digests:
     at 150,000 people, 18 MB instead of 450 MB. People with the same owned paths share one
     tuple of paths.
 
-    `whole` is a digest of all the values at once (`mapping.whole_digest`): when a person's
+    `whole` is a digest of all the values at once (see `mapping.value_digests`): when a person's
     whole digest is the one last pushed, nothing changed and the per-path digests need not be
     computed at all. Empty when unknown (then the per-path digests are compared).
     """
@@ -86,12 +86,6 @@ class Digests:
 
     def __contains__(self, path: object) -> bool:
         return path in self.paths
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-
-NO_DIGESTS = Digests()
 
 
 @dataclass(frozen=True, slots=True)

@@ -464,7 +464,6 @@ def _as_last_mapped(
     values, not mapped again."""
     active = person_active_on(person, day)
     held = _held_rights(person, grants, day) if active else ()
-    employee_keys = frozenset(r.key for r in person.relations)
     return DesiredUser(
         key=known.key,
         label=known.label,
@@ -474,21 +473,19 @@ def _as_last_mapped(
         attributes=None,
         digests=known.digests,
         rights=held,
-        employee_keys=known.employee_keys
-        if known.employee_keys == employee_keys
-        else employee_keys,
+        employee_keys=_shared_keys(known, frozenset(r.key for r in person.relations)),
         ended_rights=_ended_rights(person, grants, day, frozenset(h.right for h in held)),
         mapped_from=known.mapped_from,
     )
 
 
-def mapping_digest(mapping: Mapping, with_acmidm: bool) -> str:
+def mapping_text(mapping: Mapping, with_acmidm: bool) -> str:
     """A text that changes whenever the mapping (or whether ACM/IDM is pushed) does."""
     return canonical([mapping.model_dump(mode="json", by_alias=True), with_acmidm])
 
 
 def source_digest(person: Person, mapping_text: str, keyring: Keyring) -> bytes:
-    """A keyed digest of everything a person's values are mapped from (with `mapping_digest`)."""
+    """A keyed digest of everything a person's values are mapped from (with `mapping_text`)."""
     parts: list[str | None] = [
         mapping_text,
         person.national_id.digits,
@@ -544,18 +541,22 @@ def _enterprise_templates(enterprise: EnterpriseMapping) -> tuple[tuple[str, str
 
 
 def _as_pushed(user: DesiredUser, known: KnownUser) -> DesiredUser:
-    """`user` without its values, sharing the known user's objects: nothing to push."""
+    """`user`, whose values are those last pushed, without them: the known user's objects are
+    shared (its key, label and userName are equal: the same person, the same values)."""
     return replace(
         user,
         key=known.key,
-        label=known.label if known.label == user.label else user.label,
-        user_name=known.user_name if known.user_name == user.user_name else user.user_name,
+        label=known.label,
+        user_name=known.user_name,
         attributes=None,
         digests=known.digests,
-        employee_keys=(
-            known.employee_keys if known.employee_keys == user.employee_keys else user.employee_keys
-        ),
+        employee_keys=_shared_keys(known, user.employee_keys),
     )
+
+
+def _shared_keys(known: KnownUser, keys: frozenset[EmployeeKey]) -> frozenset[EmployeeKey]:
+    """`keys`, as the known user's set when equal (one set per person, not two)."""
+    return known.employee_keys if known.employee_keys == keys else keys
 
 
 def use_acmidm(mapping: Mapping, target_has_extension: bool) -> bool:
@@ -588,7 +589,7 @@ def desired_state(
     users: dict[str, DesiredUser] = {}
     held: dict[str, str] = {}
     in_use: set[tuple[str, str]] = set()
-    mapping_text = mapping_digest(mapping, with_acmidm)
+    mapped_with = mapping_text(mapping, with_acmidm)
     for digits, person in people.items():
         grants = derived_grants(person, mapping)
         in_use.update((g.relation.organisation_code, g.right) for g in grants)
@@ -603,7 +604,7 @@ def desired_state(
             person, day, provision_days_before_start
         ):
             continue
-        source = source_digest(person, mapping_text, keyring)
+        source = source_digest(person, mapped_with, keyring)
         last = managed.mapped_from if managed else None
         if not keep_values and managed is not None and last and last.covers(source, day):
             users[key] = _as_last_mapped(person, grants, day, managed)
