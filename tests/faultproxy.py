@@ -2,8 +2,9 @@
 
 It speaks just enough HTTP/1.1 (request line, headers, Content-Length bodies, keep-alive) to
 sit in front of scim2-server, and for each request asks a `FaultPlan` what to do: forward it,
-answer 429 with Retry-After, answer 500/503, delay, or drop the connection before or after
-forwarding (the latter is a lost answer: the server did the work, the client never hears).
+answer 429 with Retry-After, answer 500/503, delay, hold it until a test opens a gate, or drop
+the connection before or after forwarding (the latter is a lost answer: the server did the
+work, the client never hears).
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ class FaultKind(StrEnum):
     DELAY = "delay"
     DROP_BEFORE = "drop_before"
     DROP_AFTER = "drop_after"
+    HOLD = "hold"
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One decision: the kind, and its parameter (Retry-After or delay seconds)."""
+    """One decision: the kind, and its parameter (Retry-After or delay seconds, or the gate)."""
 
     kind: FaultKind = FaultKind.FORWARD
     seconds: float = 0.0
+    gate: Gate | None = None
 
 
 FORWARD = Fault()
@@ -98,6 +101,34 @@ def nth(n: int, fault: Fault, pattern: str = r".*") -> FaultPlan:
 
 
 @dataclass(slots=True)
+class Gate:
+    """Holds every request matching `pattern` from the n-th (from 1) on, until it is opened.
+
+    A test stops the client at a known point this way (`held` tells when it got there), does
+    what it wants to do at that point, then lets everything through with `open()`.
+    """
+
+    n: int
+    pattern: str = r".*"
+    held: threading.Event = field(default_factory=threading.Event)
+    opened: threading.Event = field(default_factory=threading.Event)
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def plan(self, method: str, path: str, index: int) -> Fault:
+        """The FaultPlan: HOLD from the n-th matching request on (until opened), else forward."""
+        if self.opened.is_set() or not re.search(self.pattern, f"{method} {path}"):
+            return FORWARD
+        with self._lock:
+            self._count += 1
+            return Fault(FaultKind.HOLD, gate=self) if self._count >= self.n else FORWARD
+
+    def open(self) -> None:
+        """Let the held requests, and all later ones, through."""
+        self.opened.set()
+
+
+@dataclass(slots=True)
 class FaultProxy:
     """A running proxy: where it listens, and what it saw."""
 
@@ -121,6 +152,8 @@ class FaultProxy:
                     pass
             except (ConnectionError, asyncio.IncompleteReadError):
                 pass
+            except asyncio.CancelledError:
+                pass  # the proxy is shutting down: end this connection quietly
             finally:
                 writer.close()
 
@@ -156,6 +189,10 @@ class FaultProxy:
             return True
         if fault.kind is FaultKind.DELAY:
             await asyncio.sleep(fault.seconds)
+        if fault.gate is not None:
+            fault.gate.held.set()
+            while not fault.gate.opened.is_set():
+                await asyncio.sleep(0.01)
         skip = {"host", "content-length", "connection", "transfer-encoding"}
         response = await upstream.request(
             method,
@@ -204,10 +241,15 @@ def fault_proxy(upstream: str, plan: FaultPlan) -> Iterator[FaultProxy]:
         yield proxy
     finally:
 
-        def stop() -> None:
+        async def shut_down() -> None:
             if server is not None:
                 server.close()
-            loop.stop()
+            handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for handler in handlers:
+                handler.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
-        loop.call_soon_threadsafe(stop)
+        asyncio.run_coroutine_threadsafe(shut_down(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        loop.close()

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx2
@@ -49,6 +50,7 @@ from connector.service.app import Service, create_app
 from connector.service.webhook import signed_headers
 from connector.state import InboxEvent, StateLock, StateStore, lock_path
 from tests.factories import GENT, HR_FIELDS, format_nn, hr_row, write_csv
+from tests.faultproxy import Gate, fault_proxy
 from tests.integration.conftest import ScimServer, ScimTenants, _free_port
 
 pytestmark = pytest.mark.integration
@@ -71,6 +73,7 @@ class Setup:
     rows: list[dict[str, str]]
     service: dict[str, Any] = field(default_factory=dict)  # extra [service] keys
     target_extra: str = ""
+    base_url: str = ""  # the target as the connector reaches it (default: the server itself)
     port: int = 0
     http: httpx2.Client = field(default_factory=lambda: httpx2.Client(timeout=10))
 
@@ -100,7 +103,7 @@ class Setup:
 path = "hr.csv"
 
 [target]
-base_url = "{self.server.base_url}"
+base_url = "{self.base_url or self.server.base_url}"
 {self.target_extra}
 
 [target.auth]
@@ -641,19 +644,43 @@ def many(scim_tenants: ScimTenants, tmp_path: Path) -> Setup:
     return made
 
 
-def sigterm_during_the_first_sync(setup: Setup, log: Path) -> int:
-    with serve(setup, log) as process:
-        wait_for("the sync to be under way", lambda: len(setup.users()) >= 10, 60)
-        assert len(setup.users()) < PEOPLE, "the sync ended before it could be interrupted"
-        process.send_signal(signal.SIGTERM)
-        return process.wait(60)
+HELD_AT = 11  # the first sync's 11th user create waits at the proxy until the test lets it go
+
+
+@contextmanager
+def held_first_sync(setup: Setup, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], Gate]]:
+    """`serve` whose first sync is held in its 11th user create, 10 users made, at the proxy.
+
+    The test does what it wants at that known point and opens the gate; no timing is involved.
+    Runs after it reach the server directly.
+    """
+    gate = Gate(HELD_AT, r"^POST \S*/Users$")
+    server = urlsplit(setup.server.base_url)
+    with fault_proxy(f"{server.scheme}://{server.netloc}", gate.plan) as proxy:
+        setup.base_url = proxy.base_url(server.path)
+        try:
+            with serve(setup, log) as process:
+                wait_for("the sync to reach the held create", gate.held.is_set, 60)
+                assert len(setup.users()) == HELD_AT - 1
+                yield process, gate
+        finally:
+            gate.open()
+            setup.base_url = ""  # later runs go straight to the server
+
+
+def in_log(log: Path, event: str) -> Callable[[], bool]:
+    return lambda: f'"event": "{event}"' in log.read_text(encoding="utf-8")
 
 
 def test_sigterm_during_a_sync_lets_it_finish_and_leaves_a_consistent_state(
     many: Setup, tmp_path: Path
 ) -> None:
     log = tmp_path / "serve.log"
-    assert sigterm_during_the_first_sync(many, log) == 0
+    with held_first_sync(many, log) as (process, gate):
+        process.send_signal(signal.SIGTERM)
+        wait_for("the service to start stopping", in_log(log, "service.stopping"))
+        gate.open()
+        assert process.wait(60) == 0
     _, status = assert_consistent(many, in_flight_allowed=0)
     assert status == "done"
     assert len(many.users()) == PEOPLE
@@ -671,7 +698,11 @@ def test_sigterm_with_no_grace_interrupts_the_sync_consistently_and_the_next_run
 ) -> None:
     many.service["shutdown_grace_seconds"] = 0
     log = tmp_path / "serve.log"
-    assert sigterm_during_the_first_sync(many, log) == 0
+    with held_first_sync(many, log) as (process, gate):
+        process.send_signal(signal.SIGTERM)
+        wait_for("the sync to be interrupted", in_log(log, "service.interrupting_sync"))
+        assert process.wait(60) == 0
+        gate.open()  # the held create reaches the server after the service is gone
     _, status = assert_consistent(many, in_flight_allowed=1)
     assert status == "interrupted"
     assert len(many.users()) < PEOPLE
@@ -680,4 +711,3 @@ def test_sigterm_with_no_grace_interrupts_the_sync_consistently_and_the_next_run
     assert len(users) == PEOPLE
     assert len({user["externalId"] for user in users.values()}) == PEOPLE  # no duplicates
     assert sum(many.sync().counts.values()) == 0
-    assert "service.interrupting_sync" in log.read_text(encoding="utf-8")
