@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
@@ -19,6 +19,7 @@ import pytest
 from connector import jobs
 from connector.config import load_config
 from tests.factories import HR_FIELDS, hr_row, write_csv
+from tests.faultproxy import Gate, fault_proxy
 from tests.integration.conftest import ScimServer, _serve
 
 pytestmark = pytest.mark.integration
@@ -92,17 +93,24 @@ def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
     killed_dir.mkdir()
     clean_dir.mkdir()
 
-    config = write_setup(killed_dir, scim_server, secret)
-    command = [sys.executable, "-m", "connector", "sync", "--config", str(config)]
-    command += ["--as-of", DAY.isoformat()]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while user_count(scim_server) < 40 and process.poll() is None:
-        assert time.monotonic() < deadline, "the sync made no progress"
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert 0 < user_count(scim_server) < PEOPLE, "the run should have been killed part-way"
+    # The run is held at its 41st user create (up to `concurrency` creates wait at the proxy),
+    # killed there, and the held creates then reach the server: answers lost to a dead client.
+    gate = Gate(41, r"^POST \S*/Users$")
+    server = urlsplit(scim_server.base_url)
+    with fault_proxy(f"{server.scheme}://{server.netloc}", gate.plan) as proxy:
+        proxied = ScimServer(proxy.base_url(server.path), scim_server.log, scim_server.acmidm)
+        config = write_setup(killed_dir, proxied, secret)
+        command = [sys.executable, "-m", "connector", "sync", "--config", str(config)]
+        command += ["--as-of", DAY.isoformat()]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert gate.held.wait(60), "the sync never reached its 41st create"
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+        finally:
+            gate.open()
+    assert 40 <= user_count(scim_server) < PEOPLE, "the run should have been killed part-way"
+    config = write_setup(killed_dir, scim_server, secret)  # the next runs reach it directly
 
     report = asyncio.run(jobs.sync(load_config(config), jobs.new_run_id(), DAY))
     assert report.exit_code == 0, report.to_json()

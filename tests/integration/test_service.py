@@ -337,7 +337,8 @@ def test_a_duplicate_event_is_answered_200_and_processed_once(setup: Setup) -> N
         processed(setup, "ev-1")
         again_later = client.event("ev-1", "E0001")
         reused = client.event("ev-1", "E0002")
-        time.sleep(0.3)
+        ok_runs = 'scim_connector_runs_total{command="event",outcome="ok"}'
+        wait_for("the run to be counted", lambda: client.metrics().get(ok_runs) == 1)
         metrics = client.metrics()
     assert [first.status_code, again_at_once.status_code, again_later.status_code] == [
         202,
@@ -365,7 +366,11 @@ def test_metrics_show_runs_operations_events_and_the_queue(setup: Setup) -> None
         assert client.event("ev-3", "E9999", "created").status_code == 202
         for event_id in ("ev-1", "ev-2", "ev-3"):
             processed(setup, event_id)
-        time.sleep(0.2)
+        events = 'scim_connector_events_processed_total{outcome="unknown_employee"}'
+        wait_for("the events to be counted", lambda: client.metrics().get(events) == 1)
+        wait_for(
+            "the queue to be empty", lambda: client.metrics()["scim_connector_inbox_pending"] == 0
+        )
         metrics = client.metrics()
         text = client.get("/metrics")
     assert text.headers["content-type"].startswith("text/plain")
