@@ -1,0 +1,27 @@
+"""Apply a plan to the target: SCIM calls with bounded concurrency, every write journalled
+before and after, the state store updated as each operation succeeds.
+
+One failing person does not stop the run: their remaining operations are skipped, the
+failure is recorded and reported, and the next run tries again.
+
+Where the target serves SCIM Bulk (RFC 7644 §3.7), user creates and PATCHes (update, activate,
+deactivate) go in Bulk requests, within its maxOperations and maxPayloadSize, several in flight
+up to `concurrency`. Each operation's status in the BulkResponse decides its outcome; one that
+failed, or whose outcome is unknown (the request failed as a whole, the connection dropped, the
+response does not list it), is done again alone, by the single-operation path: a create looks
+the person up in the target first (and adopts what a lost Bulk request did create, or what a
+409 names), a PATCH answered 404 matches the person again. Nothing is lost or duplicated.
+A create goes in a Bulk request only when no lookup is needed for that person: the target is
+empty, or its users were read and none matches (see `_prefetch`).
+
+Modules, in the order a run uses them: `context` (what a run holds, journalling and failure
+handling), `matching` (finding new people in the target), `users` (user operations one by
+one), `bulk` (user operations in SCIM Bulk requests), `groups` (rights as group memberships),
+`applier` (the order of it all).
+"""
+
+from connector.apply.applier import Applier, known_user_ids
+from connector.apply.context import ApplyResult
+from connector.apply.matching import TargetIndex
+
+__all__ = ["Applier", "ApplyResult", "TargetIndex", "known_user_ids"]

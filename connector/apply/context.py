@@ -1,0 +1,103 @@
+"""What one apply run holds, and how an operation is journalled, guarded and counted."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from connector.errors import TargetError
+from connector.plan import OpKind
+from connector.report import Failure
+from connector.state import StateStore
+from connector.target.client import TargetClient
+from connector.target.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from connector.apply.matching import TargetIndex
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What applying a plan achieved."""
+
+    done: Counter[str] = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+    adopted: int = 0
+    restored: int = 0
+    requests: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Operations done per kind (every kind present)."""
+        return {kind.value: self.done.get(kind.value, 0) for kind in OpKind}
+
+
+Record = Callable[[], None]
+"""What an operation that succeeded writes to the state store (in its `done` transaction)."""
+
+
+@dataclass
+class ApplyContext:
+    """Applies one plan; holds the run's collaborators and what it learned along the way."""
+
+    client: TargetClient
+    store: StateStore
+    run_id: str
+    retry: RetryPolicy
+    concurrency: int = 8
+    batch_size: int = 100
+    result: ApplyResult = field(default_factory=ApplyResult)
+    scim_ids: dict[str, str] = field(default_factory=dict)  # person key -> SCIM id
+    failed: set[str] = field(default_factory=set)  # person keys that failed this run
+    failure_reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> label, why
+    # The target's users, when known without asking per person: every user read once, or none
+    # at all (an empty target). None: look each new person up.
+    index: TargetIndex | None = None
+    use_bulk: bool = True  # switched off for the rest of the run if the target refuses /Bulk
+    # One POST .search per new person (`target.lookup_in_one_search`; off if the target refuses).
+    combined_lookup: bool = False
+    _bulk_ids: Iterator[int] = field(default_factory=itertools.count)
+
+    async def _guard(
+        self,
+        person: str,
+        label: str,
+        kind: str,
+        action: Callable[[], Awaitable[Record | None]],
+        *,
+        journalled: bool = False,
+    ) -> None:
+        """Journal the intent (unless already done), act, then record what the action returns
+        and journal it done, in one transaction; a TargetError fails this person only."""
+        if person in self.failed:
+            self._fail(person, label, kind, "skipped: an earlier operation for this person failed")
+            return
+        if not journalled:
+            self.store.journal(self.run_id, kind, "intent", person, label)
+        try:
+            record = await action()
+        except TargetError as exc:
+            self.failed.add(person)
+            self._fail(person, label, kind, str(exc))
+            self.store.journal(self.run_id, kind, "failed", person, label, str(exc))
+            return
+        with self.store.transaction():
+            if record is not None:
+                record()
+            self.store.journal(self.run_id, kind, "done", person, label)
+        self.result.done[kind] += 1
+
+    def _fail(self, person: str, label: str, kind: str, reason: str) -> None:
+        self.failure_reasons.setdefault(person, (label, reason))
+        self.result.failures.append(Failure(person=label, operation=kind, reason=reason))
+        log.warning("apply.failed", run_id=self.run_id, person=label, operation=kind, reason=reason)
+
+    async def _call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        self.result.requests += 1
+        return await self.retry.call(what, fn)
