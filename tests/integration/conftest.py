@@ -5,12 +5,14 @@ schema added to the RFC 7643 defaults (the User resource type declares the enter
 ACM/IDM extensions); `scim_server_plain` runs it with its defaults only. Each test gets a fresh,
 empty server; `scim_server_module` shares one per test module where tests do not interfere;
 `scim_tenants` shares one per module that serves a fresh, empty tenant to each test that asks.
+`django_scim` runs django-scim2 (stock adapters, tests/django_target) instead, fresh per test.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,6 +26,8 @@ import pytest
 from scim2_server.utils import load_json_resource
 
 ACMIDM_SCHEMA_FILE = Path(__file__).parents[2] / "connector" / "schemas" / "acmidm-user.json"
+REPOSITORY = Path(__file__).parents[2]
+DJANGO_SETTINGS = "tests.django_target.settings"
 ACMIDM_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:acmidm:1.0:User"
 STARTUP_SECONDS = 20.0
 _STARTUP_TENANT = "startup"  # with dynamic tenants: the tenant that shows the server is up
@@ -161,6 +165,37 @@ def _serve(directory: Path, *, acmidm: bool, tenants: bool = False) -> Iterator[
             process.wait()
 
 
+@pytest.fixture
+def django_scim(tmp_path: Path) -> Iterator[ScimServer]:
+    """A fresh django-scim2 server (tests/django_target, stock adapters) for one test.
+
+    Its base URL ends in /scim/v2; no authentication (the connector's `method = "none"`). A start,
+    migrations of a new SQLite database included, takes 0.3-0.9 s, a stop about 0.2 s.
+    """
+    directory = tmp_path / "django-scim"
+    directory.mkdir()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(DJANGO_TARGET_DIR=str(directory), DJANGO_SETTINGS_MODULE=DJANGO_SETTINGS)
+    command = [sys.executable, "-m", "tests.django_target.serve", "--port", str(port)]
+    log = directory / f"django-scim-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=REPOSITORY, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    server = ScimServer(base_url=f"http://127.0.0.1:{port}/scim/v2", log=log, acmidm=False)
+    try:
+        _wait_until_up(server, process, name="django-scim2")
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _acmidm_arguments(directory: Path) -> list[str]:
     """Write the default schemas and resource types plus the ACM/IDM extension; CLI arguments."""
     schemas = load_json_resource("default-schemas.json")
@@ -185,7 +220,9 @@ def _free_port() -> int:
         return port
 
 
-def _wait_until_up(server: ScimServer, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(
+    server: ScimServer, process: subprocess.Popen[bytes], name: str = "scim2-server"
+) -> None:
     """Poll /ServiceProviderConfig until it answers 200; fail with the server's log otherwise."""
     deadline = time.monotonic() + STARTUP_SECONDS
     with httpx2.Client(timeout=1.0) as http:
@@ -201,4 +238,4 @@ def _wait_until_up(server: ScimServer, process: subprocess.Popen[bytes]) -> None
     process.kill()
     process.wait()
     output = server.log.read_text(encoding="utf-8", errors="replace")
-    pytest.fail(f"scim2-server did not start on {server.base_url}:\n{output}")
+    pytest.fail(f"{name} did not start on {server.base_url}:\n{output}")

@@ -1,0 +1,1 @@
+"""Migrations of the test target's app (`django_target`)."""
