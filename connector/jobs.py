@@ -12,8 +12,10 @@ import gc
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
+
+import structlog
 
 from connector.apply import Applier, ApplyResult
 from connector.config import Settings
@@ -22,7 +24,14 @@ from connector.hr.read import ReadPolicy, read_hr
 from connector.hr.records import EmployeeKey, HrInput, Rejection, Warning_
 from connector.keys import Keyring
 from connector.known import KnownState
-from connector.mapping import DesiredState, Mapping, desired_state, load_mapping, use_acmidm
+from connector.mapping import (
+    ACMIDM,
+    DesiredState,
+    Mapping,
+    desired_state,
+    load_mapping,
+    use_acmidm,
+)
 from connector.nationalid import InvalidNationalId, parse_national_id
 from connector.people import Person, people_from_input
 from connector.plan import OnMissing, Plan, make_plan
@@ -32,7 +41,11 @@ from connector.safety import Thresholds, Trip, backup_gaps, check_plan
 from connector.state import JournalEntry, StateLock, StateStore, lock_path
 from connector.target.client import TargetClient
 from connector.target.connect import EventHooks, connect
+from connector.target.fit import TargetFit
+from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
 
 
 class SelectionError(ConnectorError):
@@ -177,6 +190,22 @@ def known_state(settings: Settings) -> KnownState:
         store.close()
 
 
+def stored_profile(settings: Settings) -> TargetProfile:
+    """What the state store learned about the configured target, without changing anything."""
+    store = StateStore.open_read_only(settings.state.path)
+    if store is None:
+        return TargetProfile()
+    try:
+        return store.target_profile(target_key(settings))
+    finally:
+        store.close()
+
+
+def target_key(settings: Settings) -> str:
+    """The name under which the state store keeps what it learned about the target."""
+    return str(settings.target.base_url).rstrip("/")
+
+
 def desire(
     settings: Settings,
     inputs: Inputs,
@@ -185,9 +214,11 @@ def desire(
     target_has_acmidm: bool,
     *,
     keep_values: bool = False,
+    fit: TargetFit | None = None,
 ) -> DesiredState:
     """Merge and map: what the target should hold on `as_of` (`keep_values`: also the values
-    of people unchanged since last pushed, which reconciliation compares with the target's)."""
+    of people unchanged since last pushed, which reconciliation compares with the target's;
+    `fit`: what the target serves and keeps)."""
     with building():
         return desired_state(
             inputs.people,
@@ -200,6 +231,7 @@ def desire(
             held_national_ids=inputs.held_national_ids,
             held_employee_keys=inputs.held_employee_keys,
             keep_values=keep_values,
+            fit=fit or TargetFit(),
         )
 
 
@@ -264,8 +296,11 @@ def plan(settings: Settings, run_id: str, as_of: dt.date) -> Report:
     with job_memory():
         inputs = read_inputs(settings)
         known = known_state(settings)
+        profile = stored_profile(settings)
         target_has_acmidm = settings.target.capabilities.acmidm_extension is not False
-        desired = desire(settings, inputs, known, as_of, target_has_acmidm)
+        if profile.user_extensions is not None and target_has_acmidm:
+            target_has_acmidm = ACMIDM.casefold() in profile.user_extensions
+        desired = desire(settings, inputs, known, as_of, target_has_acmidm, fit=profile.fit())
         planned = make_planned(settings, inputs, desired, known, as_of)
     report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
     return plan_report(planned, report, settings.safety.min_holders)
@@ -321,8 +356,15 @@ async def sync(
             store = StateStore.open(settings.state.path)
             try:
                 async with connect(settings, event_hooks, retry) as client:
-                    run = Run(settings, inputs, store, client, report, retry, progress)
+                    before = store.target_profile(target_key(settings))
+                    profile = before.discovered(
+                        client.user_extensions, client.schemas_body, client.notes
+                    )
+                    run = Run(settings, inputs, store, client, report, retry, progress, profile)
                     await run.sync(force=force, full=full, selection=selection)
+                    if not dry_run:
+                        learned(run.profile, before, report)
+                        store.save_target_profile(target_key(settings), run.profile)
             finally:
                 store.close()
     return report
@@ -339,6 +381,7 @@ class Run:
     report: Report
     retry: RetryPolicy
     progress: ProgressSink | None = None
+    profile: TargetProfile = field(default_factory=TargetProfile)  # learned about the target
 
     def _approved(self, plan: Plan) -> bool:
         """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
@@ -378,11 +421,18 @@ class Run:
         has_acmidm = client.capabilities.acmidm_extension
         observing = full or only is not None
         desired = desire(
-            settings, self.inputs, known, report.as_of, has_acmidm, keep_values=observing
+            settings,
+            self.inputs,
+            known,
+            report.as_of,
+            has_acmidm,
+            keep_values=observing,
+            fit=self.profile.fit(),
         )
         observation = None
         if observing:
-            observation = await observe(client, known, desired, ring, only)
+            not_kept = self.profile.not_kept
+            observation = await observe(client, known, desired, ring, only, not_kept)
             known = _merged(known, observation.known, only)
             _report_observation(report, observation)
         planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
@@ -414,12 +464,22 @@ class Run:
         if observation is not None:
             _record_adopted(store, planned, observation)
         self._record_failures(applier, planned.plan)
+        self.profile = self.profile.model_copy(
+            update={"not_kept": self.profile.not_kept | applier.not_kept}
+        )
         report.counts = result.counts()
         report.failures = result.failures
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
         report.extra["retries"] = self.retry.retries
         status = "failed" if result.failures else "done"
         store.finish_run(report.run_id, status, report.counts, report.exit_code)
+
+
+def learned(profile: TargetProfile, before: TargetProfile, report: Report) -> None:
+    """Report what this run learned about the target that earlier runs did not know (once)."""
+    for news in profile.news(before):
+        log.warning("target.learned", fact=news)
+        report.warnings.append(Warning_(kind="target", message=news))
 
 
 ProgressSink = Callable[[int, int], None]

@@ -36,10 +36,12 @@ from connector.people import (
     rights_held_on,
     steady_window,
 )
+from connector.target.fit import TargetFit, nested
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ACMIDM = "urn:ietf:params:scim:schemas:extension:acmidm:1.0:User"
+_ANY_TARGET = TargetFit()  # a target that takes everything (only e-mail types are fitted)
 
 PLACEHOLDERS = frozenset(
     {
@@ -103,10 +105,12 @@ class UserMapping(_Strict):
     """How a person becomes a SCIM User."""
 
     display_name: str = "{given_name} {family_name}"
+    # name.formatted, sent only to targets whose /Schemas declare it (some require it).
+    formatted_name: str = "{given_name} {family_name}"
     enterprise: EnterpriseMapping = EnterpriseMapping()
     acmidm: AcmIdmMapping = AcmIdmMapping()
 
-    @field_validator("display_name")
+    @field_validator("display_name", "formatted_name")
     @classmethod
     def _template(cls, value: str) -> str:
         _check_template(value)
@@ -230,18 +234,7 @@ class DesiredUser:
         """The full SCIM User representation (JSON) for a create or replace."""
         if self.attributes is None:
             raise ValueError(f"{self.label}: values not kept (unchanged since last pushed)")
-        body: dict[str, Any] = {"schemas": [CORE_USER]}
-        for path, value in self.attributes.items():
-            if value is None:
-                continue
-            if path.startswith("urn:"):
-                urn, _, attribute = path.rpartition(":")
-                body.setdefault(urn, {})[attribute] = value
-                if urn not in body["schemas"]:
-                    body["schemas"].append(urn)
-            else:
-                body[path] = value
-        return body
+        return nested(self.attributes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,12 +399,13 @@ def desired_user(
     pushed: Digests | None = None,
     mapped_from: MappedFrom | None = None,
     grants: tuple[Grant, ...] | None = None,
+    fit: TargetFit = _ANY_TARGET,
 ) -> DesiredUser:
     """What the target should hold for `person` on `day`.
 
     `key`, `grants`: the person key and `derived_grants`, if already computed; `pushed`: the
     digests of what was last pushed for them, reused as they are when nothing changed;
-    `mapped_from`: recorded with the values.
+    `mapped_from`: recorded with the values; `fit`: what the target serves and keeps.
     """
     active = person_active_on(person, day)
     user_name = choose_user_name(person, day, current_user_name)
@@ -440,6 +434,8 @@ def desired_user(
         attributes[f"{ACMIDM}:nationalId"] = person.national_id.digits
         attributes[f"{ACMIDM}:workRelations"] = _work_relations(person, day)
         attributes[f"{ACMIDM}:rights"] = _rights_attribute(held) or None
+    fitted = fit.fitted(attributes, _fill(mapping.user.formatted_name, values))
+    digests = fit.carried(value_digests(fitted, keyring, pushed), pushed, attributes, fitted)
 
     return DesiredUser(
         key=key,
@@ -447,8 +443,8 @@ def desired_user(
         national_digits=person.national_id.digits,
         active=active,
         user_name=user_name,
-        attributes=attributes,
-        digests=value_digests(attributes, keyring, pushed),
+        attributes=fitted,
+        digests=digests,
         rights=held,
         employee_keys=frozenset(r.key for r in person.relations),
         ended_rights=ended,
@@ -577,6 +573,7 @@ def desired_state(
     held_national_ids: frozenset[str] = frozenset(),
     held_employee_keys: frozenset[EmployeeKey] = frozenset(),
     keep_values: bool = True,
+    fit: TargetFit = _ANY_TARGET,
 ) -> DesiredState:
     """The SCIM users and groups the target should hold on `day`.
 
@@ -589,7 +586,7 @@ def desired_state(
     users: dict[str, DesiredUser] = {}
     held: dict[str, str] = {}
     in_use: set[tuple[str, str]] = set()
-    mapped_with = mapping_text(mapping, with_acmidm)
+    mapped_with = mapping_text(mapping, with_acmidm) + fit.fingerprint()
     for digits, person in people.items():
         grants = derived_grants(person, mapping)
         in_use.update((g.relation.organisation_code, g.right) for g in grants)
@@ -620,6 +617,7 @@ def desired_state(
             managed.digests if managed else None,
             MappedFrom(source, *steady_window(person, day)),
             grants,
+            fit,
         )
         if not keep_values and managed is not None and user.digests.same_values(managed.digests):
             user = _as_pushed(user, managed)

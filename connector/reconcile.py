@@ -18,6 +18,7 @@ from connector.known import Digests, KnownState, KnownUser
 from connector.mapping import DesiredState, DesiredUser, canonical
 from connector.target.client import ScimUser, TargetClient
 from connector.target.errors import NotFound
+from connector.target.fit import equivalent, value_at
 
 
 @dataclass(slots=True)
@@ -31,40 +32,22 @@ class Observation:
     lost_memberships: list[tuple[str, str]] = field(default_factory=list)  # (label, right)
 
 
-def equivalent(actual: Any, desired: Any) -> bool:
-    """True iff `actual` holds everything `desired` says (extra keys and list order ignored)."""
-    if isinstance(desired, dict):
-        return isinstance(actual, dict) and all(
-            equivalent(actual.get(k), v) for k, v in desired.items()
-        )
-    if isinstance(desired, list):
-        if not isinstance(actual, list) or len(actual) != len(desired):
-            return False
-        unused = list(actual)
-        for wanted in desired:
-            match = next((a for a in unused if equivalent(a, wanted)), None)
-            if match is None:
-                return False
-            unused.remove(match)
-        return True
-    return bool(actual == desired)
-
-
-def value_at(body: dict[str, Any], path: str) -> Any:
-    """The value of an owned attribute path in a SCIM User's JSON body (None if absent)."""
-    if path.startswith("urn:"):
-        urn, _, attribute = path.rpartition(":")
-        extension = body.get(urn)
-        return extension.get(attribute) if isinstance(extension, dict) else None
-    return body.get(path)
-
-
 def observed_digests(
-    body: dict[str, Any], paths: Iterable[str], desired: DesiredUser | None, keyring: Keyring
+    body: dict[str, Any],
+    paths: Iterable[str],
+    desired: DesiredUser | None,
+    keyring: Keyring,
+    before: KnownUser | None = None,
+    not_kept: frozenset[str] = frozenset(),
 ) -> Digests:
-    """Digests of what the target holds at the owned paths, comparable with desired digests."""
+    """Digests of what the target holds at the owned paths, comparable with desired digests;
+    at a path the target does not keep as sent (`not_kept`), what was last pushed."""
     digests = {}
     for path in paths:
+        pushed = before.digests.get(path) if before is not None and path in not_kept else None
+        if pushed is not None:
+            digests[path] = pushed
+            continue
         actual = value_at(body, path)
         if actual is None:
             continue
@@ -80,7 +63,11 @@ def _body(user: ScimUser) -> dict[str, Any]:
 
 
 def _observed_user(
-    user: ScimUser, before: KnownUser | None, desired: DesiredUser | None, keyring: Keyring
+    user: ScimUser,
+    before: KnownUser | None,
+    desired: DesiredUser | None,
+    keyring: Keyring,
+    not_kept: frozenset[str],
 ) -> KnownUser:
     assert user.id is not None
     body = _body(user)
@@ -93,7 +80,7 @@ def _observed_user(
         scim_id=user.id,
         user_name=str(body.get("userName") or (before.user_name if before else "")),
         active=bool(body.get("active", True)),
-        digests=observed_digests(body, paths, desired, keyring),
+        digests=observed_digests(body, paths, desired, keyring, before, not_kept),
         memberships=before.memberships if before else frozenset(),
         foreign_memberships=before.foreign_memberships if before else frozenset(),
         employee_keys=before.employee_keys if before else frozenset(),
@@ -117,8 +104,10 @@ async def observe(
     desired: DesiredState,
     keyring: Keyring,
     only: frozenset[str] | None = None,
+    not_kept: frozenset[str] = frozenset(),
 ) -> Observation:
-    """Read the managed (or, with `only`, the named) people and the managed groups back."""
+    """Read the managed (or, with `only`, the named) people and the managed groups back
+    (`not_kept`: paths the target does not keep as sent, never taken for drift)."""
     keys = set(known.users) | set(desired.users)
     if only is not None:
         keys &= only
@@ -132,7 +121,7 @@ async def observe(
             if before is not None:
                 observation.vanished.append(before.label)
             continue
-        seen = _observed_user(found, before, wanted, keyring)
+        seen = _observed_user(found, before, wanted, keyring, not_kept)
         if before is None:
             observation.adopted.add(key)
         elif not seen.digests.same_values(before.digests) or seen.active != before.active:

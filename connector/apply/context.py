@@ -63,6 +63,8 @@ class ApplyContext:
     # One POST .search per new person (`target.lookup_in_one_search`; off if the target refuses).
     combined_lookup: bool = False
     _bulk_ids: Iterator[int] = field(default_factory=itertools.count)
+    # Owned paths a write's answer showed the target does not keep as sent (`fit.not_kept`).
+    not_kept: set[str] = field(default_factory=set)
 
     async def _guard(
         self,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from connector.apply.context import ApplyContext
+from connector.errors import TargetError
 from connector.scim_models import national_id_of
 from connector.target.client import ScimUser
 from connector.target.errors import (
@@ -80,8 +81,10 @@ class Matching(ApplyContext):
         self.result.requests += 1
         try:
             total = await self.client.count_users()
-        except Rejected:
-            total = None  # no count=0 here: decide as if the size were unknown
+        except TargetError as exc:
+            # An optional probe: without the size, decide as if it were unknown.
+            log.warning("apply.size_unknown", run_id=self.run_id, reason=str(exc))
+            total = None
         small = total is not None and total <= PREFETCH_FACTOR * creates
         listing = small or (total is None and creates >= PREFETCH_FROM)
         if total == 0:

@@ -15,6 +15,7 @@ from scim2_models import PatchOperation
 from connector.apply.context import Record
 from connector.apply.matching import Matching
 from connector.plan import Change, OpKind, UserOp
+from connector.target import fit
 from connector.target.errors import (
     Conflict,
     NotFound,
@@ -54,12 +55,14 @@ class UserOps(Matching):
             if existing is not None:
                 return existing, True
             try:
-                created = await self.client.create_user_json(resource)
+                created, answer = await self.client.create_user_answer(resource)
             except Conflict:
                 existing = await self._match(op.person, op.national_digits, user_name)
                 if existing is None:
                     raise
                 return existing, True
+            if answer is not None:
+                self.not_kept.update(fit.not_kept(fit.flat(resource), answer))
             return created, False
 
         scim_id, adopted = await self._call("create user", match_then_create)
@@ -101,7 +104,12 @@ class UserOps(Matching):
                 else PatchOperation(op="replace", path=c.path, value=c.value)
                 for c in changes
             ]
-            await self._call("patch user", lambda: self.client.patch_user(scim_id, operations))
+            answer = await self._call(
+                "patch user", lambda: self.client.patch_user(scim_id, operations)
+            )
+            if answer is not None:  # the user as the target holds it now
+                sent = {c.path: c.value for c in changes if c.value is not None}
+                self.not_kept.update(fit.not_kept(sent, answer.model_dump()))
             return
         current = await self._call("read user", lambda: self.client.get_user(scim_id))
         body = current.model_dump()

@@ -30,6 +30,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import httpx2
 import structlog
@@ -51,7 +52,6 @@ from scim2_models import (
     PatchOperation,
     Reference,
     ResourceType,
-    Schema,
     SchemaExtension,
     SCIMException,
     ScimProvider,
@@ -80,6 +80,8 @@ from connector.target.errors import (
     TargetUnavailable,
     parse_retry_after,
 )
+from connector.target.schema import DeclaredSchema, declared_schema
+from connector.target.transport import NO_RETRY
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -148,6 +150,12 @@ class TargetClient:
         self._capabilities: Capabilities | None = None
         self._resource_types: tuple[ResourceType, ResourceType] | None = None
         self._user_extensions: frozenset[str] | None = None  # casefolded schema URNs
+        self.declared = DeclaredSchema.unknown()  # what /Schemas declares
+        self.schemas_body: object | None = None  # the /Schemas answer, decoded
+        # What discovery had to assume (an announcement missing, refused or malformed).
+        self.notes: list[str] = []
+        # Whether listings send `count` (a target that fails a page with it gets none).
+        self.list_with_count = True
         # Whether member removals go as one `remove` with an `or` filter per batch; a target
         # that answers that with 400 (but takes one remove per member) gets the latter.
         self.grouped_removal = True
@@ -162,14 +170,15 @@ class TargetClient:
         return self._capabilities
 
     async def discover(self, overrides: CapabilityOverrides | None = None) -> Capabilities:
-        """Read /ServiceProviderConfig, /ResourceTypes and /Schemas, and probe POST .search."""
+        """Read /ServiceProviderConfig, /ResourceTypes and /Schemas, and probe POST .search.
+
+        Tolerant: an announcement that is missing, refused or malformed gives way to the
+        conservative assumption (said once in `notes`); only an unreachable target or refused
+        credentials stop discovery.
+        """
         overrides = overrides or CapabilityOverrides()
-        config = await self._call(
-            "read ServiceProviderConfig", self._scim.query(ServiceProviderConfig)
-        )
-        if not isinstance(config, ServiceProviderConfig):
-            raise InvalidResponse("read ServiceProviderConfig", "not a ServiceProviderConfig")
-        schema_ids = await self._read_schema_ids()
+        config = await self._read_config()
+        schema_ids, self.declared = await self._read_schemas()
         listed_acmidm = ACMIDM_USER_SCHEMA.casefold() in schema_ids
         user_type, group_type = await self._read_resource_types(listed_acmidm)
         discovered = Capabilities(
@@ -200,18 +209,54 @@ class TargetClient:
         self._capabilities = capabilities
         return capabilities
 
-    async def _read_resource_types(self, listed_acmidm: bool) -> tuple[ResourceType, ResourceType]:
-        """The User and Group resource types the target publishes, or the RFC 7643 defaults."""
-        published: Sequence[ResourceType] = []
+    def _note(self, note: str) -> None:
+        """Something discovery had to assume; said once per run (see `notes`)."""
+        if note not in self.notes:
+            self.notes.append(note)
+            log.warning("target.discovery_degraded", note=note)
+
+    async def _read_discovery(self, operation: str, path: str) -> object | None:
+        """The decoded JSON of a discovery endpoint; None (noted) when the target has none or
+        answers something that is not JSON. Unreachable or refusing credentials: raises."""
         try:
-            listed = await self._call("read ResourceTypes", self._scim.query(ResourceType))
-            published = [
-                resource_type
-                for resource_type in _resources_of(listed, "read ResourceTypes")
-                if isinstance(resource_type, ResourceType)
-            ]
-        except (NotFound, Rejected):
-            pass  # no /ResourceTypes: assume the RFC 7643 defaults below
+            return _json_of(await self._send(operation, "GET", path), operation)
+        except (NotFound, Rejected, InvalidResponse) as exc:
+            self._note(f"{operation}: {exc}")
+            return None
+        except TargetUnavailable as exc:
+            if exc.status is None or exc.status in (429, 503):
+                raise  # the target is not there (or asks to wait): nothing to assume
+            self._note(f"{operation}: {exc}")  # it answers, but this endpoint fails
+            return None
+
+    async def _read_config(self) -> ServiceProviderConfig:
+        """The target's ServiceProviderConfig, read leniently: each feature that does not
+        parse counts as unsupported; without one, PATCH is assumed and nothing else."""
+        body = await self._read_discovery("read ServiceProviderConfig", "/ServiceProviderConfig")
+        if not isinstance(body, dict):
+            if body is not None:
+                self._note("read ServiceProviderConfig: not a JSON object")
+            return ServiceProviderConfig(patch=Patch(supported=True))
+        features: dict[str, Any] = {}
+        for key, model in _FEATURES.items():
+            if key not in body:
+                continue
+            try:
+                features[_snake(key)] = model.model_validate(body[key])
+            except ValidationError:
+                self._note(f"read ServiceProviderConfig: '{key}' does not parse; not used")
+        return ServiceProviderConfig(**features)
+
+    async def _read_resource_types(self, listed_acmidm: bool) -> tuple[ResourceType, ResourceType]:
+        """The User and Group resource types the target publishes, or the RFC 7643 defaults;
+        each endpoint as a path relative to the base URL."""
+        body = await self._read_discovery("read ResourceTypes", "/ResourceTypes")
+        published: list[ResourceType] = []
+        for item in _list_items(body):
+            try:
+                published.append(ResourceType.model_validate(item))
+            except ValidationError:
+                self._note("read ResourceTypes: a resource type does not parse; skipped")
         default_user = AcmUser if listed_acmidm else PlainUser
         user_type = _published_type(published, User) or ResourceType.from_resource(default_user)
         group_type = _published_type(published, Group) or ResourceType.from_resource(Group)
@@ -220,28 +265,43 @@ class TargetClient:
             for extension in user_type.schema_extensions or []
             if str(extension.schema_).casefold() in _KNOWN_USER_EXTENSIONS
         ]
-        return user_type.model_copy(update={"schema_extensions": known}), group_type
+        base_path = self._http.base_url.path
+        user_type = user_type.model_copy(
+            update={
+                "schema_extensions": known,
+                "endpoint": relative_endpoint(user_type.endpoint, base_path, "/Users"),
+            }
+        )
+        group_type = group_type.model_copy(
+            update={"endpoint": relative_endpoint(group_type.endpoint, base_path, "/Groups")}
+        )
+        return user_type, group_type
 
-    async def _read_schema_ids(self) -> set[str]:
-        """The (casefolded) ids /Schemas lists; empty when the target has no /Schemas."""
-        try:
-            payload = await self._call(
-                "read Schemas", self._scim.query(Schema, check_response_payload=False)
-            )
-        except (NotFound, Rejected):
-            return set()
-        listed = payload.get("Resources") if isinstance(payload, dict) else None
-        return {
-            str(schema["id"]).casefold()
-            for schema in listed or []
-            if isinstance(schema, dict) and "id" in schema
+    async def _read_schemas(self) -> tuple[set[str], DeclaredSchema]:
+        """The (casefolded) ids /Schemas lists, and what it declares; nothing and unknown (fit
+        nothing) when the target publishes no /Schemas."""
+        body = await self._read_discovery("read Schemas", "/Schemas")
+        if body is None:
+            return set(), DeclaredSchema.unknown()
+        self.schemas_body = body
+        ids = {
+            str(item["id"]).casefold()
+            for item in _list_items(body)
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
         }
+        return ids, declared_schema(body)
 
     async def _probe_search(self) -> bool:
-        """Whether the User endpoint answers a POST .search (RFC 7644 §3.4.3)."""
+        """Whether the User endpoint answers a POST .search (RFC 7644 §3.4.3); an optional
+        probe: whatever goes wrong with it, the answer is no."""
         try:
             await self._search_users("probe POST .search", _PROBE_FILTER)
         except (NotFound, Rejected, InvalidResponse):
+            return False
+        except TargetUnavailable as exc:
+            if exc.status is None:
+                raise  # the target is gone, not the probe
+            self._note(f"probe POST .search: {exc}; lookups go by GET")
             return False
         return True
 
@@ -290,17 +350,26 @@ class TargetClient:
     async def create_user_json(self, resource: dict[str, Any]) -> str:
         """Create a user from its JSON representation (the mapping's output, trusted as is:
         not validated into a model); returns the SCIM id the target gave it."""
+        scim_id, _ = await self.create_user_answer(resource)
+        return scim_id
+
+    async def create_user_answer(
+        self, resource: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Like `create_user_json`, and the user as the target answered it (None without a
+        JSON body): what it kept of what was sent."""
         response = await self._send(
             "create user", "POST", self.user_endpoint, dumps(self.user_payload(resource))
         )
         body = _json_of(response, "create user")
-        scim_id = body.get("id") if isinstance(body, dict) else None
+        answer = body if isinstance(body, dict) else None
+        scim_id = answer.get("id") if answer else None
         if not isinstance(scim_id, str) or not scim_id:
             location = response.headers.get("Location", "")
             scim_id = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         if not scim_id:
             raise InvalidResponse("create user", "the target gave the user no id")
-        return scim_id
+        return scim_id, answer
 
     def user_payload(self, resource: dict[str, Any]) -> dict[str, Any]:
         """A User's JSON without the extensions the target's User resource type lacks."""
@@ -326,8 +395,11 @@ class TargetClient:
         return True
 
     async def count_users(self) -> int | None:
-        """How many users the target holds (`GET /Users?count=0`: totalResults), if it says."""
-        response = await self._send("count users", "GET", self.user_endpoint, params={"count": "0"})
+        """How many users the target holds (`GET /Users?count=0`: totalResults), if it says.
+        An optional probe: sent once, not retried; the caller takes a failure as "unknown"."""
+        response = await self._send(
+            "count users", "GET", self.user_endpoint, params={"count": "0"}, retry=False
+        )
         body = _json_of(response, "count users")
         total = body.get("totalResults") if isinstance(body, dict) else None
         return total if isinstance(total, int) and not isinstance(total, bool) else None
@@ -378,22 +450,38 @@ class TargetClient:
         await self._call("delete user", self._scim.delete(self._user_type, user_id))
 
     async def iter_users(self, page_size: int = 100) -> AsyncIterator[ScimUser]:
-        """Every user of the target, read page by page (startIndex/count)."""
-        start = 1
+        """Every user of the target, read page by page (startIndex, and count while the target
+        takes it: one that fails a page with `count` is read in its own page size), each once
+        (a user listed twice, as a target changing while it is read may do, is given once)."""
+        start, seen = 1, set[str]()
+        count = page_size if self.list_with_count else None
         while True:
-            query: SearchRequest[Any] = SearchRequest(start_index=start, count=page_size)
-            page = await self._call(
-                "list users", self._scim.query(self._user_type, query_parameters=query)
-            )
+            try:
+                page = await self._list_page(start, count)
+            except (Rejected, InvalidResponse, TargetUnavailable) as exc:
+                if count is None or (isinstance(exc, TargetUnavailable) and exc.status is None):
+                    raise
+                self.list_with_count, count = False, None
+                log.warning("target.paging_without_count", reason=str(exc))
+                continue
             users = [_user(user, "list users") for user in _resources_of(page, "list users")]
             for user in users:
-                yield user
+                if user.id is None or user.id not in seen:
+                    seen.add(user.id or "")
+                    yield user
             start += len(users)
             total = _total_of(page)
             if not users or (total is not None and start > total):
                 return
-            if total is None and len(users) < page_size:
+            if total is None and count is not None and len(users) < count:
                 return
+
+    async def _list_page(self, start: int, count: int | None) -> object:
+        """One page of the User listing."""
+        query: SearchRequest[Any] = SearchRequest(start_index=start, count=count)
+        return await self._call(
+            "list users", self._scim.query(self._user_type, query_parameters=query)
+        )
 
     # -- Groups ---------------------------------------------------------
 
@@ -487,6 +575,11 @@ class TargetClient:
         return str(self._user_type.endpoint or "/Users")
 
     @property
+    def user_extensions(self) -> frozenset[str]:
+        """The (casefolded) extension schemas of the target's User resource type."""
+        return self._allowed_extensions
+
+    @property
     def _allowed_extensions(self) -> frozenset[str]:
         """The (casefolded) extension schemas of the target's User resource type."""
         if self._user_extensions is None:
@@ -500,13 +593,17 @@ class TargetClient:
         url: str,
         content: bytes | None = None,
         params: dict[str, str] | None = None,
+        *,
+        retry: bool = True,
     ) -> httpx2.Response:
         """One request with a JSON body as given, straight on the httpx2 client; a non-2xx
-        answer or a transport error raises like scim2-client's do (`_mapped_errors`)."""
+        answer or a transport error raises like scim2-client's do (`_mapped_errors`).
+        `retry=False`: a read is sent once (the transport does not retry it)."""
         headers = {"Content-Type": SCIM_JSON} if content is not None else None
+        extensions = None if retry else dict(NO_RETRY)
         try:
             response = await self._http.request(
-                method, url, content=content, params=params, headers=headers
+                method, url, content=content, params=params, headers=headers, extensions=extensions
             )
         except httpx2.RequestError as exc:
             raise TargetUnavailable(operation, f"{type(exc).__name__}: {exc}") from None
@@ -728,3 +825,41 @@ def _corrected_config(
             "sort": Sort(supported=capabilities.sort),
         }
     )
+
+
+_FEATURES: dict[str, type[Patch | Bulk | Filter | ETag | Sort]] = {
+    "patch": Patch,
+    "bulk": Bulk,
+    "filter": Filter,
+    "etag": ETag,
+    "sort": Sort,
+}
+
+
+def _snake(name: str) -> str:
+    """A ServiceProviderConfig key as the model's field name."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _list_items(body: object) -> list[object]:
+    """The resources of a ListResponse (with or without totalResults) or of a bare list."""
+    if isinstance(body, dict):
+        resources = body.get("Resources")
+        return list(resources) if isinstance(resources, list) else []
+    return list(body) if isinstance(body, list) else []
+
+
+def relative_endpoint(endpoint: str | None, base_path: str, default: str) -> str:
+    """A resource type's endpoint as a path relative to the base URL (`/Users`).
+
+    RFC 7643 §6 makes it relative ("/Users"); some targets publish the path from the host root
+    ("/scim/v2/Users") or a whole URL: joined to the base URL as is, that path would be doubled.
+    """
+    if not endpoint:
+        return default
+    path = urlsplit(endpoint).path if "://" in endpoint else endpoint
+    base = base_path.rstrip("/")
+    if base and (path == base or path.startswith(base + "/")):
+        path = path[len(base) :]
+    path = "/" + path.strip("/")
+    return path if path != "/" else default

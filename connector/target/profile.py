@@ -13,9 +13,15 @@ and the connector then learns again.
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from connector.target.fit import TargetFit
+from connector.target.schema import DeclaredSchema, declared_schema
 
 
 class MemberRemoval(StrEnum):
@@ -53,6 +59,30 @@ class TargetProfile(BaseModel):
     # What discovery established, for `plan` (which contacts nobody): the User extensions the
     # target serves (casefolded URNs), None while no run has discovered the target.
     user_extensions: frozenset[str] | None = None
+    # The target's /Schemas answer as JSON text (None: none published, or not discovered yet).
+    schemas: str | None = None
+    # What discovery had to assume (an announcement missing, refused or malformed).
+    notes: frozenset[str] = frozenset()
+
+    def discovered(
+        self, user_extensions: frozenset[str], schemas: object | None, notes: Iterable[str]
+    ) -> TargetProfile:
+        """This profile with what a discovery of the target established."""
+        return self.model_copy(
+            update={
+                "user_extensions": user_extensions,
+                "schemas": None if schemas is None else json.dumps(schemas, sort_keys=True),
+                "notes": frozenset(notes),
+            }
+        )
+
+    def fit(self) -> TargetFit:
+        """What desired users are shaped by for this target (see `connector.target.fit`)."""
+        declared = DeclaredSchema.unknown()
+        if self.schemas is not None:
+            with contextlib.suppress(ValueError):
+                declared = declared_schema(json.loads(self.schemas))
+        return TargetFit(self.user_extensions, declared, self.not_kept)
 
     def to_json(self) -> str:
         """The profile as stored."""
@@ -76,9 +106,13 @@ class TargetProfile(BaseModel):
         for path in sorted(self.put_paths - before.put_paths):
             said.append(f"PATCH of {path} is refused: written by PUT")
         for path in sorted(self.not_kept - before.not_kept):
-            said.append(f"{path} is not kept by the target: no longer written or compared")
+            said.append(
+                f"{path} is not kept by the target as sent: "
+                "written when HR changes it, never compared"
+            )
         if self.drops_members_on_write and not before.drops_members_on_write:
             said.append("members sent with a group create or replace are dropped: added by PATCH")
         for name in sorted(self.untrusted_filters - before.untrusted_filters):
             said.append(f"filters on {name} give wrong results: found by listing instead")
+        said.extend(sorted(self.notes - before.notes))
         return said

@@ -8,12 +8,16 @@ person up before trying a create again).
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 
 from connector.target.errors import TargetUnavailable, parse_retry_after
 from connector.target.retry import RetryPolicy
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A request extension: False sends a read once (an optional probe: a failure is an answer).
+NO_RETRY = {"scim_connector.retry": False}
 
 
 def is_read(request: httpx2.Request) -> bool:
@@ -24,7 +28,8 @@ def is_read(request: httpx2.Request) -> bool:
 
 
 class RetryingTransport(httpx2.AsyncBaseTransport):
-    """Retries reads on transport errors, 429 and 5xx, within a RetryPolicy's limits."""
+    """Retries reads on transport errors, 429, 5xx and 2xx answers that are not JSON (a
+    truncated body, a proxy's HTML page), within a RetryPolicy's limits."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, policy: RetryPolicy) -> None:
         self.inner = inner
@@ -32,7 +37,7 @@ class RetryingTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send `request`; if it is a read, retry it while the target is unavailable."""
-        if not is_read(request):
+        if not is_read(request) or request.extensions.get("scim_connector.retry") is False:
             return await self.inner.handle_async_request(request)
 
         async def attempt() -> httpx2.Response:
@@ -40,10 +45,14 @@ class RetryingTransport(httpx2.AsyncBaseTransport):
                 response = await self.inner.handle_async_request(request)
             except httpx2.TransportError as exc:
                 raise TargetUnavailable(request.method, f"{type(exc).__name__}: {exc}") from None
-            if response.status_code not in RETRY_STATUSES:
-                return response
             await response.aread()
-            raise _Unavailable(response)
+            if response.status_code in RETRY_STATUSES:
+                raise _Unavailable(response)
+            if 200 <= response.status_code < 300 and not _is_json(response.content):
+                raise _Unavailable(
+                    response, "a 2xx answer that is not JSON (garbled, or a proxy's page)"
+                )
+            return response
 
         try:
             return await self.policy.call(f"{request.method} {request.url.path}", attempt)
@@ -57,14 +66,25 @@ class RetryingTransport(httpx2.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+def _is_json(body: bytes) -> bool:
+    """Whether a body is empty or whole JSON (a truncated or HTML answer is not)."""
+    if not body.strip():
+        return True
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
 class _Unavailable(TargetUnavailable):
     """A retryable answer, kept so that the last one can be returned when retries run out."""
 
-    def __init__(self, response: httpx2.Response) -> None:
+    def __init__(self, response: httpx2.Response, detail: str | None = None) -> None:
         self.response = response
         super().__init__(
             "read",
-            f"{response.status_code}",
+            detail or f"{response.status_code}",
             status=response.status_code,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
