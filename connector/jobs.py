@@ -456,6 +456,7 @@ class Run:
             concurrency=settings.target.concurrency,
             batch_size=settings.target.membership_batch_size,
             combined_lookup=settings.target.lookup_in_one_search,
+            profile=self.profile,
         )
         if self.progress is None:
             result = await applier.apply(planned.plan, known)
@@ -464,9 +465,7 @@ class Run:
         if observation is not None:
             _record_adopted(store, planned, observation)
         self._record_failures(applier, planned.plan)
-        self.profile = self.profile.model_copy(
-            update={"not_kept": self.profile.not_kept | applier.not_kept}
-        )
+        self.profile = applier.learned()
         report.counts = result.counts()
         report.failures = result.failures
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])

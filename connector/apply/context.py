@@ -15,6 +15,7 @@ from connector.plan import OpKind
 from connector.report import Failure
 from connector.state import StateStore
 from connector.target.client import TargetClient
+from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -63,8 +64,15 @@ class ApplyContext:
     # One POST .search per new person (`target.lookup_in_one_search`; off if the target refuses).
     combined_lookup: bool = False
     _bulk_ids: Iterator[int] = field(default_factory=itertools.count)
+    # What is known of the target (`connector.target.profile`): the run starts from what earlier
+    # runs learned, and replaces it as it learns more (the caller keeps it for the next run).
+    profile: TargetProfile = field(default_factory=TargetProfile)
     # Owned paths a write's answer showed the target does not keep as sent (`fit.not_kept`).
     not_kept: set[str] = field(default_factory=set)
+
+    def learned(self) -> TargetProfile:
+        """What is known of the target after this run."""
+        return self.profile.model_copy(update={"not_kept": self.profile.not_kept | self.not_kept})
 
     async def _guard(
         self,
