@@ -221,12 +221,12 @@ class TargetClient:
         try:
             return _json_of(await self._send(operation, "GET", path), operation)
         except (NotFound, Rejected, InvalidResponse) as exc:
-            self._note(f"{operation}: {exc}")
+            self._note(str(exc))
             return None
         except TargetUnavailable as exc:
             if exc.status is None or exc.status in (429, 503):
                 raise  # the target is not there (or asks to wait): nothing to assume
-            self._note(f"{operation}: {exc}")  # it answers, but this endpoint fails
+            self._note(str(exc))  # it answers, but this endpoint fails
             return None
 
     async def _read_config(self) -> ServiceProviderConfig:

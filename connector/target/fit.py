@@ -42,7 +42,8 @@ class TargetFit:
 
     def fingerprint(self) -> str:
         """A stable text that changes when the fit does (part of what people are mapped with)."""
-        parts = (sorted(self.user_extensions or ()), self.declared, sorted(self.not_kept))
+        extensions = None if self.user_extensions is None else sorted(self.user_extensions)
+        parts = (extensions, self.declared, sorted(self.not_kept))
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def serves(self, path: str) -> bool:

@@ -1,0 +1,247 @@
+"""Discovery and optional probes on targets that are not quite RFC 7643/7644.
+
+Each test imitates one kind of behaviour seen on independent servers with a small stub
+(httpx2.MockTransport behind the connector's own retrying transport), or puts the fault proxy
+in front of scim2-server, and checks that discovery takes the conservative path instead of
+stopping the run. django-scim2, which has several of these behaviours at once, is covered end
+to end in test_interop.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from connector import jobs
+from connector.config import load_config
+from connector.target.client import TargetClient, relative_endpoint
+from connector.target.errors import TargetUnavailable
+from connector.target.retry import RetryPolicy
+from connector.target.transport import RetryingTransport
+from tests.factories import HR_FIELDS, hr_row, write_csv
+from tests.faultproxy import FORWARD, Fault, FaultKind, fault_proxy
+from tests.integration.conftest import ScimTenants
+
+pytestmark = pytest.mark.anyio
+
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+SPC = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+    "patch": {"supported": True},
+    "bulk": {"supported": False},
+    "filter": {"supported": True, "maxResults": 50},
+}
+
+
+def resource_types(prefix: str) -> dict[str, Any]:
+    """/ResourceTypes as a server publishing endpoints from the host root, no totalResults."""
+    return {
+        "schemas": [LIST],
+        "Resources": [
+            {
+                "id": "User",
+                "name": "User",
+                "endpoint": f"{prefix}/Users",
+                "schema": CORE_USER,
+                "schemaExtensions": [{"schema": ENTERPRISE, "required": False}],
+            },
+            {
+                "id": "Group",
+                "name": "Group",
+                "endpoint": f"{prefix}/Groups",
+                "schema": "urn:ietf:params:scim:schemas:core:2.0:Group",
+            },
+        ],
+    }
+
+
+SCHEMAS = {"schemas": [LIST], "Resources": [{"id": CORE_USER, "name": "User", "attributes": []}]}
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+
+
+def json_answer(body: object, status: int = 200) -> httpx2.Response:
+    return httpx2.Response(status, json=body, headers={"Content-Type": "application/scim+json"})
+
+
+def stub(routes: dict[str, Callable[[], httpx2.Response]], seen: list[str]) -> Handler:
+    """A target answering by the last path segment; everything else is 404."""
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        route = routes.get(request.url.path.rsplit("/", 1)[-1])
+        return route() if route else json_answer({"detail": "no such endpoint"}, 404)
+
+    return handle
+
+
+async def discovered(handler: Handler, base_url: str = "http://target/scim/v2") -> TargetClient:
+    policy = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.01)
+    transport = RetryingTransport(httpx2.MockTransport(handler), policy)
+    http = httpx2.AsyncClient(base_url=base_url, transport=transport)
+    client = TargetClient(http)
+    await client.discover()
+    return client
+
+
+async def test_list_responses_without_total_results_are_read() -> None:
+    seen: list[str] = []
+    routes = {
+        "ServiceProviderConfig": lambda: json_answer(SPC),
+        "ResourceTypes": lambda: json_answer(resource_types("/scim/v2")),
+        "Schemas": lambda: json_answer(SCHEMAS),
+    }
+    client = await discovered(stub(routes, seen))
+    assert client.capabilities.patch and client.capabilities.filter
+    assert client.user_extensions == frozenset({ENTERPRISE.casefold()})
+    assert client.notes == []
+
+
+async def test_an_endpoint_given_from_the_host_root_is_not_joined_twice() -> None:
+    seen: list[str] = []
+    routes = {
+        "ServiceProviderConfig": lambda: json_answer(SPC),
+        "ResourceTypes": lambda: json_answer(resource_types("/scim/v2")),
+        "Users": lambda: json_answer({"schemas": [LIST], "totalResults": 7, "Resources": []}),
+    }
+    client = await discovered(stub(routes, seen))
+    assert client.user_endpoint == "/Users"
+    assert await client.count_users() == 7
+    assert seen[-1] == "GET /scim/v2/Users"
+
+
+def test_endpoints_are_made_relative_to_the_base_url_whatever_their_form() -> None:
+    assert relative_endpoint("/Users", "/scim/v2", "/Users") == "/Users"
+    assert relative_endpoint("/scim/v2/Users", "/scim/v2", "/Users") == "/Users"
+    assert relative_endpoint("https://idp.example/scim/v2/Users/", "/scim/v2", "/x") == "/Users"
+    assert relative_endpoint("Users", "/v2", "/x") == "/Users"
+    assert relative_endpoint(None, "/v2", "/Groups") == "/Groups"
+    assert relative_endpoint("/scim/v2", "/scim/v2", "/Users") == "/Users"
+    assert relative_endpoint("/v2/Users", "", "/x") == "/v2/Users"
+
+
+async def test_a_garbled_answer_to_a_read_is_retried_like_a_502() -> None:
+    seen: list[str] = []
+    answers = iter(
+        [
+            httpx2.Response(200, text="<html><body>502 Bad Gateway</body></html>"),
+            httpx2.Response(200, text='{"schemas": ["urn:ietf:params:scim:api:mess'),
+            json_answer(resource_types("")),
+        ]
+    )
+    routes = {
+        "ServiceProviderConfig": lambda: json_answer(SPC),
+        "ResourceTypes": lambda: next(answers),
+        "Schemas": lambda: json_answer(SCHEMAS),
+    }
+    client = await discovered(stub(routes, seen))
+    assert seen.count("GET /scim/v2/ResourceTypes") == 3
+    assert client.user_extensions == frozenset({ENTERPRISE.casefold()})
+    assert client.notes == []
+
+
+async def test_missing_or_broken_announcements_give_the_conservative_assumption_once() -> None:
+    seen: list[str] = []
+    broken = dict(SPC, bulk={"supported": "perhaps", "maxOperations": "many"})
+    routes = {
+        "ServiceProviderConfig": lambda: json_answer(broken),
+        "ResourceTypes": lambda: httpx2.Response(200, text="<html>login</html>"),
+        "Schemas": lambda: json_answer({"detail": "boom"}, 500),
+    }
+    client = await discovered(stub(routes, seen))
+    capabilities = client.capabilities
+    assert capabilities.patch and not capabilities.bulk
+    assert client.user_endpoint == "/Users"  # the RFC 7643 default
+    assert len(client.notes) == 3
+    assert any("'bulk' does not parse" in note for note in client.notes)
+    assert any(note.startswith("read ResourceTypes") for note in client.notes)
+    assert any(note.startswith("read Schemas") for note in client.notes)
+
+
+async def test_an_unreachable_target_still_stops_discovery() -> None:
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    with pytest.raises(TargetUnavailable):
+        await discovered(refuse)
+
+
+async def test_the_size_probe_is_sent_once_and_its_failure_is_an_answer() -> None:
+    seen: list[str] = []
+    routes = {
+        "ServiceProviderConfig": lambda: json_answer(SPC),
+        "Users": lambda: json_answer({"detail": "count is not supported"}, 500),
+    }
+    client = await discovered(stub(routes, seen))
+    with pytest.raises(TargetUnavailable):
+        await client.count_users()
+    assert seen.count("GET /scim/v2/Users") == 1
+
+
+def count_refused(method: str, path: str, index: int) -> Fault:
+    """A target that answers 500 to any listing of users with `count`."""
+    if method == "GET" and "/Users?" in path and "count=" in path:
+        return Fault(FaultKind.ERROR)
+    return FORWARD
+
+
+@pytest.mark.integration
+def test_a_target_that_fails_every_count_is_synced_without_it(
+    scim_tenants: ScimTenants, tmp_path: Path
+) -> None:
+    server = scim_tenants.new()
+    with fault_proxy(scim_tenants.root, count_refused) as proxy:
+        base_url = proxy.base_url(server.base_url.removeprefix(scim_tenants.root))
+        rows = [hr_row(n) for n in range(1, 4)]
+        write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
+        config = tmp_path / "connector.toml"
+        config.write_text(
+            f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{base_url}"\n'
+            '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+            encoding="utf-8",
+        )
+        settings = load_config(config)
+        report = asyncio.run(jobs.sync(settings, jobs.new_run_id(), dt.date(2026, 12, 1)))
+        refused = [s for s in proxy.faults() if "count=" in s.path]
+    assert report.exit_code == 0, json.dumps(report.to_json())
+    assert report.counts["create"] == 3
+    assert len(refused) == 1, "the size probe is optional: sent once, never retried"
+
+
+def write_config(directory: Path, base_url: str, people: int = 3) -> Path:
+    rows = [hr_row(n) for n in range(1, people + 1)]
+    rows.append(hr_row(1, employee_id="O1", organisation_code="0212345668", email="p1@ocmw.be"))
+    write_csv(directory / "hr.csv", rows, fields=HR_FIELDS)
+    config = directory / "connector.toml"
+    config.write_text(
+        f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{base_url}"\n'
+        '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server_fixture", ["scim_server_plain", "django_scim"])
+def test_plan_after_a_sync_shows_what_sync_would_send_to_that_target(
+    server_fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A core-only target (no ACM/IDM extension) and one that keeps one e-mail without its
+    type: right after a sync, `plan` (which contacts nobody) has nothing to do, like sync."""
+    server = request.getfixturevalue(server_fixture)
+    settings = load_config(write_config(tmp_path, server.base_url))
+    day = dt.date(2026, 12, 1)
+    assert asyncio.run(jobs.sync(settings, jobs.new_run_id(), day)).exit_code == 0
+    planned = jobs.plan(settings, jobs.new_run_id(), day)
+    assert planned.plan is not None and planned.plan.operations == (), planned.to_json()
+    again = asyncio.run(jobs.sync(settings, jobs.new_run_id(), day, full=True))
+    assert sum(again.counts.values()) == 0, again.to_json()
