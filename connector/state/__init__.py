@@ -1,0 +1,22 @@
+"""The state store: links person -> SCIM id, digests of what was pushed, managed memberships
+and groups, what each target was learned to do, run history, the audit journal and the inbox.
+
+`store` holds the StateStore, `schema` its migrations, `records` what its queries return,
+`lock` the one-sync-at-a-time lock.
+"""
+
+from connector.state.lock import StateLock, lock_path
+from connector.state.records import InboxEvent, JournalEntry, RunRecord, StateError
+from connector.state.schema import MIGRATIONS
+from connector.state.store import StateStore
+
+__all__ = [
+    "MIGRATIONS",
+    "InboxEvent",
+    "JournalEntry",
+    "RunRecord",
+    "StateError",
+    "StateLock",
+    "StateStore",
+    "lock_path",
+]

@@ -1,0 +1,46 @@
+"""One sync at a time per state store: a lock file beside it."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+from typing import IO
+
+from connector.errors import LockedError
+
+
+def lock_path(state_path: Path) -> Path:
+    """The lock file beside a state store."""
+    return state_path.with_name(state_path.name + ".lock")
+
+
+class StateLock:
+    """One sync at a time per state store: an exclusive lock on a file beside it.
+
+    The operating system releases the lock when the process dies, so a crashed run never
+    leaves a stale lock behind.
+    """
+
+    def __init__(self, path: Path, wait: bool = False) -> None:
+        self.path = path
+        self.wait = wait
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> StateLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.close()
+            raise LockedError(
+                f"another sync is running on this state store ({self.path} is locked)"
+            ) from None
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

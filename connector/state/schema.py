@@ -1,0 +1,144 @@
+"""The state store's schema, as a list of migrations: `MIGRATIONS[n - 1]` brings a store from
+version n - 1 to n (SQLite's `user_version`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from connector.keys import DIGEST_SIZE
+from connector.known import Digests
+
+
+def _packed_digests(db: sqlite3.Connection) -> None:
+    """Migration 4: per-attribute digests packed (`known.Digests`) instead of a JSON object,
+    and what the pushed values were mapped from (`known.MappedFrom`, unknown for old rows).
+
+    The old digests were the first 32 hex digits of the same HMAC; their first DIGEST_SIZE
+    bytes are what `Keyring.digest` gives now, so nothing is pushed again because of this.
+    The whole digest cannot be derived: until a person next changes, their digests are compared
+    path by path (correct, a little slower). The old `digests` column stays (SQLite before 3.35
+    cannot drop a column), emptied and unused.
+    """
+    db.execute("ALTER TABLE users ADD COLUMN digest_paths TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE users ADD COLUMN digest_values BLOB NOT NULL DEFAULT x''")
+    db.execute("ALTER TABLE users ADD COLUMN digest_whole BLOB NOT NULL DEFAULT x''")
+    db.execute("ALTER TABLE users ADD COLUMN mapped_source BLOB")
+    db.execute("ALTER TABLE users ADD COLUMN mapped_since TEXT")
+    db.execute("ALTER TABLE users ADD COLUMN mapped_until TEXT")
+    rows = db.execute("SELECT key, digests FROM users").fetchall()
+    for key, text in rows:
+        old: dict[str, str] = json.loads(text or "{}")
+        digests = Digests.of({p: bytes.fromhex(h)[:DIGEST_SIZE] for p, h in old.items()})
+        db.execute(
+            "UPDATE users SET digest_paths = ?, digest_values = ?, digest_whole = ?, "
+            "digests = '' WHERE key = ?",
+            (*digests.pack(), key),
+        )
+
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[Migration] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE users (
+        key TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        scim_id TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        digests TEXT NOT NULL,
+        deactivated_on TEXT,
+        failed_runs INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE TABLE relations (
+        person_key TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        organisation_code TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        PRIMARY KEY (person_key, organisation_code, employee_id)
+    );
+    CREATE INDEX relations_by_employee ON relations (organisation_code, employee_id);
+    CREATE TABLE memberships (
+        person_key TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        right_name TEXT NOT NULL,
+        owned INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (person_key, right_name)
+    );
+    CREATE TABLE groups (
+        right_name TEXT PRIMARY KEY,
+        scim_id TEXT NOT NULL,
+        display_name TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        counts TEXT,
+        exit_code INTEGER
+    );
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        person_key TEXT,
+        label TEXT,
+        kind TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX journal_by_person ON journal (person_key);
+    CREATE INDEX journal_by_run ON journal (run_id);
+    """,
+    # 2: the HR webhook's inbox (`serve`): every accepted event, stored before it is answered.
+    # `record` is the event's optional HR record as JSON, national numbers masked.
+    """
+    CREATE TABLE inbox (
+        event_id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        type TEXT NOT NULL,
+        organisation_code TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        record TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        processed_at TEXT,
+        run_id TEXT,
+        outcome TEXT
+    );
+    CREATE INDEX inbox_pending ON inbox (processed_at, received_at);
+    """,
+    # 3: consecutive failed runs per person (created or not yet), and approvals of stopped runs.
+    """
+    CREATE TABLE person_failures (
+        person_key TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        failed_runs INTEGER NOT NULL,
+        last_error TEXT,
+        last_run_id TEXT
+    );
+    CREATE TABLE approvals (
+        run_id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        approved_at TEXT NOT NULL,
+        used_by_run TEXT
+    );
+    ALTER TABLE runs ADD COLUMN fingerprint TEXT
+    """,
+    # 4: packed digests (a tenth of the memory and no JSON to parse per person).
+    _packed_digests,
+    # 5: what the connector learned each target really does (`connector.target.profile`).
+    """
+    CREATE TABLE target_profiles (
+        base_url TEXT PRIMARY KEY,
+        profile TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
+]
