@@ -19,15 +19,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from connector import __version__, jobs
 from connector.config import Settings, config_path_from_env, load_config
-from connector.errors import ConnectorError, SafetyStop
+from connector.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    InputError,
+    LockedError,
+    SafetyStop,
+    TargetError,
+)
 from connector.hr.records import EmployeeKey
 from connector.logs import configure_logging
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
-from connector.render import render_journal, render_report
+from connector.render import render_journal, render_report, render_target_check
 from connector.report import Report
 
 if TYPE_CHECKING:
@@ -76,7 +85,7 @@ FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print a one-line error on stderr and return the Exit to raise."""
-    err.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 
@@ -271,6 +280,58 @@ def log(
         render_journal(out, entries)
 
     guarded(action)
+
+
+ERROR_KINDS: tuple[tuple[type[ConnectorError], str], ...] = (
+    (ConfigError, "config"),
+    (InputError, "input"),
+    (AuthError, "auth"),
+    (TargetError, "target"),
+    (LockedError, "locked"),
+)
+
+
+def error_kind(exc: ConnectorError) -> str:
+    """The `kind` of an error in a JSON answer: config, input, auth, target, locked or error."""
+    return next((kind for cls, kind in ERROR_KINDS if isinstance(exc, cls)), "error")
+
+
+@app.command("check-target")
+def check_target(
+    config: ConfigOption = None,
+    write_test: Annotated[
+        bool,
+        typer.Option(
+            "--write-test",
+            help="Also create a throwaway user and group, try the writes a sync makes on them, "
+            "delete them, and keep what was learned in the state store.",
+        ),
+    ] = False,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """Compare what the target announces with what it really does (read-only by default)."""
+
+    def action() -> None:
+        settings = load(config)
+        checked = asyncio.run(jobs.check_target(settings, write_test=write_test))
+        if format is Format.JSON:
+            sys.stdout.write(json.dumps(checked.to_json(), ensure_ascii=False, indent=2) + "\n")
+        else:
+            render_target_check(out, checked)
+
+    if format is Format.TEXT:
+        guarded(action)
+        return
+    try:
+        action()
+    except ConnectorError as exc:
+        answer = {
+            "command": "check-target",
+            "errors": [{"kind": error_kind(exc), "message": str(exc)}],
+            "exit_code": EXIT_USAGE,
+        }
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False, indent=2) + "\n")
+        raise fail(str(exc)) from None
 
 
 @app.command()

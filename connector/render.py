@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connector.plan import MembershipOp, Operation, OpKind, UserOp
 from connector.report import Report
 from connector.state import JournalEntry
+from connector.target.check import Verdict
+
+if TYPE_CHECKING:
+    from connector.jobs import CheckedTarget
 
 TITLES = {
     OpKind.CREATE: "Create",
@@ -157,3 +164,41 @@ def render_journal(console: Console, entries: list[JournalEntry]) -> None:
     for e in entries:
         table.add_row(e.at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
     console.print(table)
+
+
+VERDICT_STYLES = {
+    Verdict.OK: "green",
+    Verdict.NOTE: "yellow",
+    Verdict.INFO: "",
+    Verdict.REFUSED: "red",
+    Verdict.NOT_KEPT: "red",
+    Verdict.PARTLY_KEPT: "yellow",
+    Verdict.UNTRUSTED: "red",
+    Verdict.UNVERIFIED: "yellow",
+    Verdict.SKIPPED: "dim",
+    Verdict.FAILED: "bold red",
+}
+
+
+def render_target_check(console: Console, checked: CheckedTarget) -> None:
+    """The findings of `check-target` as one table (server text printed as is, never markup)."""
+    check = checked.check
+    if check.write_test:
+        mode = "write test: throwaway resources were created, tried and deleted (see cleanup)"
+    else:
+        mode = "read-only, nothing was written (--write-test tries writes on throwaway resources)"
+    console.print(Text(f"Target {check.base_url}: {mode}"))
+    table = Table(title_justify="left")
+    for column in ("area", "what", "announced", "observed", "verdict"):
+        table.add_column(column, overflow="fold")
+    for finding in check.findings:
+        table.add_row(
+            Text(finding.area.value),
+            Text(finding.item),
+            Text(finding.announced or "-"),
+            Text(finding.observed or "-"),
+            Text(finding.verdict.value, style=VERDICT_STYLES[finding.verdict]),
+        )
+    console.print(table)
+    counts = ", ".join(f"{verdict} {number}" for verdict, number in check.counts().items())
+    console.print(Text(f"{len(check.findings)} findings: {counts}"))
