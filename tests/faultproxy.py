@@ -32,6 +32,7 @@ class FaultKind(StrEnum):
     DROP_BEFORE = "drop_before"
     DROP_AFTER = "drop_after"
     HOLD = "hold"
+    EMPTY_LIST = "empty_list"  # a 200 ListResponse with nothing in it: a filter that lies
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,13 @@ class FaultProxy:
                 fault.kind.value, "503 Service Unavailable"
             )
             writer.write(f"HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\n\r\n".encode("latin-1"))
+            await writer.drain()
+            return True
+        if fault.kind is FaultKind.EMPTY_LIST:
+            empty = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], '
+            empty += b'"totalResults": 0, "Resources": []}'
+            head = "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\n"
+            writer.write(f"{head}Content-Length: {len(empty)}\r\n\r\n".encode("latin-1") + empty)
             await writer.drain()
             return True
         if fault.kind is FaultKind.DELAY:

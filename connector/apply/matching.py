@@ -30,6 +30,8 @@ log = structlog.get_logger(__name__)
 PREFETCH_FACTOR = 2
 PREFETCH_FROM = 50
 PREFETCH_PAGE_SIZE = 500
+# The attributes new people are looked up by (casefolded, as `TargetProfile.untrusted_filters`).
+LOOKUP_ATTRIBUTES = frozenset({"externalid", "nationalid", "username"})
 
 
 @dataclass(slots=True)
@@ -40,11 +42,14 @@ class TargetIndex:
     by_national_id: dict[str, list[str]] = field(default_factory=dict)
     by_user_name: dict[str, list[str]] = field(default_factory=dict)
     count: int = 0
+    _ids: set[str] = field(default_factory=set)
 
     def add(self, user: ScimUser) -> None:
-        """Index one user."""
-        if user.id is None:
+        """Index one user (once, however often it is given: a listing of a target that changes
+        meanwhile may show a user twice, and that is not two users)."""
+        if user.id is None or user.id in self._ids:
             return
+        self._ids.add(user.id)
         self.count += 1
         if user.external_id:
             self.by_external_id.setdefault(user.external_id, []).append(user.id)
@@ -59,13 +64,18 @@ class TargetIndex:
 
     def match(self, person: str, digits: str | None, user_name: str) -> str | None:
         """Like a live lookup: externalId, then national number, then userName."""
-        for found in (
-            self.by_external_id.get(person, []),
-            self.by_national_id.get(digits, []) if digits else [],
-            self.by_user_name.get(user_name.casefold(), []),
+        found = self.match_by(person, digits, user_name)
+        return found[0] if found else None
+
+    def match_by(self, person: str, digits: str | None, user_name: str) -> tuple[str, str] | None:
+        """The match and the attribute it was found by (casefolded, as filters name it)."""
+        for attribute, found in (
+            ("externalid", self.by_external_id.get(person, [])),
+            ("nationalid", self.by_national_id.get(digits, []) if digits else []),
+            ("username", self.by_user_name.get(user_name.casefold(), [])),
         ):
             if len(found) == 1:
-                return found[0]
+                return found[0], attribute
             if len(found) > 1:
                 raise Conflict("match user", "several users in the target match this person")
         return None
@@ -90,12 +100,32 @@ class Matching(ApplyContext):
         if total == 0:
             self.index = TargetIndex()  # nothing to match: every create goes straight out
             how = "empty target"
-        elif listing or not self.client.capabilities.filter:
+        elif listing or not self.client.capabilities.filter or self._filters_untrusted():
             self.index = await self._read_all_users()
             how = "listed"
         else:
             how = "looked up one by one"
         log.info("apply.matching", run_id=self.run_id, creates=creates, users=total, how=how)
+
+    def _filters_untrusted(self) -> bool:
+        """Whether a lookup filter of this target was found to give wrong results."""
+        return bool(LOOKUP_ATTRIBUTES & self.profile.untrusted_filters)
+
+    async def _match_by_listing(
+        self, person: str, digits: str | None, user_name: str
+    ) -> str | None:
+        """Find the person by reading every user: after a 409 that the filtered lookups
+        cannot explain. A match found this way proves a filter wrong: remembered."""
+        self.index = index = await self._read_all_users()
+        found = index.match_by(person, digits, user_name)
+        if found is None:
+            return None
+        scim_id, attribute = found
+        if attribute not in self.profile.untrusted_filters:
+            untrusted = self.profile.untrusted_filters | {attribute}
+            self.profile = self.profile.model_copy(update={"untrusted_filters": untrusted})
+            log.warning("apply.filter_untrusted", run_id=self.run_id, attribute=attribute)
+        return scim_id
 
     async def _read_all_users(self) -> TargetIndex:
         index = TargetIndex()

@@ -58,6 +58,10 @@ class UserOps(Matching):
                 created, answer = await self.client.create_user_answer(resource)
             except Conflict:
                 existing = await self._match(op.person, op.national_digits, user_name)
+                if existing is None:  # the target holds them, its filters did not say
+                    existing = await self._match_by_listing(
+                        op.person, op.national_digits, user_name
+                    )
                 if existing is None:
                     raise
                 return existing, True

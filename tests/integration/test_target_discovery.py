@@ -245,3 +245,39 @@ def test_plan_after_a_sync_shows_what_sync_would_send_to_that_target(
     assert planned.plan is not None and planned.plan.operations == (), planned.to_json()
     again = asyncio.run(jobs.sync(settings, jobs.new_run_id(), day, full=True))
     assert sum(again.counts.values()) == 0, again.to_json()
+
+
+def lying_filters(method: str, path: str, index: int) -> Fault:
+    """A target whose user filters find nothing, whatever they ask for."""
+    if (method == "GET" and "filter=" in path) or path.endswith("/Users/.search"):
+        return Fault(FaultKind.EMPTY_LIST)
+    return FORWARD
+
+
+@pytest.mark.integration
+def test_a_409_that_the_filters_cannot_explain_is_found_by_listing_and_remembered(
+    scim_tenants: ScimTenants, tmp_path: Path
+) -> None:
+    server = scim_tenants.new()
+    for n in range(1, 6):  # five people already in the target, made by hand
+        body = {"schemas": [CORE_USER], "userName": f"person{n}@gent.be"}
+        assert httpx2.post(f"{server.base_url}/Users", json=body).status_code == 201
+    with fault_proxy(scim_tenants.root, lying_filters) as proxy:
+        base_url = proxy.base_url(server.base_url.removeprefix(scim_tenants.root))
+        settings = load_config(write_config(tmp_path, base_url, people=1))
+        day = dt.date(2026, 12, 1)
+        first = asyncio.run(jobs.sync(settings, jobs.new_run_id(), day))
+        lookups = [s for s in proxy.faults() if s.method == "GET"]
+        lied = len(lookups)
+        rows = [hr_row(n) for n in (1, 2)]
+        write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
+        second = asyncio.run(jobs.sync(load_config(tmp_path / "connector.toml"), "r2", day))
+        lied_again = len([s for s in proxy.faults() if s.method == "GET"]) - lied
+    assert first.exit_code == 0, json.dumps(first.to_json())
+    assert first.extra["adopted"] == 1 and first.counts["create"] == 1
+    assert any(w.kind == "target" and "username" in w.message for w in first.warnings)
+    users = httpx2.get(f"{server.base_url}/Users", params={"count": 100}).json()["Resources"]
+    assert len(users) == 5  # adopted, not duplicated
+    assert second.exit_code == 0 and second.extra["adopted"] == 1
+    assert lied > 0, "the filtered lookups were asked and lied"
+    assert lied_again == 0, "a filter found wrong is not asked again: the target is listed"
