@@ -642,7 +642,8 @@ def save_target_profile(settings: Settings, profile: TargetProfile) -> None:
     with StateLock(lock_path(settings.state.path)):
         store = StateStore.open(settings.state.path)
         try:
-            store.save_target_profile(target_key(settings), profile)
+            known = store.target_profile(target_key(settings))
+            store.save_target_profile(target_key(settings), known.merged(profile))
         finally:
             store.close()
 

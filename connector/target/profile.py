@@ -84,6 +84,23 @@ class TargetProfile(BaseModel):
                 declared = declared_schema(json.loads(self.schemas))
         return TargetFit(self.user_extensions, declared, self.not_kept)
 
+    def merged(self, checked: TargetProfile) -> TargetProfile:
+        """This profile with what a check of the target verified (`check-target`): its
+        member-removal form, and its other facts added to what runs learned."""
+        return self.model_copy(
+            update={
+                "member_removal": checked.member_removal,
+                "put_paths": self.put_paths | checked.put_paths,
+                "not_kept": self.not_kept | checked.not_kept,
+                "drops_members_on_write": self.drops_members_on_write
+                or checked.drops_members_on_write,
+                "untrusted_filters": self.untrusted_filters | checked.untrusted_filters,
+                "user_extensions": checked.user_extensions
+                if checked.user_extensions is not None
+                else self.user_extensions,
+            }
+        )
+
     def to_json(self) -> str:
         """The profile as stored."""
         return self.model_dump_json()

@@ -36,3 +36,17 @@ def test_a_fact_is_news_only_the_first_time_it_is_learned() -> None:
         "PATCH of x is refused: written by PUT",
     ]
     assert after.news(after) == []
+
+
+def test_a_check_adds_to_what_runs_learned_and_sets_the_removal_form() -> None:
+    learned = TargetProfile(not_kept=frozenset({"emails"}), schemas='{"Resources": []}')
+    checked = TargetProfile(
+        member_removal=MemberRemoval.VALUE_LIST,
+        not_kept=frozenset({"displayName"}),
+        untrusted_filters=frozenset({"externalid"}),
+    )
+    merged = learned.merged(checked)
+    assert merged.member_removal is MemberRemoval.VALUE_LIST
+    assert merged.not_kept == {"emails", "displayName"}
+    assert merged.untrusted_filters == {"externalid"}
+    assert merged.schemas == learned.schemas
