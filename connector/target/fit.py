@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.known import Digests
-from connector.target.schema import DeclaredSchema, fit_user
+from connector.target.schema import DeclaredSchema, Reason, fit_user, typed_emails
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -39,6 +39,11 @@ class TargetFit:
     declared: DeclaredSchema = field(default_factory=DeclaredSchema.unknown)
     # Owned attribute paths the target does not keep as sent: never compared for drift.
     not_kept: frozenset[str] = frozenset()
+    # Per shape of the attributes (`_shape`): whether the declared schema takes that shape as
+    # it is (then only e-mail types and name.formatted change, and the full fit is skipped).
+    _clean: dict[tuple[Any, ...], bool] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     def fingerprint(self) -> str:
         """A stable text that changes when the fit does (part of what people are mapped with)."""
@@ -56,8 +61,40 @@ class TargetFit:
     def fitted(self, attributes: dict[str, Any], formatted_name: str | None) -> dict[str, Any]:
         """The mapping's attributes (owned path -> value) as worth sending to this target."""
         served = {p: v for p, v in attributes.items() if v is not None and self.serves(p)}
-        body = fit_user(nested(served), self.declared, formatted_name=formatted_name).payload
-        return flat(body)
+        shape = _shape(served)
+        clean = self._clean.get(shape)
+        if clean is None:
+            fitted = fit_user(nested(served), self.declared, formatted_name=formatted_name)
+            clean = all(a.reason in _ALWAYS_ADJUSTED for a in fitted.adjustments)
+            self._clean[shape] = clean
+            return flat(fitted.payload)
+        if not clean:
+            body = fit_user(nested(served), self.declared, formatted_name=formatted_name).payload
+            return flat(body)
+        return self._typed_and_named(served, formatted_name)
+
+    def _typed_and_named(
+        self, served: dict[str, Any], formatted_name: str | None
+    ) -> dict[str, Any]:
+        """What `fit_user` makes of a shape the schema takes as it is: distinct e-mail types,
+        and name.formatted where the target declares it (the same rules, without the walk)."""
+        declared = self.declared
+        emails = served.get("emails")
+        typing = isinstance(emails, list) and len(emails) > 1
+        if typing and declared.writable(CORE_USER, "emails.type"):
+            email_type = declared.attribute(CORE_USER, "emails.type")
+            canonical = email_type.canonical_values if email_type else ()
+            served["emails"] = typed_emails(emails, canonical or None)
+        name = served.get("name")
+        if (
+            formatted_name
+            and isinstance(name, dict)
+            and "formatted" not in name
+            and declared.attribute(CORE_USER, "name.formatted") is not None
+            and declared.writable(CORE_USER, "name.formatted")
+        ):
+            served["name"] = {**name, "formatted": formatted_name}
+        return served
 
     def carried(
         self,
@@ -80,6 +117,25 @@ class TargetFit:
         if not extra:
             return digests
         return Digests.of([*digests.items(), *extra], digests.whole)
+
+
+# What `fit_user` does to a shape the schema takes as it is: distinct e-mail types, and
+# name.formatted added (anything else, a drop, means the shape needs the whole fit).
+_ALWAYS_ADJUSTED = frozenset({Reason.RETYPED, Reason.UNTYPED, Reason.ADDED})
+
+
+def _shape(attributes: dict[str, Any]) -> tuple[Any, ...]:
+    """What a fit depends on: the paths, and the keys of their objects (not the values)."""
+    out: list[Any] = []
+    for path, value in attributes.items():
+        if isinstance(value, dict):
+            out.append((path, tuple(value)))
+        elif isinstance(value, list):
+            keys = {key for item in value if isinstance(item, dict) for key in item}
+            out.append((path, "list", tuple(sorted(keys))))
+        else:
+            out.append(path)
+    return tuple(out)
 
 
 def nested(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from connector.keys import Keyring
 from connector.known import Digests
 from connector.mapping import value_digests
 from connector.target.fit import TargetFit, flat, nested, not_kept
-from connector.target.schema import declared_schema
+from connector.target.schema import declared_schema, fit_user
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ACMIDM = "urn:ietf:params:scim:schemas:extension:acmidm:1.0:User"
@@ -125,3 +128,62 @@ def test_nested_and_flat_are_each_others_inverse() -> None:
     values = attributes()
     assert flat(nested(values)) == values
     assert Digests.of({}).paths == ()
+
+
+DJANGO_LIKE = [
+    {
+        "id": CORE_USER,
+        "attributes": [
+            {"name": "userName"},
+            {"name": "name", "type": "complex", "subAttributes": [{"name": "givenName"}]},
+            {
+                "name": "emails",
+                "type": "complex",
+                "multiValued": True,
+                "subAttributes": [{"name": "value"}, {"name": "primary"}],
+            },
+            {"name": "active"},
+            {"name": "externalId", "mutability": "readOnly"},
+        ],
+    }
+]
+
+emails = st.lists(
+    st.fixed_dictionaries(
+        {"value": st.emails()},
+        optional={"type": st.sampled_from(["work", "home"]), "primary": st.booleans()},
+    ),
+    max_size=3,
+)
+mapped = st.fixed_dictionaries(
+    {"userName": st.emails(), "active": st.booleans()},
+    optional={
+        "externalId": st.text(min_size=1, max_size=5),
+        "displayName": st.text(max_size=5),
+        "name": st.fixed_dictionaries(
+            {"givenName": st.text(max_size=3)}, optional={"familyName": st.text(max_size=3)}
+        ),
+        "emails": emails,
+        f"{ENTERPRISE}:employeeNumber": st.text(max_size=3),
+        f"{ACMIDM}:nationalId": st.text(max_size=3),
+    },
+)
+FITS = [
+    TargetFit(),
+    TargetFit(user_extensions=frozenset(), declared=declared_schema(DJANGO_LIKE)),
+    TargetFit(user_extensions=frozenset({ENTERPRISE.casefold()})),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(mapped, min_size=1, max_size=6), st.sampled_from(range(len(FITS))))
+def test_a_fit_remembered_per_shape_gives_what_the_full_fit_gives(
+    people: list[dict[str, Any]], which: int
+) -> None:
+    fit = FITS[which]
+    for attributes in people:
+        served = {p: v for p, v in attributes.items() if fit.serves(p)}
+        full = flat(fit_user(nested(served), fit.declared, formatted_name="F").payload)
+        before = repr(attributes)
+        assert fit.fitted(attributes, "F") == full
+        assert repr(attributes) == before  # the mapping's values are never changed
