@@ -80,11 +80,11 @@ class TargetFit:
         and name.formatted where the target declares it (the same rules, without the walk)."""
         declared = self.declared
         emails = served.get("emails")
-        typing = isinstance(emails, list) and len(emails) > 1
-        if typing and declared.writable(CORE_USER, "emails.type"):
+        several = emails if isinstance(emails, list) and len(emails) > 1 else None
+        if several is not None and declared.writable(CORE_USER, "emails.type"):
             email_type = declared.attribute(CORE_USER, "emails.type")
             canonical = email_type.canonical_values if email_type else ()
-            served["emails"] = typed_emails(emails, canonical or None)
+            served["emails"] = typed_emails(several, canonical or None)
         name = served.get("name")
         if (
             formatted_name
