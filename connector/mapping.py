@@ -105,7 +105,7 @@ class UserMapping(_Strict):
     """How a person becomes a SCIM User."""
 
     display_name: str = "{given_name} {family_name}"
-    # name.formatted, sent only to targets whose /Schemas declare it (some require it).
+    # name.formatted, sent only to targets whose /Schemas mark it required.
     formatted_name: str = "{given_name} {family_name}"
     enterprise: EnterpriseMapping = EnterpriseMapping()
     acmidm: AcmIdmMapping = AcmIdmMapping()

@@ -9,7 +9,7 @@ attributes into what is worth sending to it:
 
 - attributes of a User extension the target does not serve are left out;
 - the rest is fitted to the declared schema (`connector.target.schema.fit_user`: undeclared
-  and readOnly attributes left out, `name.formatted` added where declared, e-mail types made
+  and readOnly attributes left out, `name.formatted` added where required, e-mail types made
   distinct: one `work`, the others `other`).
 
 What the fit leaves out is neither written nor removed: the last pushed digest of such a path
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.known import Digests
-from connector.target.schema import DeclaredSchema, Reason, fit_user, typed_emails
+from connector.target.schema import DeclaredSchema, Reason, fit_user, requires, typed_emails
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -90,8 +90,7 @@ class TargetFit:
             formatted_name
             and isinstance(name, dict)
             and "formatted" not in name
-            and declared.attribute(CORE_USER, "name.formatted") is not None
-            and declared.writable(CORE_USER, "name.formatted")
+            and requires(declared, "name.formatted")
         ):
             served["name"] = {**name, "formatted": formatted_name}
         return served

@@ -15,7 +15,8 @@ malformed is left out, and what is not published is unknown: unknown means decla
   them; an extension object is never dropped whole, only its undeclared attributes;
 - an attribute or sub-attribute whose mutability is `readOnly` (RFC 7643 §7) is dropped;
 - a complex value these drops leave empty is dropped too;
-- `name.formatted` is added from `formatted_name` when the target declares it and it is missing;
+- `name.formatted` is added from `formatted_name` when the target requires it and it is missing
+  (only then: a target that merely declares it gets what it got before, no mass update);
 - a required attribute still missing is reported (`missing_required`), never invented (the
   common attributes and readOnly ones aside: the server assigns those);
 - no two e-mails share a `type` (`typed_emails`), on every target, with or without /Schemas.
@@ -201,8 +202,7 @@ def fit_user(
         formatted_name
         and isinstance(name, dict)
         and not _member(name, "formatted")
-        and declared.attribute(CORE_USER_SCHEMA, "name.formatted") is not None
-        and declared.writable(CORE_USER_SCHEMA, "name.formatted")
+        and requires(declared, "name.formatted")
     ):
         payload["name"] = {**name, "formatted": formatted_name}
         report.note("name.formatted", Reason.ADDED)
@@ -217,6 +217,12 @@ def fit_user(
         elif key in _ALWAYS_KEPT or _is_urn(key) or key in fitted_core:
             fitted[key] = fitted_core.get(key, value)
     return FittedUser(fitted, tuple(report.adjustments), tuple(report.missing))
+
+
+def requires(declared: DeclaredSchema, path: str) -> bool:
+    """Whether the target's core User schema marks a writable attribute required."""
+    found = declared.attribute(CORE_USER_SCHEMA, path)
+    return found is not None and found.required and declared.writable(CORE_USER_SCHEMA, path)
 
 
 def fit_patch_paths(

@@ -50,7 +50,7 @@ def test_with_nothing_known_everything_is_sent_and_email_types_are_made_distinct
     assert [e["type"] for e in fitted["emails"]] == ["work", "other"]
 
 
-def test_name_formatted_is_sent_where_the_target_declares_it() -> None:
+def test_name_formatted_is_sent_where_the_target_requires_it() -> None:
     schemas = [
         {
             "id": CORE_USER,

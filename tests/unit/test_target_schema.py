@@ -310,10 +310,10 @@ def test_name_formatted_is_added_when_the_target_requires_it() -> None:
     assert user.missing_required == ()
 
 
-def test_name_formatted_is_added_when_the_target_declares_it_optional() -> None:
+def test_name_formatted_is_not_added_when_the_target_declares_it_optional() -> None:
     name = attribute("name", attribute("formatted"), attribute("givenName"))
     payload = fitted(listed(core(name)), formatted="Ann Peeters")
-    assert payload["name"]["formatted"] == "Ann Peeters"
+    assert "formatted" not in payload["name"]
 
 
 def test_name_formatted_is_never_added_when_the_target_does_not_declare_it() -> None:
@@ -322,7 +322,8 @@ def test_name_formatted_is_never_added_when_the_target_does_not_declare_it() -> 
 
 
 def test_name_formatted_is_not_added_when_read_only() -> None:
-    name = attribute("name", attribute("formatted", mutability="readOnly"), attribute("givenName"))
+    formatted = attribute("formatted", mutability="readOnly", required=True)
+    name = attribute("name", formatted, attribute("givenName"))
     assert "formatted" not in fitted(listed(core(name)), formatted="Ann Peeters")["name"]
 
 
