@@ -2,9 +2,9 @@
 
 It speaks just enough HTTP/1.1 (request line, headers, Content-Length bodies, keep-alive) to
 sit in front of scim2-server, and for each request asks a `FaultPlan` what to do: forward it,
-answer 429 with Retry-After, answer 500/503, delay, hold it until a test opens a gate, or drop
-the connection before or after forwarding (the latter is a lost answer: the server did the
-work, the client never hears).
+answer 429 with Retry-After, answer 500/503, refuse it (400), delay, hold it until a test opens
+a gate, or drop the connection before or after forwarding (the latter is a lost answer: the
+server did the work, the client never hears).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class FaultKind(StrEnum):
     DROP_BEFORE = "drop_before"
     DROP_AFTER = "drop_after"
     HOLD = "hold"
+    REFUSED = "400"  # a SCIM Error answer: the request is refused, not worth sending again
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,14 @@ class FaultProxy:
                 fault.kind.value, "503 Service Unavailable"
             )
             writer.write(f"HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\n\r\n".encode("latin-1"))
+            await writer.drain()
+            return True
+        if fault.kind is FaultKind.REFUSED:
+            error = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], ' + (
+                b'"status": "400", "detail": "refused by the fault proxy"}'
+            )
+            head = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/scim+json\r\n"
+            writer.write(f"{head}Content-Length: {len(error)}\r\n\r\n".encode("latin-1") + error)
             await writer.drain()
             return True
         if fault.kind is FaultKind.DELAY:
