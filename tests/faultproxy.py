@@ -2,9 +2,9 @@
 
 It speaks just enough HTTP/1.1 (request line, headers, Content-Length bodies, keep-alive) to
 sit in front of scim2-server, and for each request asks a `FaultPlan` what to do: forward it,
-answer 429 with Retry-After, answer 500/503, delay, hold it until a test opens a gate, or drop
-the connection before or after forwarding (the latter is a lost answer: the server did the
-work, the client never hears).
+answer 429 with Retry-After, answer 500/503, refuse it (400), delay, hold it until a test opens
+a gate, or drop the connection before or after forwarding (the latter is a lost answer: the
+server did the work, the client never hears).
 """
 
 from __future__ import annotations
@@ -33,6 +33,22 @@ class FaultKind(StrEnum):
     DROP_AFTER = "drop_after"
     HOLD = "hold"
     EMPTY_LIST = "empty_list"  # a 200 ListResponse with nothing in it: a filter that lies
+    REFUSED = "400"  # a SCIM Error answer: the request is refused, not worth sending again
+
+
+# The answers the proxy makes up itself: status line and SCIM JSON body.
+_CANNED: dict[FaultKind, tuple[str, bytes]] = {
+    FaultKind.EMPTY_LIST: (
+        "200 OK",
+        b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], '
+        b'"totalResults": 0, "Resources": []}',
+    ),
+    FaultKind.REFUSED: (
+        "400 Bad Request",
+        b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], '
+        b'"status": "400", "detail": "refused by the fault proxy"}',
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +204,10 @@ class FaultProxy:
             writer.write(f"HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\n\r\n".encode("latin-1"))
             await writer.drain()
             return True
-        if fault.kind is FaultKind.EMPTY_LIST:
-            empty = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], '
-            empty += b'"totalResults": 0, "Resources": []}'
-            head = "HTTP/1.1 200 OK\r\nContent-Type: application/scim+json\r\n"
-            writer.write(f"{head}Content-Length: {len(empty)}\r\n\r\n".encode("latin-1") + empty)
+        if fault.kind in _CANNED:
+            status, body = _CANNED[fault.kind]
+            head = f"HTTP/1.1 {status}\r\nContent-Type: application/scim+json\r\n"
+            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
             await writer.drain()
             return True
         if fault.kind is FaultKind.DELAY:

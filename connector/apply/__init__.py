@@ -1,8 +1,14 @@
 """Apply a plan to the target: SCIM calls with bounded concurrency, every write journalled
 before and after, the state store updated as each operation succeeds.
 
-One failing person does not stop the run: their remaining operations are skipped, the
-failure is recorded and reported, and the next run tries again.
+One failing person does not stop the run: the failure is recorded and reported, and the next
+run tries again. Their remaining operations are skipped only when their user is not in place (a
+failed create, a user gone from the target); a failed attribute change holds up neither their
+memberships nor their activation or deactivation (`context.blocks_person`, `PartlyDone`).
+
+A user's attribute changes go by PATCH, except the paths the target refuses by PATCH (learned,
+`TargetProfile.put_paths`), which go by PUT: the user read, the changes merged in, put back
+(`user_writes`).
 
 Where the target serves SCIM Bulk (RFC 7644 §3.7), user creates and PATCHes (update, activate,
 deactivate) go in Bulk requests, within its maxOperations and maxPayloadSize, several in flight
@@ -15,9 +21,10 @@ A create goes in a Bulk request only when no lookup is needed for that person: t
 empty, or its users were read and none matches (see `_prefetch`).
 
 Modules, in the order a run uses them: `context` (what a run holds, journalling and failure
-handling), `matching` (finding new people in the target), `users` (user operations one by
-one), `bulk` (user operations in SCIM Bulk requests), `groups` (rights as group memberships),
-`applier` (the order of it all).
+handling), `matching` (finding new people in the target), `users` (user operations one by one;
+`user_writes`: which changes go by PATCH and which by PUT, and a PUT's body, pure), `bulk`
+(user operations in SCIM Bulk requests), `groups` (rights as group memberships), `applier` (the
+order of it all).
 """
 
 from connector.apply.applier import Applier, known_user_ids

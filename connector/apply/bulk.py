@@ -100,6 +100,8 @@ class BulkOps(UserOps):
             return None
         if not self.client.fits_user_paths(change.path for change in op.changes):
             return None  # let the single path refuse it, with its reasons
+        if any(change.path in self.profile.put_paths for change in op.changes):
+            return None  # the target refuses a PATCH of it: written by PUT, alone
         scim_id = self.scim_ids.get(op.person, op.scim_id)
         data = bulk.patch_data((change.path, change.value) for change in op.changes)
         return bulk.operation(op, "PATCH", f"{endpoint}/{scim_id}", data)

@@ -15,6 +15,7 @@ from connector.plan import OpKind
 from connector.report import Failure
 from connector.state import StateStore
 from connector.target.client import TargetClient
+from connector.target.errors import NotFound
 from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
@@ -41,6 +42,29 @@ class ApplyResult:
 
 Record = Callable[[], None]
 """What an operation that succeeded writes to the state store (in its `done` transaction)."""
+
+# Operations on a user that is in the target: when one fails for another reason than the user
+# being gone, the person's memberships still change (see `ApplyContext._guard`).
+MODIFY_KINDS = frozenset({OpKind.UPDATE.value, OpKind.ACTIVATE.value, OpKind.DEACTIVATE.value})
+
+
+class PartlyDone(TargetError):
+    """A user operation that did part of its work: `record` says what it did (written to the
+    state store like a success), `reason` why the rest, an attribute update, failed. With
+    `kind_done` the operation's own kind (a create, an activation, a deactivation) is done."""
+
+    def __init__(self, reason: TargetError, record: Record, *, kind_done: bool) -> None:
+        self.reason = reason
+        self.record = record
+        self.kind_done = kind_done
+        super().__init__(str(reason))
+
+
+def blocks_person(kind: str, exc: TargetError) -> bool:
+    """Whether a failed user operation leaves the person's user not in place, so that their
+    later operations (memberships, deactivation) are skipped: any failure but that of an update,
+    activation or deactivation of a user the target still has."""
+    return kind not in MODIFY_KINDS or isinstance(exc, NotFound)
 
 
 @dataclass
@@ -69,6 +93,9 @@ class ApplyContext:
     profile: TargetProfile = field(default_factory=TargetProfile)
     # Owned paths a write's answer showed the target does not keep as sent (`fit.not_kept`).
     not_kept: set[str] = field(default_factory=set)
+    # Whether this run already sent a refused user PATCH again path by path, to learn which
+    # paths the target refuses (once per run at most; see `users.UserOps`).
+    patch_probed: bool = False
 
     def learned(self) -> TargetProfile:
         """What is known of the target after this run."""
@@ -84,7 +111,9 @@ class ApplyContext:
         journalled: bool = False,
     ) -> None:
         """Journal the intent (unless already done), act, then record what the action returns
-        and journal it done, in one transaction; a TargetError fails this person only."""
+        and journal it done, in one transaction; a TargetError fails this person only, and
+        blocks their later operations only if their user is not in place (`blocks_person`).
+        An action done in part (`PartlyDone`) records what it did and fails the rest."""
         if person in self.failed:
             self._fail(person, label, kind, "skipped: an earlier operation for this person failed")
             return
@@ -92,8 +121,12 @@ class ApplyContext:
             self.store.journal(self.run_id, kind, "intent", person, label)
         try:
             record = await action()
+        except PartlyDone as exc:
+            self._partly_done(person, label, kind, exc)
+            return
         except TargetError as exc:
-            self.failed.add(person)
+            if blocks_person(kind, exc):
+                self.failed.add(person)
             self._fail(person, label, kind, str(exc))
             self.store.journal(self.run_id, kind, "failed", person, label, str(exc))
             return
@@ -102,6 +135,27 @@ class ApplyContext:
                 record()
             self.store.journal(self.run_id, kind, "done", person, label)
         self.result.done[kind] += 1
+
+    def _partly_done(self, person: str, label: str, kind: str, exc: PartlyDone) -> None:
+        """Record what an operation done in part did; report its failed update."""
+        update = OpKind.UPDATE.value
+        with self.store.transaction():
+            exc.record()
+            if exc.kind_done:
+                self.store.journal(self.run_id, kind, "done", person, label)
+            self.store.journal(self.run_id, update, "failed", person, label, str(exc.reason))
+        if exc.kind_done:
+            self.result.done[kind] += 1
+        self._fail(person, label, update, str(exc.reason))
+
+    def learn_put_paths(self, refused: frozenset[str]) -> None:
+        """Remember attribute paths whose PATCH the target refused: written by PUT from now on."""
+        new = refused - self.profile.put_paths
+        if new:
+            log.warning("apply.patch_refused", run_id=self.run_id, paths=sorted(new))
+            self.profile = self.profile.model_copy(
+                update={"put_paths": self.profile.put_paths | new}
+            )
 
     def _fail(self, person: str, label: str, kind: str, reason: str) -> None:
         self.failure_reasons.setdefault(person, (label, reason))

@@ -1,10 +1,11 @@
 """User operations one at a time: create (after a lookup; adopt a match), update, activate,
-deactivate, delete."""
+deactivate, delete. Attribute changes go by PATCH where the target takes it, else by PUT
+(`user_writes`); a target's refusal of a PATCH is learned (`TargetProfile.put_paths`)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -12,16 +13,37 @@ from typing import Any
 import structlog
 from scim2_models import PatchOperation
 
-from connector.apply.context import Record
+from connector.apply import user_writes
+from connector.apply.context import PartlyDone, Record
 from connector.apply.matching import Matching
+from connector.apply.user_writes import ACTIVE, partly_written
+from connector.errors import TargetError
 from connector.plan import Change, OpKind, UserOp
 from connector.target import fit
+from connector.target.client import ScimUser
 from connector.target.errors import (
     Conflict,
     NotFound,
+    PreconditionFailed,
+    Rejected,
+    TargetRequestError,
+    TargetUnavailable,
 )
 
 log = structlog.get_logger(__name__)
+
+# Tries at PUTting a user back when someone else's change keeps getting in between (412).
+REPLACE_ATTEMPTS = 3
+
+
+class Unwritten(TargetError):
+    """Some of a user's changes were written and others not: `cause` says why; `paths`, those
+    not written."""
+
+    def __init__(self, cause: TargetError, changes: Sequence[Change], written: frozenset[str]):
+        self.cause = cause
+        self.paths = user_writes.paths(changes) - written
+        super().__init__(str(cause))
 
 
 class UserOps(Matching):
@@ -70,11 +92,23 @@ class UserOps(Matching):
             return created, False
 
         scim_id, adopted = await self._call("create user", match_then_create)
-        if adopted:
-            changes = tuple(Change(p, v) for p, v in _owned_paths(resource))
-            await self._write_changes(scim_id, changes)
         self.scim_ids[op.person] = scim_id
         after = replace(op.after, scim_id=scim_id)
+        unwritten: Unwritten | None = None
+        if adopted:
+            changes = tuple(Change(p, v) for p, v in _owned_paths(resource))
+            try:
+                await self._write_changes(op.person, scim_id, changes)
+            except Unwritten as exc:
+                unwritten = exc
+            except NotFound:
+                raise
+            except TargetError as exc:
+                unwritten = Unwritten(exc, changes, frozenset())
+            if unwritten is not None and ACTIVE in unwritten.paths:
+                raise unwritten.cause  # not adopted as it should be: the next run tries again
+            if unwritten is not None:
+                after = partly_written(after, unwritten.paths)
 
         def record() -> None:
             if adopted:
@@ -82,45 +116,157 @@ class UserOps(Matching):
                 self.store.journal(self.run_id, "adopt", "done", op.person, op.label, scim_id)
             self.store.save_user(after)
 
+        if unwritten is not None:
+            raise PartlyDone(unwritten.cause, record, kind_done=True)
         return record
 
     async def _modify(self, op: UserOp) -> Record:
         assert op.scim_id is not None and op.after is not None
         scim_id = self.scim_ids.get(op.person, op.scim_id)
         try:
-            await self._write_changes(scim_id, op.changes)
-        except NotFound:
-            # The user vanished or was recreated under another id: match again, never recreate.
-            found = await self._match(op.person, None, op.after.user_name)
-            if found is None:
-                raise
-            scim_id = found
-            await self._write_changes(scim_id, op.changes)
+            try:
+                await self._write_changes(op.person, scim_id, op.changes)
+            except NotFound:
+                # The user vanished or was recreated under another id: match again, never
+                # recreate.
+                found = await self._match(op.person, None, op.after.user_name)
+                if found is None:
+                    raise
+                scim_id = found
+                await self._write_changes(op.person, scim_id, op.changes)
+        except Unwritten as exc:
+            if ACTIVE in exc.paths:
+                raise exc.cause from None  # recorded as it was: all planned again
+            self.scim_ids[op.person] = scim_id
+            after = partly_written(replace(op.after, scim_id=scim_id), exc.paths)
+            record = partial(self.store.save_user, after)
+            kind_done = op.kind is not OpKind.UPDATE
+            raise PartlyDone(exc.cause, record, kind_done=kind_done) from None
         self.scim_ids[op.person] = scim_id
         after = replace(op.after, scim_id=scim_id)
         return partial(self.store.save_user, after)
 
-    async def _write_changes(self, scim_id: str, changes: Iterable[Change]) -> None:
-        if self.client.capabilities.patch:
-            operations: list[PatchOperation[Any]] = [
-                PatchOperation(op="remove", path=c.path)
-                if c.value is None
-                else PatchOperation(op="replace", path=c.path, value=c.value)
-                for c in changes
-            ]
-            answer = await self._call(
-                "patch user", lambda: self.client.patch_user(scim_id, operations)
-            )
-            if answer is not None:  # the user as the target holds it now
-                sent = {c.path: c.value for c in changes if c.value is not None}
-                self.not_kept.update(fit.not_kept(sent, answer.model_dump()))
+    async def _write_changes(self, person: str, scim_id: str, changes: Sequence[Change]) -> None:
+        """Write one user's changes (see `_write`). Raises `Unwritten` when some were written and
+        others not; when the changes as a whole fail, `active` goes on its own, so that an
+        attribute the target will not take never holds up an activation or deactivation."""
+        written: list[str] = []
+        try:
+            await self._write(person, scim_id, changes, written)
+        except TargetError as exc:
+            cause = exc
+            active = [c for c in changes if c.path == ACTIVE and ACTIVE not in written]
+            if active and len(changes) > 1 and not isinstance(exc, NotFound):
+                with contextlib.suppress(TargetError):  # the first failure is the one reported
+                    await self._write(person, scim_id, active, written)
+            if not written:
+                raise
+            raise Unwritten(cause, changes, frozenset(written)) from None
+
+    async def _write(
+        self, person: str, scim_id: str, changes: Sequence[Change], written: list[str]
+    ) -> None:
+        """Write changes by PATCH where the target takes a PATCH of their path, by PUT (read,
+        merge, put back) where it does not (`profile.put_paths`, or found refused now); append
+        each path to `written` once it is."""
+        if not self.client.capabilities.patch:
+            await self._put(person, scim_id, changes)
+            written.extend(c.path for c in changes)
             return
-        current = await self._call("read user", lambda: self.client.get_user(scim_id))
-        body = current.model_dump()
-        for change in changes:
-            _set_path(body, change.path, change.value)
-        replacement = type(current).model_validate(body)
-        await self._call("replace user", lambda: self.client.replace_user(replacement))
+        by_patch, by_put = user_writes.split(changes, self.profile.put_paths)
+        if by_patch:
+            try:
+                await self._patch(scim_id, by_patch)
+                written.extend(c.path for c in by_patch)
+            except TargetRequestError as exc:
+                if not user_writes.refuses_patch(exc):
+                    raise
+                refused = await self._refused(scim_id, by_patch, written)
+                by_put += tuple(c for c in by_patch if c.path in refused)
+        if by_put:
+            await self._put(person, scim_id, by_put)
+            written.extend(c.path for c in by_put)
+
+    async def _refused(
+        self, scim_id: str, changes: Sequence[Change], written: list[str]
+    ) -> frozenset[str]:
+        """The paths of a refused PATCH to write by PUT. One path: that one, learned. Several:
+        once per run (the probe), each is sent again alone (`_patch_alone`; those it takes are
+        written) and those refused are learned; after the run's probe, all of them (what the
+        probe learned routes the changes planned after it)."""
+        refused = user_writes.paths(changes)
+        if len(changes) == 1:
+            self.learn_put_paths(refused)
+            return refused
+        if self.patch_probed:
+            return refused
+        self.patch_probed = True
+        alone: set[str] = set()
+        try:
+            for change in changes:
+                if await self._patch_alone(scim_id, change):
+                    written.append(change.path)
+                else:
+                    alone.add(change.path)
+        finally:  # what was found refused stays learned, whatever stops the probe
+            self.learn_put_paths(frozenset(alone))
+        return frozenset(alone)
+
+    async def _patch_alone(self, scim_id: str, change: Change) -> bool:
+        """PATCH one change alone (the probe): True if the target took it, False if it refused
+        it or failed on it with a 500."""
+        try:
+            await self._patch(scim_id, (change,), probe=True)
+        except TargetRequestError as exc:
+            if user_writes.refuses_patch(exc) or exc.status == 500:
+                return False
+            raise
+        return True
+
+    async def _patch(self, scim_id: str, changes: Sequence[Change], *, probe: bool = False) -> None:
+        """One PATCH of a user; note what its answer shows the target does not keep. In a probe
+        a 500 is not tried again: a server that fails on one attribute alone, just after
+        refusing it with others, does not take that attribute's PATCH."""
+        operations: list[PatchOperation[Any]] = [
+            PatchOperation(op="remove", path=c.path)
+            if c.value is None
+            else PatchOperation(op="replace", path=c.path, value=c.value)
+            for c in changes
+        ]
+
+        async def send() -> ScimUser | None:
+            try:
+                return await self.client.patch_user(scim_id, operations)
+            except TargetUnavailable as exc:
+                if not probe or exc.status != 500:
+                    raise
+                raise Rejected(exc.operation, exc.detail, status=500) from None
+
+        answer = await self._call("patch user", send)
+        if answer is not None:  # the user as the target holds it now
+            sent = {c.path: c.value for c in changes if c.value is not None}
+            self.not_kept.update(fit.not_kept(sent, answer.model_dump()))
+
+    async def _put(self, person: str, scim_id: str, changes: Sequence[Change]) -> None:
+        """Write changes by PUT: read the user, apply them (`user_writes.merged`: what the
+        connector does not own is sent back as it was), put it back; conditional on the
+        version read where the target has ETags, read again when someone changed it since."""
+        for attempt in range(1, REPLACE_ATTEMPTS + 1):
+            current = await self._call("read user", partial(self.client.read_user_json, scim_id))
+            body = user_writes.merged(current.body, changes, person)
+            try:
+                answer = await self._call(
+                    "replace user",
+                    partial(self.client.replace_user_json, scim_id, body, current.version),
+                )
+            except PreconditionFailed:
+                if attempt == REPLACE_ATTEMPTS:
+                    raise
+                continue
+            if answer is not None:
+                sent = {c.path: c.value for c in changes if c.value is not None}
+                self.not_kept.update(fit.not_kept(sent, answer))
+            return
 
     async def _delete(self, op: UserOp) -> Record:
         assert op.scim_id is not None
@@ -140,20 +286,3 @@ def _owned_paths(resource: dict[str, Any]) -> list[tuple[str, Any]]:
         else:
             out.append((key, value))
     return out
-
-
-def _set_path(body: dict[str, Any], path: str, value: Any) -> None:
-    """Set (or with None remove) an owned attribute in a User's JSON body."""
-    if path.startswith("urn:"):
-        urn, _, attribute = path.rpartition(":")
-        extension = body.setdefault(urn, {})
-        if value is None:
-            extension.pop(attribute, None)
-        else:
-            extension[attribute] = value
-            if urn not in body.get("schemas", []):
-                body.setdefault("schemas", []).append(urn)
-    elif value is None:
-        body.pop(path, None)
-    else:
-        body[path] = value

@@ -16,7 +16,8 @@ to scim2-client:
 - The hot paths of a large sync skip scim2-client's model round trips: a create from the
   mapping's JSON (`create_user_json`) and a Bulk request (`send_bulk`, RFC 7644 §3.7) go as
   JSON through the same httpx2 client (authentication, retries of reads and event hooks all
-  apply), and only the `id` is read from the answer.
+  apply), and only the `id` is read from the answer. A user PUT reads and sends the user as
+  JSON (`read_user_json`, `replace_user_json`): attributes no model knows are sent back as read.
 - Member removals are grouped: one `remove` with `members[value eq "a" or value eq "b" ...]`
   per batch (a valuePath filter, RFC 7644 §3.5.2.2 / §3.4.2.2); a target that refuses it (400)
   gets one `remove` per member from then on.
@@ -114,6 +115,15 @@ class Capabilities:
     sort: bool
     search: bool  # POST <endpoint>/.search answers
     acmidm_extension: bool  # /Schemas lists it and the User resource type declares it
+
+
+@dataclass(frozen=True, slots=True)
+class UserJson:
+    """A user as the target holds it: its JSON as read, and the version a write of it can be
+    made conditional on (None: the target gave none)."""
+
+    body: dict[str, Any]
+    version: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +435,36 @@ class TargetClient:
         response = await self._send("bulk", "POST", "/Bulk", body)
         return _json_of(response, "bulk")
 
+    async def read_user_json(self, user_id: str) -> UserJson:
+        """Read one user by SCIM id as JSON, every attribute the target sent kept as sent; with
+        its version (the ETag header, else `meta.version`) when the target gives one."""
+        response = await self._send("read user", "GET", f"{self.user_endpoint}/{user_id}")
+        body = _json_of(response, "read user")
+        if not isinstance(body, dict):
+            raise InvalidResponse("read user", "the target did not answer with a User")
+        meta = body.get("meta")
+        version = response.headers.get("ETag") or (
+            meta.get("version") if isinstance(meta, dict) else None
+        )
+        return UserJson(body, version if isinstance(version, str) and version else None)
+
+    async def replace_user_json(
+        self, user_id: str, body: dict[str, Any], version: str | None = None
+    ) -> dict[str, Any] | None:
+        """Replace a user (PUT) with a JSON body sent as given; conditional on `version`
+        (If-Match) where the target supports ETags. The user as the target answered it, if it
+        did (None without a JSON body)."""
+        if_match = version if version and self.capabilities.etag else None
+        response = await self._send(
+            "replace user",
+            "PUT",
+            f"{self.user_endpoint}/{user_id}",
+            dumps(body),
+            if_match=if_match,
+        )
+        answer = _json_of(response, "replace user")
+        return answer if isinstance(answer, dict) else None
+
     async def replace_user(self, user: ScimUser) -> ScimUser:
         """Replace a user (PUT, by `user.id`); conditional on `user.meta.version` with ETags."""
         replaced = await self._call(
@@ -595,11 +635,15 @@ class TargetClient:
         params: dict[str, str] | None = None,
         *,
         retry: bool = True,
+        if_match: str | None = None,
     ) -> httpx2.Response:
         """One request with a JSON body as given, straight on the httpx2 client; a non-2xx
         answer or a transport error raises like scim2-client's do (`_mapped_errors`).
-        `retry=False`: a read is sent once (the transport does not retry it)."""
-        headers = {"Content-Type": SCIM_JSON} if content is not None else None
+        `retry=False`: a read is sent once (the transport does not retry it); `if_match`: the
+        request is conditional on that version."""
+        headers = {"Content-Type": SCIM_JSON} if content is not None else {}
+        if if_match:
+            headers["If-Match"] = if_match
         extensions = None if retry else dict(NO_RETRY)
         try:
             response = await self._http.request(
