@@ -35,6 +35,7 @@ import httpx2
 if TYPE_CHECKING:
     from connector.plan import Plan
     from connector.state import StateStore
+    from connector.target.profile import TargetProfile
 
 RESOURCE_SEGMENTS = frozenset(
     {"Users", "Groups", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes", "Bulk"}
@@ -308,6 +309,20 @@ async def _bare(job: Job, data: dict[str, Any], recorder: Recorder) -> None:
             response.raise_for_status()
 
 
+async def _sandbox_profile(base_url: str) -> TargetProfile:
+    """What a sync's discovery learns of the bench's target (the sandbox), learned in-process:
+    the seed maps people as a real initial sync would have, for that target."""
+    from connector.sandbox.scim import SandboxScimApp
+    from connector.target.client import TargetClient
+    from connector.target.profile import TargetProfile
+
+    transport = httpx2.ASGITransport(app=SandboxScimApp())
+    async with httpx2.AsyncClient(transport=transport, base_url=base_url) as http:
+        client = TargetClient(http)
+        await client.discover()
+        return TargetProfile().discovered(client.user_extensions, client.schemas_body, client.notes)
+
+
 def run_seed(job: Job, result: Result) -> None:
     """Write the state of a finished initial sync: state store and the target's seed file.
 
@@ -322,16 +337,18 @@ def run_seed(job: Job, result: Result) -> None:
 
     settings = load_config(Path(job.config))
     as_of = dt.date.fromisoformat(job.as_of)
+    profile = asyncio.run(_sandbox_profile(str(settings.target.base_url)))
     started = time.perf_counter()
     inputs = jobs.read_inputs(settings)
     known = KnownState()
     has_acmidm = settings.target.capabilities.acmidm_extension is not False
-    desired = jobs.desire(settings, inputs, known, as_of, has_acmidm)
+    desired = jobs.desire(settings, inputs, known, as_of, has_acmidm, fit=profile.fit())
     plan = jobs.make_planned(settings, inputs, desired, known, as_of).plan
     planned_seconds = time.perf_counter() - started
     store = StateStore.open(Path(settings.state.path))
     with store.transaction():  # one for the whole seed: each save_user's own joins it
         members, ids = _seed(plan, store, desired.groups, Path(job.seed_file))
+        store.save_target_profile(jobs.target_key(settings), profile)
     store.close()
     result.seconds = time.perf_counter() - started
     result.planned = plan.counts()
