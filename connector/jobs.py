@@ -471,6 +471,8 @@ class Run:
         self.profile = applier.learned()
         report.counts = result.counts()
         report.failures = result.failures
+        for note in result.notes:
+            report.warnings.append(Warning_(kind="target", message=note))
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
         report.extra["retries"] = self.retry.retries
         status = "failed" if result.failures else "done"

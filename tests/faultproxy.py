@@ -34,6 +34,8 @@ class FaultKind(StrEnum):
     HOLD = "hold"
     EMPTY_LIST = "empty_list"  # a 200 ListResponse with nothing in it: a filter that lies
     REFUSED = "400"  # a SCIM Error answer: the request is refused, not worth sending again
+    NOT_IMPLEMENTED = "501"  # a SCIM Error answer: the server does not do this at all
+    SWALLOW = "swallow"  # not forwarded; answered 200 with the resource as it is: no effect
 
 
 # The answers the proxy makes up itself: status line and SCIM JSON body.
@@ -47,6 +49,11 @@ _CANNED: dict[FaultKind, tuple[str, bytes]] = {
         "400 Bad Request",
         b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], '
         b'"status": "400", "detail": "refused by the fault proxy"}',
+    ),
+    FaultKind.NOT_IMPLEMENTED: (
+        "501 Not Implemented",
+        b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], '
+        b'"status": "501", "detail": "not implemented"}',
     ),
 }
 
@@ -217,6 +224,8 @@ class FaultProxy:
             while not fault.gate.opened.is_set():
                 await asyncio.sleep(0.01)
         skip = {"host", "content-length", "connection", "transfer-encoding"}
+        if fault.kind is FaultKind.SWALLOW:  # the resource as it is, as if the write was done
+            method, body = "GET", b""
         response = await upstream.request(
             method,
             target,

@@ -15,7 +15,7 @@ from connector.plan import OpKind
 from connector.report import Failure
 from connector.state import StateStore
 from connector.target.client import TargetClient
-from connector.target.errors import NotFound
+from connector.target.errors import NotFound, TargetRequestError
 from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
@@ -34,6 +34,7 @@ class ApplyResult:
     adopted: int = 0
     restored: int = 0
     requests: int = 0
+    notes: list[str] = field(default_factory=list)  # what the target cannot do, said once
 
     def counts(self) -> dict[str, int]:
         """Operations done per kind (every kind present)."""
@@ -93,6 +94,8 @@ class ApplyContext:
     profile: TargetProfile = field(default_factory=TargetProfile)
     # Owned paths a write's answer showed the target does not keep as sent (`fit.not_kept`).
     not_kept: set[str] = field(default_factory=set)
+    # Operation kinds the target cannot do at all (not implemented), with why.
+    incapable: dict[str, str] = field(default_factory=dict)
     # Whether this run already sent a refused user PATCH again path by path, to learn which
     # paths the target refuses (once per run at most; see `users.UserOps`).
     patch_probed: bool = False
@@ -117,6 +120,11 @@ class ApplyContext:
         if person in self.failed:
             self._fail(person, label, kind, "skipped: an earlier operation for this person failed")
             return
+        incapable = self.incapable.get(kind)
+        if incapable is not None:  # the target cannot do this at all: not asked again
+            self.failed.add(person)
+            self._fail(person, label, kind, f"skipped: {incapable}")
+            return
         if not journalled:
             self.store.journal(self.run_id, kind, "intent", person, label)
         try:
@@ -127,6 +135,7 @@ class ApplyContext:
         except TargetError as exc:
             if blocks_person(kind, exc):
                 self.failed.add(person)
+            self._note_incapable(kind, exc)
             self._fail(person, label, kind, str(exc))
             self.store.journal(self.run_id, kind, "failed", person, label, str(exc))
             return
@@ -135,6 +144,16 @@ class ApplyContext:
                 record()
             self.store.journal(self.run_id, kind, "done", person, label)
         self.result.done[kind] += 1
+
+    def _note_incapable(self, kind: str, exc: TargetError) -> None:
+        """A create the target refuses as not implemented (405, 501): it creates no users at
+        all. Said once, in one line naming the capability; the run's other creates are not sent."""
+        status = exc.status if isinstance(exc, TargetRequestError) else None
+        if kind != OpKind.CREATE.value or status not in (405, 501) or kind in self.incapable:
+            return
+        self.incapable[kind] = f"the target does not create users (POST answered {status})"
+        self.result.notes.append(f"{self.incapable[kind]}: no joiner can be provisioned")
+        log.error("apply.target_incapable", run_id=self.run_id, capability="create users")
 
     def _partly_done(self, person: str, label: str, kind: str, exc: PartlyDone) -> None:
         """Record what an operation done in part did; report its failed update."""

@@ -23,6 +23,7 @@ from connector.target import fit
 from connector.target.client import ScimUser
 from connector.target.errors import (
     Conflict,
+    EffectMissing,
     NotFound,
     PreconditionFailed,
     Rejected,
@@ -244,8 +245,7 @@ class UserOps(Matching):
 
         answer = await self._call("patch user", send)
         if answer is not None:  # the user as the target holds it now
-            sent = {c.path: c.value for c in changes if c.value is not None}
-            self.not_kept.update(fit.not_kept(sent, answer.model_dump()))
+            self._check_answer("patch user", changes, answer.model_dump())
 
     async def _put(self, person: str, scim_id: str, changes: Sequence[Change]) -> None:
         """Write changes by PUT: read the user, apply them (`user_writes.merged`: what the
@@ -264,9 +264,18 @@ class UserOps(Matching):
                     raise
                 continue
             if answer is not None:
-                sent = {c.path: c.value for c in changes if c.value is not None}
-                self.not_kept.update(fit.not_kept(sent, answer))
+                self._check_answer("replace user", changes, answer)
             return
+
+    def _check_answer(self, what: str, changes: Sequence[Change], answer: dict[str, Any]) -> None:
+        """What a write's answer (the user as the target now holds it) shows: attributes it does
+        not keep as sent are noted; an `active` or `userName` it does not hold is a failure."""
+        sent = {c.path: c.value for c in changes if c.value is not None}
+        missing = fit.missing_effects(sent, answer)
+        if missing:
+            shown = ", ".join(f"{path}={sent[path]!r}" for path in sorted(missing))
+            raise EffectMissing(what, f"answered as done, but the user does not hold {shown}")
+        self.not_kept.update(fit.not_kept(sent, answer))
 
     async def _delete(self, op: UserOp) -> Record:
         assert op.scim_id is not None

@@ -88,3 +88,7 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
 def _message(operation: str, status: int | None, scim_type: str | None, detail: str) -> str:
     answer = " ".join(part for part in (str(status) if status else "", scim_type or "") if part)
     return f"{operation}: {answer}: {detail}" if answer else f"{operation}: {detail}"
+
+
+class EffectMissing(TargetRequestError):
+    """A write the target answered as done, whose effect is not there (read back or answered)."""

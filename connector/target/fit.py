@@ -183,6 +183,21 @@ def not_kept(sent: dict[str, Any], answer: dict[str, Any]) -> frozenset[str]:
     )
 
 
+def missing_effects(sent: dict[str, Any], answer: dict[str, Any]) -> frozenset[str]:
+    """The always-compared paths (`userName`, `active`) a write's answer does not hold as sent:
+    a write answered with success that did not take effect."""
+    missing = set()
+    for path in ALWAYS_COMPARED & sent.keys():
+        wanted, held = sent[path], value_at(answer, path)
+        if isinstance(wanted, str) and isinstance(held, str):
+            same = wanted.casefold() == held.casefold()  # userName is not case-exact
+        else:
+            same = wanted == held
+        if not same:
+            missing.add(path)
+    return frozenset(missing)
+
+
 def equivalent(actual: Any, desired: Any) -> bool:
     """True iff `actual` holds everything `desired` says (extra keys and list order ignored)."""
     if isinstance(desired, dict):
