@@ -2,14 +2,18 @@
 
 It speaks just enough HTTP/1.1 (request line, headers, Content-Length bodies, keep-alive) to
 sit in front of scim2-server, and for each request asks a `FaultPlan` what to do: forward it,
-answer 429 with Retry-After, answer 500/503, refuse it (400), delay, hold it until a test opens
-a gate, or drop the connection before or after forwarding (the latter is a lost answer: the
-server did the work, the client never hears).
+answer 429 with Retry-After, answer 500/503, refuse it (400, 501), answer with the resource as
+it is (a write without effect), an empty list (a filter that lies), delay, hold it until a test
+opens a gate, or drop the connection before or after forwarding (the latter is a lost answer:
+the server did the work, the client never hears). A `Rule`, which sees the request's body too,
+goes first: it can answer a request of one form with any status and body, unforwarded (a
+target that refuses that form, or answers it as done without doing it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import threading
@@ -17,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from http import HTTPStatus
 
 import httpx2
 
@@ -36,6 +41,7 @@ class FaultKind(StrEnum):
     REFUSED = "400"  # a SCIM Error answer: the request is refused, not worth sending again
     NOT_IMPLEMENTED = "501"  # a SCIM Error answer: the server does not do this at all
     SWALLOW = "swallow"  # not forwarded; answered 200 with the resource as it is: no effect
+    ANSWER = "answer"  # answer `status` with `body`, without forwarding
 
 
 # The answers the proxy makes up itself: status line and SCIM JSON body.
@@ -60,11 +66,14 @@ _CANNED: dict[FaultKind, tuple[str, bytes]] = {
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One decision: the kind, and its parameter (Retry-After or delay seconds, or the gate)."""
+    """One decision: the kind, and its parameter (Retry-After or delay seconds, the gate, or the
+    status and body of an ANSWER)."""
 
     kind: FaultKind = FaultKind.FORWARD
     seconds: float = 0.0
     gate: Gate | None = None
+    status: int = 200
+    body: bytes = b""
 
 
 FORWARD = Fault()
@@ -78,10 +87,57 @@ class Seen:
     path: str
     fault: FaultKind
     at: float  # loop time
+    body: bytes = b""
 
 
 FaultPlan = Callable[[str, str, int], Fault]
 """(method, path with query, index of this request) -> what to do with it."""
+
+Rule = Callable[[str, str, bytes], Fault | None]
+"""(method, path with query, body) -> what to do with it; None: as the FaultPlan says."""
+
+
+def answering(pattern: str, body: str, fault: Fault, times: int | None = None) -> Rule:
+    """Apply `fault` to every request (the first `times` ones) whose "METHOD path" matches
+    `pattern` and whose body matches the regular expression `body`."""
+    compiled, in_body = re.compile(pattern), re.compile(body.encode())
+    count = 0
+    lock = threading.Lock()
+
+    def rule(method: str, path: str, content: bytes) -> Fault | None:
+        nonlocal count
+        if not (compiled.search(f"{method} {path}") and in_body.search(content)):
+            return None
+        with lock:
+            count += 1
+            return fault if times is None or count <= times else None
+
+    return rule
+
+
+def first_of(*rules: Rule) -> Rule:
+    """The rule whose decision is the first of these rules' that decides."""
+
+    def rule(method: str, path: str, content: bytes) -> Fault | None:
+        for each in rules:
+            fault = each(method, path, content)
+            if fault is not None:
+                return fault
+        return None
+
+    return rule
+
+
+def scim_error(status: int, detail: str, scim_type: str | None = None) -> Fault:
+    """An ANSWER with a SCIM Error (RFC 7644 §3.12) of this status."""
+    error: dict[str, str] = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": str(status),
+        "detail": detail,
+    }
+    if scim_type:
+        error["scimType"] = scim_type
+    return Fault(FaultKind.ANSWER, status=status, body=json.dumps(error).encode())
 
 
 def random_faults(rate: float, seed: int, pattern: str = r".*") -> FaultPlan:
@@ -158,6 +214,7 @@ class FaultProxy:
 
     upstream: str  # e.g. http://127.0.0.1:8080
     plan: FaultPlan
+    rule: Rule | None = None
     port: int = 0
     seen: list[Seen] = field(default_factory=list)
 
@@ -199,10 +256,20 @@ class FaultProxy:
         body = await reader.readexactly(length) if length else b""
 
         index = len(self.seen)
-        fault = self.plan(method, target, index)
-        self.seen.append(Seen(method, target, fault.kind, asyncio.get_running_loop().time()))
+        ruled = self.rule(method, target, body) if self.rule is not None else None
+        fault = ruled or self.plan(method, target, index)
+        now = asyncio.get_running_loop().time()
+        self.seen.append(Seen(method, target, fault.kind, now, body))
         if fault.kind is FaultKind.DROP_BEFORE:
             return False
+        if fault.kind is FaultKind.ANSWER:
+            kind = "application/scim+json" if fault.body else ""
+            head = f"HTTP/1.1 {fault.status} {_reason(fault.status)}\r\n"
+            head += f"Content-Type: {kind}\r\n" if kind else ""
+            head += f"Content-Length: {len(fault.body)}\r\n\r\n"
+            writer.write(head.encode("latin-1") + fault.body)
+            await writer.drain()
+            return True
         if fault.kind in (FaultKind.TOO_MANY, FaultKind.ERROR, FaultKind.UNAVAILABLE):
             extra = f"Retry-After: {fault.seconds:g}\r\n" if fault.seconds else ""
             status = {"429": "429 Too Many Requests", "500": "500 Internal Server Error"}.get(
@@ -247,10 +314,25 @@ class FaultProxy:
         return True
 
 
+def _reason(status: int) -> str:
+    """The reason phrase of an HTTP status."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def forward_all(method: str, path: str, index: int) -> Fault:
+    """The FaultPlan that forwards everything (for a proxy whose faults are all `Rule`s)."""
+    return FORWARD
+
+
 @contextmanager
-def fault_proxy(upstream: str, plan: FaultPlan) -> Iterator[FaultProxy]:
+def fault_proxy(
+    upstream: str, plan: FaultPlan = forward_all, rule: Rule | None = None
+) -> Iterator[FaultProxy]:
     """Run a FaultProxy on a free loopback port in a background thread."""
-    proxy = FaultProxy(upstream=upstream, plan=plan)
+    proxy = FaultProxy(upstream=upstream, plan=plan, rule=rule)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     server: asyncio.AbstractServer | None = None

@@ -23,7 +23,9 @@ empty, or its users were read and none matches (see `_prefetch`).
 Modules, in the order a run uses them: `context` (what a run holds, journalling and failure
 handling), `matching` (finding new people in the target), `users` (user operations one by one;
 `user_writes`: which changes go by PATCH and which by PUT, and a PUT's body, pure), `bulk`
-(user operations in SCIM Bulk requests), `groups` (rights as group memberships), `applier` (the
+(user operations in SCIM Bulk requests), `groups` (rights as group memberships: the group
+found, adopted or created), `members` (one batch of member changes, written and checked),
+`ladder` (the forms of a member removal, in the order they are tried), `applier` (the
 order of it all).
 """
 

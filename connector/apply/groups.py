@@ -1,35 +1,30 @@
-"""Rights as group memberships: the right's group found, adopted or created; members added and
-removed in batches (PATCH, else a PUT of the member list); only what the connector added is
-ever removed."""
+"""Rights as group memberships: the right's group found, adopted or created (with its first
+members where the target keeps them); members added and removed in batches, each checked
+(`connector.apply.members`); only what the connector added is ever removed."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from functools import partial
 
 import structlog
 from scim2_models import Group, GroupMember
 
-from connector.apply.context import ApplyContext
+from connector.apply.members import MemberWrites, member_ids
 from connector.errors import TargetError
 from connector.known import KnownState
 from connector.plan import MembershipOp, OpKind
-from connector.target.errors import (
-    InvalidResponse,
-    NotFound,
-    PreconditionFailed,
-)
+from connector.target.errors import Conflict, InvalidResponse, NotFound, Rejected
 
 log = structlog.get_logger(__name__)
 
+# The attribute named in `TargetProfile.untrusted_filters` when displayName filters are wrong.
+DISPLAY_NAME = "displayname"
 
-# Tries at PUTting a group's member list back (targets without PATCH) when someone else's change
-# keeps getting in between (412 Precondition Failed).
-REPLACE_ATTEMPTS = 3
+Pending = list[tuple[MembershipOp, str]]
+"""Membership operations to write, each with the SCIM id of its user."""
 
 
-class GroupOps(ApplyContext):
+class GroupOps(MemberWrites):
     """Membership operations, per right."""
 
     async def _memberships(self, ops: list[MembershipOp], known: KnownState) -> None:
@@ -38,42 +33,150 @@ class GroupOps(ApplyContext):
             by_right[op.right].append(op)
         for right, right_ops in sorted(by_right.items()):
             try:
-                group = await self._ensure_group(right, right_ops[0].group, known)
+                group, placed = await self._ensure_group(right, right_ops, known)
             except TargetError as exc:
                 for op in right_ops:
                     self._fail(op.person, op.label, op.kind.value, str(exc))
                 continue
-            await self._change_members(right, group, right_ops)
+            placed_ids = {id(op) for op in placed}
+            rest = [op for op in right_ops if id(op) not in placed_ids]
+            await self._change_members(right, group, rest)
 
-    async def _ensure_group(self, right: str, display_name: str, known: KnownState) -> Group:
-        """The right's group as the target holds it now, members included.
+    async def _ensure_group(
+        self, right: str, ops: list[MembershipOp], known: KnownState
+    ) -> tuple[Group, list[MembershipOp]]:
+        """The right's group as the target holds it now, members included, and the grants it
+        was created with (recorded done).
 
         The state store's group; else (never recorded, or deleted in the target since) the group
-        found by displayName, adopted; else a new one. Its SCIM id is recorded.
+        found by displayName, adopted; else a new one, with the first grants' members where the
+        target keeps them. Its SCIM id is recorded.
         """
+        display_name = ops[0].group
         group_id = known.groups.get(right)
         if group_id is not None:
             try:
-                return await self._read_group(group_id)
+                return await self._read_group(group_id), []
             except NotFound:
                 self._forget_members(right, known)
-        found = await self._call(
-            "find group", lambda: self.client.find_groups_by_display_name(display_name)
-        )
-        if len(found) > 1:
-            log.warning("apply.groups_ambiguous", run_id=self.run_id, right=right, n=len(found))
-        if found and found[0].id:
-            group = await self._read_group(found[0].id)  # a listing may leave the members out
-            how = "adopted"
+        found = await self._find_group(right, display_name)
+        first: Pending = []
+        if found is not None:
+            group, how = await self._read_group(found), "adopted"
         else:
-            new = Group(display_name=display_name)
-            group = await self._call("create group", lambda: self.client.create_group(new))
-            how = "created"
+            first = self._first_members(ops)
+            group, how = await self._create_group(right, display_name, first)
+            if how == "adopted":
+                first = []
         if group.id is None:
             raise InvalidResponse("ensure group", "the target gave the group no id")
         self.store.save_group(right, group.id, display_name)
         self.store.journal(self.run_id, "group", "done", detail=f"{right}: {how} {group.id}")
-        return group
+        if not first:
+            return group, []
+        return await self._placed_on_create(right, group, first)
+
+    async def _find_group(self, right: str, display_name: str) -> str | None:
+        """The SCIM id of the group called `display_name` (ignoring case), if there is one.
+
+        By filter where the target's displayName filters are trusted; else, and when the filter
+        finds nothing, by listing every group. A filter that missed a group the listing found is
+        not trusted again (the profile remembers).
+        """
+        by_filter = (
+            self.client.capabilities.filter and DISPLAY_NAME not in self.profile.untrusted_filters
+        )
+        found: list[Group] = []
+        if by_filter:
+            try:
+                found = await self._call(
+                    "find group", lambda: self.client.find_groups_by_display_name(display_name)
+                )
+            except Rejected as exc:
+                log.info("apply.group_filter_refused", run_id=self.run_id, reason=str(exc))
+        if not found:
+            found = await self._list_groups_named(display_name)
+            if found and by_filter:
+                self._learn(untrusted_filters=self.profile.untrusted_filters | {DISPLAY_NAME})
+        if len(found) > 1:
+            log.warning("apply.groups_ambiguous", run_id=self.run_id, right=right, n=len(found))
+        return next((group.id for group in found if group.id), None)
+
+    async def _list_groups_named(self, display_name: str) -> list[Group]:
+        groups: list[Group] = await self._call(
+            "list groups", lambda: self.client.find_groups_by_listing(display_name)
+        )
+        return groups
+
+    def _first_members(self, ops: list[MembershipOp]) -> Pending:
+        """The grants to send with a new group (one batch), unless the target drops them."""
+        if self.profile.drops_members_on_write:
+            return []
+        first: dict[str, MembershipOp] = {}  # SCIM id -> its (first) grant
+        for op in ops:
+            scim_id = self.scim_ids.get(op.person)
+            if op.kind is OpKind.GRANT and scim_id and op.person not in self.failed:
+                first.setdefault(scim_id, op)
+        return [(op, scim_id) for scim_id, op in first.items()][: self.batch_size]
+
+    async def _create_group(
+        self, right: str, display_name: str, first: Pending
+    ) -> tuple[Group, str]:
+        """A new group with these first members, and "created"; else the group the target turns
+        out to hold, and "adopted": when it answers 409 (a group the lookup did not see), or
+        when a create whose answer was lost is tried again (the lost one may have been made)."""
+        for op, _ in first:
+            self.store.journal(self.run_id, "grant", "intent", op.person, op.label, right)
+        members = [GroupMember(value=scim_id) for _, scim_id in first] or None
+        new = Group(display_name=display_name, members=members)
+        attempts = 0
+
+        async def find_then_create() -> tuple[Group, str]:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                found = await self._find_group(right, display_name)
+                if found is not None:
+                    return await self._read_group(found), "adopted"
+            try:
+                return await self.client.create_group(new), "created"
+            except Conflict:
+                named = await self._list_groups_named(display_name)
+                if not named or not named[0].id:
+                    raise
+                self._journal_failed(right, first)  # refused: none of it happened
+                log.info("apply.group_exists", run_id=self.run_id, right=right, id=named[0].id)
+                return await self._read_group(named[0].id), "adopted"
+
+        try:
+            created: tuple[Group, str] = await self._call("create group", find_then_create)
+        except TargetError:
+            self._journal_failed(right, first)
+            raise
+        return created
+
+    async def _placed_on_create(
+        self, right: str, group: Group, first: Pending
+    ) -> tuple[Group, list[MembershipOp]]:
+        """Record the grants a new group holds as created (its answer shows them, else one read
+        does); a target that kept none of them drops members sent with a create: the profile
+        remembers, and they are added by PATCH."""
+        if group.members is None:
+            group = await self._read_group(group.id or "")
+        held = member_ids(group)
+        placed = [op for op, scim_id in first if scim_id in held]
+        if not placed:
+            self._learn(drops_members_on_write=True)
+        with self.store.transaction():
+            for op in placed:
+                self.store.add_membership(op.person, right)
+                self.store.journal(self.run_id, "grant", "done", op.person, op.label, right)
+                self.result.done[op.kind.value] += 1
+        return group, placed
+
+    def _journal_failed(self, right: str, pending: Pending) -> None:
+        for op, _ in pending:
+            self.store.journal(self.run_id, op.kind.value, "failed", op.person, op.label, right)
 
     def _forget_members(self, right: str, known: KnownState) -> None:
         """The right's group was deleted in the target, and its members with it: forget them, so
@@ -85,14 +188,10 @@ class GroupOps(ApplyContext):
                 if right in user.memberships | user.foreign_memberships:
                     self.store.remove_membership(key, right)
 
-    async def _read_group(self, group_id: str) -> Group:
-        group: Group = await self._call("read group", lambda: self.client.get_group(group_id))
-        return group
-
     async def _change_members(self, right: str, group: Group, ops: list[MembershipOp]) -> None:
-        """Add and remove what the target does not have yet, PATCH in batches (else one PUT)."""
-        members = _member_ids(group)
-        pending: list[tuple[MembershipOp, str]] = []
+        """Add and remove what the target does not have yet, in batches (one PUT without PATCH)."""
+        members = member_ids(group)
+        pending: Pending = []
         for op in ops:
             scim_id = self.scim_ids.get(op.person)
             if op.person in self.failed or scim_id is None:
@@ -111,21 +210,10 @@ class GroupOps(ApplyContext):
             pending.append((op, scim_id))
         if not pending:
             return
-        group_id = group.id or ""
-        if not self.client.capabilities.patch:
-            await self._member_batch(
-                right, pending, lambda add, remove: self._replace_members(group, add, remove)
-            )
-            return
-
-        async def patch(add: list[str], remove: list[str]) -> None:
-            await self._call(
-                "patch group members",
-                lambda: self.client.patch_group_members(group_id, add, remove),
-            )
-
-        for start in range(0, len(pending), self.batch_size):
-            await self._member_batch(right, pending[start : start + self.batch_size], patch)
+        # Without PATCH each write is a PUT of the whole member list: one, for every change.
+        size = self.batch_size if self.client.capabilities.patch else len(pending)
+        for start in range(0, len(pending), size):
+            await self._member_batch(right, group, pending[start : start + size])
 
     def _already_member(self, right: str, op: MembershipOp) -> None:
         """A grant whose member is already there: someone else's, unless the connector's own
@@ -141,60 +229,24 @@ class GroupOps(ApplyContext):
             self.store.journal(self.run_id, "grant", "note", op.person, op.label, detail)
         self.result.done[op.kind.value] += 1
 
-    async def _member_batch(
-        self,
-        right: str,
-        batch: list[tuple[MembershipOp, str]],
-        write: Callable[[list[str], list[str]], Awaitable[None]],
-    ) -> None:
-        """Journal, write (one request: `write(add, remove)` with user ids), record."""
+    async def _member_batch(self, right: str, group: Group, batch: Pending) -> None:
+        """Journal, write (checked), record: each operation done only where its effect shows."""
         add = [scim_id for op, scim_id in batch if op.kind is OpKind.GRANT]
         remove = [scim_id for op, scim_id in batch if op.kind is OpKind.WITHDRAW]
         for op, _ in batch:
             self.store.journal(self.run_id, op.kind.value, "intent", op.person, op.label, right)
-        try:
-            await write(add, remove)
-        except TargetError as exc:
-            for op, _ in batch:
-                self._fail(op.person, op.label, op.kind.value, str(exc))
-                self.store.journal(self.run_id, op.kind.value, "failed", op.person, op.label, right)
-            return
+        failed = await self._write_members(group, add, remove)
         with self.store.transaction():
-            for op, _ in batch:
+            for op, scim_id in batch:
+                if scim_id in failed:
+                    continue
                 if op.kind is OpKind.GRANT:
                     self.store.add_membership(op.person, right)
                 else:
                     self.store.remove_membership(op.person, right)
                 self.store.journal(self.run_id, op.kind.value, "done", op.person, op.label, right)
                 self.result.done[op.kind.value] += 1
-
-    async def _replace_members(self, group: Group, add: list[str], remove: list[str]) -> None:
-        """For targets without PATCH: PUT the group back with the changes applied to its full
-        current member list. With ETags the PUT is conditional on the version read; when
-        someone changed the group in between, it is read again and the changes re-applied."""
-        current = group
-        for attempt in range(1, REPLACE_ATTEMPTS + 1):
-            replacement = _with_members(current, add, remove)
-            try:
-                await self._call(
-                    "replace group members", partial(self.client.replace_group, replacement)
-                )
-                return
-            except PreconditionFailed:
-                if attempt == REPLACE_ATTEMPTS:
-                    raise
-                current = await self._read_group(group.id or "")
-
-
-def _member_ids(group: Group) -> set[str]:
-    """The SCIM ids of a group's members."""
-    return {member.value for member in group.members or [] if member.value}
-
-
-def _with_members(group: Group, add: list[str], remove: list[str]) -> Group:
-    """The group with these user ids added and removed; every other member kept as it was."""
-    gone = set(remove)
-    kept = [member for member in group.members or [] if member.value not in gone]
-    present = {member.value for member in kept}
-    kept += [GroupMember(value=scim_id) for scim_id in dict.fromkeys(add) if scim_id not in present]
-    return group.model_copy(update={"members": kept})
+        for op, scim_id in batch:
+            if scim_id in failed:
+                self._fail(op.person, op.label, op.kind.value, failed[scim_id])
+                self.store.journal(self.run_id, op.kind.value, "failed", op.person, op.label, right)

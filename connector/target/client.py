@@ -18,9 +18,11 @@ to scim2-client:
   JSON through the same httpx2 client (authentication, retries of reads and event hooks all
   apply), and only the `id` is read from the answer. A user PUT reads and sends the user as
   JSON (`read_user_json`, `replace_user_json`): attributes no model knows are sent back as read.
-- Member removals are grouped: one `remove` with `members[value eq "a" or value eq "b" ...]`
-  per batch (a valuePath filter, RFC 7644 §3.5.2.2 / §3.4.2.2); a target that refuses it (400)
-  gets one `remove` per member from then on.
+- Group member changes go as JSON PATCH operations built by `connector.target.members` (the
+  caller picks the form: see `connector.apply.ladder`); the answer's members, when it lists
+  them, come back, so that the caller can check the effect without reading the group again.
+- Groups can be found by listing (`find_groups_by_listing`), for targets whose filters are off
+  or silently wrong.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx2
 import structlog
@@ -46,7 +48,6 @@ from scim2_models import (
     ETag,
     Filter,
     Group,
-    GroupMember,
     ListResponse,
     Patch,
     PatchOp,
@@ -81,6 +82,7 @@ from connector.target.errors import (
     TargetUnavailable,
     parse_retry_after,
 )
+from connector.target.members import Operation, member_ids_in, patch_body
 from connector.target.schema import DeclaredSchema, declared_schema
 from connector.target.transport import NO_RETRY
 
@@ -96,8 +98,6 @@ _KNOWN_USER_EXTENSIONS = frozenset(
 )
 # A filter on userName: the one every filtering server supports (Entra ID included).
 _PROBE_FILTER = 'userName eq "scim-connector-capability-probe"'
-# Members named in one grouped `remove` operation's filter (a longer batch gets several).
-MAX_MEMBERS_PER_REMOVE = 100
 SCIM_JSON = "application/scim+json"
 
 
@@ -166,9 +166,6 @@ class TargetClient:
         self.notes: list[str] = []
         # Whether listings send `count` (a target that fails a page with it gets none).
         self.list_with_count = True
-        # Whether member removals go as one `remove` with an `or` filter per batch; a target
-        # that answers that with 400 (but takes one remove per member) gets the latter.
-        self.grouped_removal = True
 
     # -- Discovery ------------------------------------------------------
 
@@ -553,45 +550,65 @@ class TargetClient:
         replaced = await self._call("replace group", self._scim.replace(self._group_type, group))
         return _group(replaced, "replace group")
 
-    async def patch_group_members(
-        self, group_id: str, add: Sequence[str], remove: Sequence[str]
-    ) -> None:
-        """Add and remove members (user ids) in one PATCH request; nothing to do, no request.
-
-        Removals go as one `remove` per MAX_MEMBERS_PER_REMOVE members, with an `or` filter;
-        if the target refuses that (400) and takes one `remove` per member, it gets those from
-        then on (a PATCH is atomic: the refused one changed nothing).
-        """
-        if not add and not remove:
-            return
-        if not (self.grouped_removal and len(remove) > 1):
-            await self._patch_members(group_id, add, remove, grouped=False)
-            return
-        try:
-            await self._patch_members(group_id, add, remove, grouped=True)
-        except Rejected as exc:
-            if exc.status != 400:
-                raise
-            await self._patch_members(group_id, add, remove, grouped=False)
-            self.grouped_removal = False
-            log.info("target.grouped_removal_refused", detail=exc.detail)
-
-    async def _patch_members(
-        self, group_id: str, add: Sequence[str], remove: Sequence[str], *, grouped: bool
-    ) -> None:
-        operations: list[PatchOperation[Group]] = []
-        if add:
-            members = [GroupMember(value=member) for member in add]
-            operations.append(PatchOperation(op="add", path="members", value=members))
-        step = MAX_MEMBERS_PER_REMOVE if grouped else 1
-        for start in range(0, len(remove), step):
-            chosen = remove[start : start + step]
-            condition = " or ".join(f"value eq {_quoted(member)}" for member in chosen)
-            operations.append(PatchOperation(op="remove", path=f"members[{condition}]"))
-        await self._call(
-            "patch group members",
-            self._scim.modify(self._group_type, group_id, PatchOp[Group](operations=operations)),
+    async def patch_group(
+        self, group_id: str, operations: Sequence[Operation]
+    ) -> frozenset[str] | None:
+        """One PATCH of a group, its operations as JSON (see `connector.target.members`); the
+        member ids its answer lists, None when it lists none (a 204, or no `members`)."""
+        url = f"{self.group_endpoint}/{quote(group_id, safe='')}"
+        response = await self._send(
+            "patch group members", "PATCH", url, dumps(patch_body(operations))
         )
+        try:
+            return member_ids_in(response.json()) if response.content else None
+        except ValueError:
+            return None  # done, says the status; what the group holds now, a read will tell
+
+    async def find_groups_by_listing(self, display_name: str) -> list[Group]:
+        """Groups whose displayName equals `display_name`, ignoring case, found by reading the
+        whole Group listing (members not asked for): for targets whose filters are off or wrong."""
+        wanted = display_name.casefold()
+        return [
+            group
+            async for group in self.iter_groups()
+            if (group.display_name or "").casefold() == wanted
+        ]
+
+    async def iter_groups(self, page_size: int = 100) -> AsyncIterator[Group]:
+        """Every group of the target without its members (`excludedAttributes`; a target that
+        ignores it sends them anyway), page by page like `iter_users`, each once."""
+        start, seen = 1, set[str]()
+        count = page_size if self.list_with_count else None
+        while True:
+            query: SearchRequest[Any] = SearchRequest(
+                start_index=start, count=count, excluded_attributes=["members"]
+            )
+            try:
+                page = await self._call(
+                    "list groups", self._scim.query(self._group_type, query_parameters=query)
+                )
+            except (Rejected, InvalidResponse, TargetUnavailable) as exc:
+                if count is None or (isinstance(exc, TargetUnavailable) and exc.status is None):
+                    raise
+                self.list_with_count, count = False, None
+                log.warning("target.paging_without_count", reason=str(exc))
+                continue
+            groups = [_group(group, "list groups") for group in _resources_of(page, "list groups")]
+            for group in groups:
+                if group.id is None or group.id not in seen:
+                    seen.add(group.id or "")
+                    yield group
+            start += len(groups)
+            total = _total_of(page)
+            if not groups or (total is not None and start > total):
+                return
+            if total is None and count is not None and len(groups) < count:
+                return
+
+    @property
+    def group_endpoint(self) -> str:
+        """The path of the target's Group endpoint (`/Groups`)."""
+        return str(self._group_type.endpoint or "/Groups")
 
     # -- Plumbing -------------------------------------------------------
 

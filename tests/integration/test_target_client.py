@@ -16,6 +16,7 @@ from scim2_models import (
     Email,
     EnterpriseUser,
     Group,
+    GroupMember,
     Name,
     PatchOperation,
     Schema,
@@ -39,6 +40,8 @@ from connector.target.errors import (
     TargetUnavailable,
     parse_retry_after,
 )
+from connector.target.members import add_operations, removal_operations
+from connector.target.profile import MemberRemoval
 from tests.factories import GENT, IGS, make_nn
 
 if TYPE_CHECKING:
@@ -404,7 +407,7 @@ async def test_iter_users_pages_with_start_index_and_count(
 
 
 @integration
-async def test_group_members_are_added_and_removed_in_one_patch(
+async def test_group_members_are_added_and_removed_by_patch(
     scim_server: ScimServer, recorded_requests: RequestRecorder
 ) -> None:
     async with connected(scim_server, recorded_requests) as target:
@@ -413,20 +416,42 @@ async def test_group_members_are_added_and_removed_in_one_patch(
         assert group.id
         found = await target.find_groups_by_display_name("premiezoeker gebruiker")
         assert [each.id for each in found] == [group.id]
-        await target.patch_group_members(group.id, add=ids[:2], remove=[])
         recorded_requests.clear()
 
-        await target.patch_group_members(group.id, add=[ids[2]], remove=[ids[0]])
-        writes = list(recorded_requests.writes)
-        await target.patch_group_members(group.id, add=[], remove=[])
+        added = await target.patch_group(group.id, add_operations(ids))
+        removed = await target.patch_group(
+            group.id, removal_operations(MemberRemoval.FILTER, [ids[0]])
+        )
         read = await target.get_group(group.id)
 
+    writes = recorded_requests.writes
     assert [(request.method, request.url) for request in writes] == [
         ("PATCH", f"{scim_server.base_url}/Groups/{group.id}")
+    ] * 2
+    assert [[op["op"] for op in json.loads(w.body)["Operations"]] for w in writes] == [
+        ["add"],
+        ["remove"],
     ]
-    assert [op["op"] for op in json.loads(writes[0].body)["Operations"]] == ["add", "remove"]
+    assert (added, removed) == (None, None)  # 204: what the group holds, a read tells
     assert sorted(member.value or "" for member in read.members or []) == sorted(ids[1:])
-    assert len(recorded_requests.writes) == 1  # nothing to change: no request
+
+
+@integration
+async def test_groups_are_found_by_listing_ignoring_case_without_their_members(
+    scim_server: ScimServer, recorded_requests: RequestRecorder
+) -> None:
+    async with connected(scim_server, recorded_requests) as target:
+        user = (await target.create_user(person(1))).id or ""
+        members = [GroupMember(value=user)]
+        wanted = await target.create_group(Group(display_name="Premiezoeker Gebruiker"))
+        await target.create_group(Group(display_name="Premiezoeker Beheerder", members=members))
+        recorded_requests.clear()
+
+        found = await target.find_groups_by_listing("PREMIEZOEKER gebruiker")
+
+    assert [group.id for group in found] == [wanted.id]
+    (listing,) = recorded_requests.urls
+    assert "excludedAttributes=members" in listing
 
 
 @integration

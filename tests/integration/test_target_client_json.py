@@ -1,7 +1,6 @@
 """TargetClient's JSON paths against a real scim2-server: creates from the mapping's JSON, the
-target's size, the one-request lookup of a new person, Bulk, and grouped member removals
-(plus, through a refusing transport in front of the real server, a target that refuses an `or`
-filter in a member removal)."""
+target's size, the one-request lookup of a new person, Bulk, and member removals in each form of
+the member-removal ladder."""
 
 from __future__ import annotations
 
@@ -17,9 +16,11 @@ from scim2_models import Group
 
 from connector.apply import TargetIndex
 from connector.scim_models import ACMIDM_USER_SCHEMA, ENTERPRISE_USER_SCHEMA
-from connector.target import bulk, client
+from connector.target import bulk, members
 from connector.target.client import TargetClient
 from connector.target.errors import Conflict, Rejected
+from connector.target.members import add_operations, removal_operations
+from connector.target.profile import MemberRemoval
 from tests.factories import make_nn
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ async def test_a_bulk_request_creates_patches_and_reports_each_operation_on_its_
     assert gone is not None and gone.status == 404
 
 
-# -- grouped member removals -----------------------------------------------------------------------
+# -- member removals in each form of the ladder ----------------------------------------------------
 
 
 async def test_removing_several_members_is_one_remove_operation_with_an_or_filter(
@@ -192,9 +193,9 @@ async def test_removing_several_members_is_one_remove_operation_with_an_or_filte
         ids = [await target.create_user_json(resource(n)) for n in range(5)]
         group = await target.create_group(Group(display_name="Premiezoeker Gebruiker"))
         assert group.id
-        await target.patch_group_members(group.id, add=ids, remove=[])
+        await target.patch_group(group.id, add_operations(ids))
         recorded_requests.clear()
-        await target.patch_group_members(group.id, add=[], remove=ids[1:4])
+        await target.patch_group(group.id, removal_operations(MemberRemoval.FILTER, ids[1:4]))
 
     (patch,) = recorded_requests.writes
     operations = json.loads(patch.body)["Operations"]
@@ -211,14 +212,14 @@ async def test_removing_several_members_is_one_remove_operation_with_an_or_filte
 async def test_removals_beyond_the_per_operation_limit_are_split_in_several_operations(
     scim_server: ScimServer, recorded_requests: RequestRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client, "MAX_MEMBERS_PER_REMOVE", 2)
+    monkeypatch.setattr(members, "MAX_MEMBERS_PER_REMOVE", 2)
     async with connected(scim_server, recorded_requests) as target:
         ids = [await target.create_user_json(resource(n)) for n in range(5)]
         group = await target.create_group(Group(display_name="Premiezoeker Gebruiker"))
         assert group.id
-        await target.patch_group_members(group.id, add=ids, remove=[])
+        await target.patch_group(group.id, add_operations(ids))
         recorded_requests.clear()
-        await target.patch_group_members(group.id, add=[], remove=ids)
+        await target.patch_group(group.id, removal_operations(MemberRemoval.FILTER, ids))
 
     (patch,) = recorded_requests.writes
     paths = [operation["path"] for operation in json.loads(patch.body)["Operations"]]
@@ -226,61 +227,28 @@ async def test_removals_beyond_the_per_operation_limit_are_split_in_several_oper
     assert read(scim_server, f"/Groups/{group.id}").get("members", []) == []
 
 
-class RefusesGroupPatches(httpx2.AsyncBaseTransport):
-    """The real server, except that a group PATCH whose body holds `marker` is answered 400: by
-    default one with an `or` filter, as a target without `or` in valuePath filters answers."""
-
-    def __init__(self, marker: bytes = b" or ") -> None:
-        self.inner = httpx2.AsyncHTTPTransport()
-        self.marker = marker
-        self.refused = 0
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        body = await request.aread()
-        if request.method == "PATCH" and "/Groups/" in request.url.path and self.marker in body:
-            self.refused += 1
-            error = {
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                "status": "400",
-                "scimType": "invalidFilter",
-                "detail": "logical operators are not supported in value filters",
-            }
-            return httpx2.Response(400, json=error)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-async def test_a_target_refusing_the_or_filter_gets_one_remove_per_member_from_then_on(
-    scim_server: ScimServer, recorded_requests: RequestRecorder
-) -> None:
-    transport = RefusesGroupPatches()
-    async with connected(scim_server, recorded_requests, transport) as target:
-        ids = [await target.create_user_json(resource(n)) for n in range(5)]
+async def test_one_filtered_remove_per_member_removes_them_all(scim_server: ScimServer) -> None:
+    async with connected(scim_server) as target:
+        ids = [await target.create_user_json(resource(n)) for n in range(3)]
         group = await target.create_group(Group(display_name="Premiezoeker Gebruiker"))
         assert group.id
-        await target.patch_group_members(group.id, add=ids, remove=[])
-        recorded_requests.clear()
-        await target.patch_group_members(group.id, add=[], remove=ids[:2])
-        await target.patch_group_members(group.id, add=[], remove=ids[2:4])
+        await target.patch_group(group.id, add_operations(ids))
+        await target.patch_group(group.id, removal_operations(MemberRemoval.VALUE_FILTER, ids[:2]))
 
-    assert transport.refused == 1
-    bodies = [json.loads(request.body) for request in recorded_requests.writes]
-    assert [len(body["Operations"]) for body in bodies] == [1, 2, 2]  # refused, then per member
-    assert not target.grouped_removal
     members = read(scim_server, f"/Groups/{group.id}").get("members", [])
-    assert [member["value"] for member in members] == [ids[4]]
+    assert [member["value"] for member in members] == [ids[2]]
 
 
-async def test_a_400_that_per_member_removals_get_too_is_raised_and_grouping_stays_on(
+async def test_scim2_server_refuses_a_remove_with_a_value_list_with_400(
     scim_server: ScimServer,
 ) -> None:
-    transport = RefusesGroupPatches(marker=b"not-a-member-id")
-    async with connected(scim_server, transport=transport) as target:
+    async with connected(scim_server) as target:
+        ids = [await target.create_user_json(resource(n)) for n in range(2)]
         group = await target.create_group(Group(display_name="Premiezoeker Gebruiker"))
         assert group.id
-        with pytest.raises(Rejected):
-            await target.patch_group_members(group.id, add=["not-a-member-id"], remove=["a", "b"])
-        assert target.grouped_removal
-    assert transport.refused == 2  # grouped, then per member: refused both ways
+        await target.patch_group(group.id, add_operations(ids))
+        with pytest.raises(Rejected) as refused:
+            await target.patch_group(group.id, removal_operations(MemberRemoval.VALUE_LIST, ids))
+
+    assert refused.value.status == 400  # the ladder's next rung: a PUT of the member list
+    assert len(read(scim_server, f"/Groups/{group.id}").get("members", [])) == 2
