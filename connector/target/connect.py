@@ -11,7 +11,8 @@ import httpx2
 
 from connector.config import Settings
 from connector.target.auth import OAUTH_METHODS, oauth2_client, static_auth
-from connector.target.client import CapabilityOverrides, TargetClient
+from connector.target.client import TargetClient
+from connector.target.discovery import CapabilityOverrides
 from connector.target.retry import RetryPolicy
 from connector.target.transport import RetryingTransport
 

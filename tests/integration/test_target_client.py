@@ -31,7 +31,8 @@ from connector.scim_models import (
     acmidm_of,
     national_id_of,
 )
-from connector.target.client import CapabilityOverrides, ScimUser, TargetClient
+from connector.target.client import ScimUser, TargetClient
+from connector.target.discovery import CapabilityOverrides
 from connector.target.errors import (
     Conflict,
     NotFound,
