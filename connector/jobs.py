@@ -358,6 +358,15 @@ async def sync(
         with StateLock(lock_path(settings.state.path)):
             store = StateStore.open(settings.state.path)
             try:
+                if not dry_run:
+                    for abandoned in store.interrupt_abandoned_runs():
+                        report.warnings.append(
+                            Warning_(
+                                kind="interrupted_run",
+                                message=f"run {abandoned} stopped before it finished; "
+                                "recorded as interrupted",
+                            )
+                        )
                 async with connect(settings, event_hooks, retry) as client:
                     before = store.target_profile(target_key(settings))
                     profile = before.discovered(

@@ -441,6 +441,16 @@ class StateStore:
             (self._now(), run_id),
         )
 
+    def interrupt_abandoned_runs(self) -> list[str]:
+        """Record as interrupted every run still 'running': called with the state lock held, so
+        their process is gone (killed, or its machine stopped). Their ids, oldest first."""
+        rows = self._db.execute(
+            "SELECT run_id FROM runs WHERE status = 'running' ORDER BY started_at"
+        ).fetchall()
+        for (run_id,) in rows:
+            self.interrupt_run(run_id)
+        return [run_id for (run_id,) in rows]
+
     # --- what each target was learned to do ------------------------------------------------
 
     def target_profile(self, base_url: str) -> TargetProfile:

@@ -18,6 +18,7 @@ import pytest
 
 from connector import jobs
 from connector.config import load_config
+from connector.state import StateStore
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import Gate, fault_proxy
 from tests.integration.conftest import ScimServer, _serve
@@ -114,6 +115,12 @@ def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
 
     report = asyncio.run(jobs.sync(load_config(config), jobs.new_run_id(), DAY))
     assert report.exit_code == 0, report.to_json()
+    store = StateStore.open_read_only(killed_dir / "state.db")
+    assert store is not None
+    runs = {run.run_id: run.status for run in store.runs()}
+    store.close()
+    assert sorted(runs.values()) == ["done", "interrupted"], "the killed run is not left running"
+    assert [w.kind for w in report.warnings] == ["interrupted_run"]
     rows, members = snapshot(scim_server)
     assert len(rows) == PEOPLE
     assert len({r[0] for r in rows}) == PEOPLE  # one user per person: no duplicates
