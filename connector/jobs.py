@@ -447,6 +447,14 @@ class Run:
             observation = await observe(client, known, desired, ring, only, not_kept)
             known = _merged(known, observation.known, only)
             _report_observation(report, observation)
+            gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
+            desired = replace(
+                desired, users={k: u for k, u in desired.users.items() if k not in gone}
+            )
+            if not report.dry_run:
+                with store.transaction():
+                    for key in gone:  # not in the target, not active: nothing left to manage
+                        store.forget_user(key)
         planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
         plan_report(planned, report, settings.safety.min_holders)
         report.extra["planned"] = planned.plan.counts()
@@ -529,6 +537,23 @@ def _merged(known: KnownState, observed: KnownState, only: frozenset[str] | None
     users = {k: u for k, u in known.users.items() if k not in only}
     users.update(observed.users)
     return KnownState(users=users, groups=observed.groups)
+
+
+def _deleted_leavers(
+    desired: DesiredState, observation: Observation, inputs: Inputs, as_of: dt.date
+) -> frozenset[str]:
+    """The people whose account was deleted in the target and who are not active: no account
+    is created only to be held inactive (a future starter, whose account is due before the
+    first day, is not one of them)."""
+    gone = set()
+    for key in observation.vanished_keys:
+        user = desired.users.get(key)
+        person = inputs.people.get(user.national_digits) if user else None
+        if user is None or user.active or person is None:
+            continue
+        if not any(r.start_date > as_of for r in person.relations):
+            gone.add(key)
+    return frozenset(gone)
 
 
 def _report_observation(report: Report, observation: Observation) -> None:

@@ -28,6 +28,7 @@ class Observation:
     known: KnownState
     drifted: list[str] = field(default_factory=list)  # masked labels of users that drifted
     vanished: list[str] = field(default_factory=list)  # managed users no longer in the target
+    vanished_keys: set[str] = field(default_factory=set)  # their person keys
     adopted: set[str] = field(default_factory=set)  # keys found by externalId, not in the store
     lost_memberships: list[tuple[str, str]] = field(default_factory=list)  # (label, right)
 
@@ -120,6 +121,7 @@ async def observe(
         if found is None:
             if before is not None:
                 observation.vanished.append(before.label)
+                observation.vanished_keys.add(key)
             continue
         seen = _observed_user(found, before, wanted, keyring, not_kept)
         if before is None:

@@ -131,6 +131,8 @@ class UserOps(Matching):
                 # The user vanished or was recreated under another id: match again, never
                 # recreate.
                 found = await self._match(op.person, None, op.after.user_name)
+                if found is None and op.kind is OpKind.DEACTIVATE:
+                    return self._gone(op)  # no active account: the goal is reached
                 if found is None:
                     raise
                 scim_id = found
@@ -146,6 +148,20 @@ class UserOps(Matching):
         self.scim_ids[op.person] = scim_id
         after = replace(op.after, scim_id=scim_id)
         return partial(self.store.save_user, after)
+
+    def _gone(self, op: UserOp) -> Record:
+        """A leaver whose account was deleted in the target (by an administrator): nothing is
+        left to deactivate. Done; the state store forgets the account, so that no run creates
+        one again only to hold it inactive."""
+        log.info("apply.already_gone", run_id=self.run_id, person=op.label)
+
+        def record() -> None:
+            self.store.journal(
+                self.run_id, op.kind.value, "note", op.person, op.label, "gone from the target"
+            )
+            self.store.forget_user(op.person)
+
+        return record
 
     async def _write_changes(self, person: str, scim_id: str, changes: Sequence[Change]) -> None:
         """Write one user's changes (see `_write`). Raises `Unwritten` when some were written and
