@@ -38,6 +38,7 @@ from connector.logs import configure_logging
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
 from connector.render import render_journal, render_report, render_target_check
 from connector.report import Report
+from connector.target.checking import job as target_check
 
 if TYPE_CHECKING:
     from connector.sandbox.oauth import DemoClient, SandboxConfig
@@ -313,7 +314,7 @@ def check_target(
 
     def action() -> None:
         settings = load(config)
-        checked = asyncio.run(jobs.check_target(settings, write_test=write_test))
+        checked = asyncio.run(target_check.check_target(settings, write_test=write_test))
         if format is Format.JSON:
             sys.stdout.write(json.dumps(checked.to_json(), ensure_ascii=False, indent=2) + "\n")
         else:

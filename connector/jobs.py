@@ -13,7 +13,6 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -40,11 +39,9 @@ from connector.reconcile import Observation, observe
 from connector.report import Report
 from connector.safety import Thresholds, Trip, backup_gaps, check_plan
 from connector.state import JournalEntry, StateLock, StateStore, lock_path
-from connector.target.check import Area, Finding, TargetCheck, Verdict, profile_from
 from connector.target.client import TargetClient
-from connector.target.connect import EventHooks, connect
+from connector.target.connect import EventHooks, connect, retry_policy, target_key
 from connector.target.fit import TargetFit
-from connector.target.probe import check_target as probe_target
 from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
@@ -202,11 +199,6 @@ def stored_profile(settings: Settings) -> TargetProfile:
         return store.target_profile(target_key(settings))
     finally:
         store.close()
-
-
-def target_key(settings: Settings) -> str:
-    """The name under which the state store keeps what it learned about the target."""
-    return str(settings.target.base_url).rstrip("/")
 
 
 def desire(
@@ -519,17 +511,6 @@ async def _with_progress(
     return task.result()
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
-    """The retry policy from `[target.retry]`."""
-    r = settings.target.retry
-    return RetryPolicy(
-        attempts=r.attempts,
-        max_seconds=r.max_seconds,
-        initial_wait=r.initial_wait_seconds,
-        max_wait=r.max_wait_seconds,
-    )
-
-
 def _merged(known: KnownState, observed: KnownState, only: frozenset[str] | None) -> KnownState:
     """The store's view with the observed people (all, or just `only`) replaced by the target's."""
     if only is None:
@@ -620,69 +601,3 @@ def approve(settings: Settings, run_id: str) -> str:
         return store.approve(run_id)
     finally:
         store.close()
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedTarget:
-    """What `check-target` found, the profile learned from it, and whether that was saved."""
-
-    check: TargetCheck
-    profile: TargetProfile
-    saved: bool
-
-    def to_json(self) -> dict[str, Any]:
-        """The `check-target --format json` object (see README)."""
-        return {
-            "command": "check-target",
-            **self.check.to_json(),
-            "profile": {
-                key: sorted(value) if isinstance(value, frozenset) else value
-                for key, value in self.profile.model_dump().items()
-            },
-            "profile_saved": self.saved,
-            "errors": [],
-            "exit_code": 0,
-        }
-
-
-async def check_target(
-    settings: Settings, *, write_test: bool, event_hooks: EventHooks | None = None
-) -> CheckedTarget:
-    """Probe the target (`connector.target.probe`); with `write_test`, keep the profile learned
-    in the state store, as the target's profile (what runs learn about a target)."""
-    check = await probe_target(
-        settings, write_test=write_test, retry=retry_policy(settings), event_hooks=event_hooks
-    )
-    profile = profile_from(check)
-    item = "target profile"
-    learned = [
-        Finding(Area.PROFILE, "learned", "-", fact, Verdict.INFO)
-        for fact in profile.news(TargetProfile())
-    ]
-    if not write_test:
-        row = Finding(Area.PROFILE, item, "-", "not saved (read-only check)", Verdict.SKIPPED)
-        return CheckedTarget(_with(check, row, *learned), profile, saved=False)
-    try:
-        save_target_profile(settings, profile)
-    except ConnectorError as exc:
-        row = Finding(Area.PROFILE, item, "-", f"not saved: {exc}", Verdict.FAILED)
-        return CheckedTarget(_with(check, row, *learned), profile, saved=False)
-    saved = f"saved to {settings.state.path.name} as this target's profile"
-    row = Finding(Area.PROFILE, item, "-", saved, Verdict.OK)
-    return CheckedTarget(_with(check, row, *learned), profile, saved=True)
-
-
-def save_target_profile(settings: Settings, profile: TargetProfile) -> None:
-    """Keep a target profile in the state store, under the configured base URL (never while
-    a sync holds the store: LockedError)."""
-    with StateLock(lock_path(settings.state.path)):
-        store = StateStore.open(settings.state.path)
-        try:
-            known = store.target_profile(target_key(settings))
-            store.save_target_profile(target_key(settings), known.merged(profile))
-        finally:
-            store.close()
-
-
-def _with(check: TargetCheck, *findings: Finding) -> TargetCheck:
-    return replace(check, findings=(*check.findings, *findings))

@@ -14,7 +14,7 @@ from connector.state import JournalEntry
 from connector.target.check import Verdict
 
 if TYPE_CHECKING:
-    from connector.jobs import CheckedTarget
+    from connector.target.checking.job import CheckedTarget
 
 TITLES = {
     OpKind.CREATE: "Create",

@@ -3,8 +3,8 @@
 A `TargetCheck` is a list of `Finding`s, one per thing looked at (an announcement, a filter, a
 PATCH form, a group member removal, ...), each with what the target announced, what it was seen
 to do and a verdict. `profile_from` turns the findings into the `TargetProfile` a first sync
-starts from. Pure: the probing is in `connector.target.probe`, the judging in
-`connector.target.judge`.
+starts from. Pure: the probing and the judging are in `connector.target.checking`, one
+module per area of the target.
 """
 
 from __future__ import annotations

@@ -40,6 +40,22 @@ def overrides(settings: Settings) -> CapabilityOverrides:
     )
 
 
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The retry policy from `[target.retry]`."""
+    r = settings.target.retry
+    return RetryPolicy(
+        attempts=r.attempts,
+        max_seconds=r.max_seconds,
+        initial_wait=r.initial_wait_seconds,
+        max_wait=r.max_wait_seconds,
+    )
+
+
+def target_key(settings: Settings) -> str:
+    """The name under which the state store keeps what it learned about the target."""
+    return str(settings.target.base_url).rstrip("/")
+
+
 def http_client(
     settings: Settings, event_hooks: EventHooks | None = None, retry: RetryPolicy | None = None
 ) -> httpx2.AsyncClient:

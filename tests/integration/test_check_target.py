@@ -18,12 +18,12 @@ import httpx2
 import pytest
 from typer.testing import CliRunner
 
-from connector import jobs
 from connector.cli import app
 from connector.config import load_config
 from connector.sandbox.oauth import SandboxConfig
 from connector.sandbox.server import sandbox_in_thread
 from connector.state import StateStore
+from connector.target.checking import job
 from connector.target.profile import MemberRemoval, TargetProfile
 from tests.integration.conftest import RequestRecorder, ScimServer, ScimTenants
 
@@ -122,7 +122,7 @@ def stored_profile(directory: Path, server: ScimServer) -> TargetProfile:
 def recorded_check(config: Path, recorder: RequestRecorder) -> None:
     """A read-only check, its requests recorded."""
     settings = load_config(config)
-    asyncio.run(jobs.check_target(settings, write_test=False, event_hooks={"request": [recorder]}))
+    asyncio.run(job.check_target(settings, write_test=False, event_hooks={"request": [recorder]}))
 
 
 # ---------------------------------------------------------------------------- scim2-server

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.config import load_config
-from connector.target import probe
 from connector.target.check import (
     MEMBERS_ON_POST,
     OR_FILTER,
@@ -24,7 +23,11 @@ from connector.target.check import (
     Verdict,
     profile_from,
 )
-from connector.target.judge import Answer, FilterTest, Term, filter_finding, relative_endpoint
+from connector.target.checking import probe
+from connector.target.checking.announcements import resource_types
+from connector.target.checking.answer import Answer
+from connector.target.checking.filters import FilterTest, Term, filter_finding
+from connector.target.discovery import relative_endpoint
 from connector.target.profile import MemberRemoval, TargetProfile
 
 runner = CliRunner()
@@ -115,15 +118,31 @@ def test_a_check_that_verified_nothing_teaches_only_the_user_extensions() -> Non
 
 
 def test_an_endpoint_from_the_host_root_is_made_relative_to_the_base_url() -> None:
-    assert relative_endpoint("/scim/v2", "/scim/v2/Users") == "/Users"
-    assert relative_endpoint("/scim/v2", "/Users") == "/Users"
-    assert relative_endpoint("/scim/v2", "https://idp.example/scim/v2/Groups") == "/Groups"
-    assert relative_endpoint("", "Users") == "/Users"
+    assert relative_endpoint("/scim/v2/Users", "/scim/v2", "/Users") == "/Users"
+    assert relative_endpoint("/Users", "/scim/v2", "/Users") == "/Users"
+    assert relative_endpoint("https://idp.example/scim/v2/Groups", "/scim/v2", "/x") == "/Groups"
+    assert relative_endpoint("Users", "", "/x") == "/Users"
 
 
 def listing(*resources: dict[str, object]) -> Answer:
     body = {"totalResults": len(resources), "Resources": list(resources)}
     return Answer(200, body)
+
+
+def test_resource_types_are_used_at_the_endpoints_discovery_uses_and_say_why() -> None:
+    types = listing(
+        {"name": "User", "endpoint": "/scim/v2/Users"},
+        {"name": "Group", "endpoint": "/Groups/"},
+    )
+    findings, endpoints = resource_types(types, "/scim/v2")
+    assert (endpoints.users, endpoints.groups) == ("/Users", "/Groups")
+    seen = {f.item: (f.verdict, f.observed) for f in findings}
+    root = "a path from the host root, not relative to the base URL: /Users used"
+    assert seen["User endpoint"] == (Verdict.NOTE, root)
+    written = "relative, but not written as RFC 7643 §6 does: /Groups used"
+    assert seen["Group endpoint"] == (Verdict.NOTE, written)
+    plain = listing({"name": "User", "endpoint": "/Users"})
+    assert resource_types(plain, "/scim/v2")[0][1].verdict is Verdict.OK
 
 
 def test_a_filter_that_finds_a_value_nobody_has_is_ignored_by_the_target() -> None:
