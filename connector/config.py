@@ -112,6 +112,13 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _base_url(value: str) -> str:
+    # A SCIM base URL gets paths appended (/Users, /Groups): a query or fragment would be lost.
+    if "?" in value or "#" in value:
+        raise ValueError("must not contain a query (?) or fragment (#): give the SCIM base URL")
+    return value
+
+
 def _false_means_off(value: object) -> object:
     if value is False or (isinstance(value, str) and value.strip().lower() in {"false", "off"}):
         return None
@@ -167,6 +174,7 @@ NonEmptyStr = Annotated[str, BeforeValidator(_not_blank)]
 ConfigPath = Annotated[Path, BeforeValidator(_not_blank), AfterValidator(_relative_to_config)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 HttpUrlStr = Annotated[str, BeforeValidator(_not_blank), AfterValidator(_http_url)]
+BaseUrlStr = Annotated[HttpUrlStr, AfterValidator(_base_url)]
 CountLimit = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_false_means_off)]
 PercentLimit = Annotated[
     Annotated[float, Field(ge=0, le=100)] | None, BeforeValidator(_false_means_off)
@@ -452,7 +460,7 @@ class RetrySettings(_Section):
 class TargetSettings(_Section):
     """`[target]`: the SCIM service provider."""
 
-    base_url: HttpUrlStr
+    base_url: BaseUrlStr
     ca_bundle: ConfigPath | None = None
     verify_tls: bool = True
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)

@@ -32,7 +32,7 @@ from connector.mapping import (
     load_mapping,
     use_acmidm,
 )
-from connector.nationalid import InvalidNationalId, parse_national_id
+from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
 from connector.people import Person, people_from_input
 from connector.plan import OnMissing, Plan, make_plan
 from connector.reconcile import Observation, observe
@@ -480,6 +480,15 @@ class Run:
         self.profile = applier.learned()
         report.counts = result.counts()
         report.failures = result.failures
+        for scim_id, why in sorted(client.unreadable.items()):
+            report.warnings.append(
+                Warning_(
+                    kind="unreadable",
+                    message=mask_national_ids(
+                        f"user {scim_id} in the target does not parse ({why}); skipped"
+                    ),
+                )
+            )
         for note in result.notes:
             report.warnings.append(Warning_(kind="target", message=note))
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
@@ -541,6 +550,13 @@ def _report_observation(report: Report, observation: Observation) -> None:
     for label in observation.drifted:
         report.warnings.append(
             Warning_(kind="drift", message=f"{label}: changed in the target; put back")
+        )
+    for label in observation.unreadable:
+        report.warnings.append(
+            Warning_(
+                kind="unreadable",
+                message=f"{label}: the target's user does not parse; not compared this run",
+            )
         )
     for label in observation.vanished:
         report.warnings.append(

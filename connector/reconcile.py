@@ -17,7 +17,7 @@ from connector.keys import Keyring
 from connector.known import Digests, KnownState, KnownUser
 from connector.mapping import DesiredState, DesiredUser, canonical
 from connector.target.client import ScimUser, TargetClient
-from connector.target.errors import NotFound
+from connector.target.errors import NotFound, Unreadable
 from connector.target.fit import equivalent, value_at
 
 
@@ -29,6 +29,7 @@ class Observation:
     drifted: list[str] = field(default_factory=list)  # masked labels of users that drifted
     vanished: list[str] = field(default_factory=list)  # managed users no longer in the target
     vanished_keys: set[str] = field(default_factory=set)  # their person keys
+    unreadable: list[str] = field(default_factory=list)  # users whose answer does not parse
     adopted: set[str] = field(default_factory=set)  # keys found by externalId, not in the store
     lost_memberships: list[tuple[str, str]] = field(default_factory=list)  # (label, right)
 
@@ -117,7 +118,13 @@ async def observe(
     for key in sorted(keys):
         before = known.users.get(key)
         wanted = desired.users.get(key)
-        found = await _find(client, before, key)
+        try:
+            found = await _find(client, before, key)
+        except Unreadable:
+            if before is not None:  # not compared this run: as the state store knows it
+                users[key] = before
+                observation.unreadable.append(before.label)
+            continue
         if found is None:
             if before is not None:
                 observation.vanished.append(before.label)

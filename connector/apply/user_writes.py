@@ -20,7 +20,7 @@ from typing import Any
 from connector.keys import DIGEST_SIZE
 from connector.known import Digests, KnownUser
 from connector.plan import Change
-from connector.target.errors import Rejected, TargetRequestError
+from connector.target.errors import Rejected, TargetRequestError, TargetUnavailable
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ACTIVE = "active"
@@ -50,7 +50,11 @@ def split(
 
 
 def refuses_patch(exc: TargetRequestError) -> bool:
-    """Whether a failed PATCH says the target does not take that PATCH (so: write it by PUT)."""
+    """Whether a failed PATCH says the target does not take that PATCH (so: write it by PUT):
+    a refusal, or a 500 that persisted through the retries (a server that fails on that form
+    of PATCH: django-scim2 on a `replace` of the complex `name`). A PUT of it does no harm."""
+    if isinstance(exc, TargetUnavailable) and exc.status == 500:
+        return True
     if not isinstance(exc, Rejected) or exc.status is None:
         return False  # refused before sending, or not a refusal at all
     if exc.status in REFUSED_STATUSES:

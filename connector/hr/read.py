@@ -689,8 +689,14 @@ def _email(text: str, valid_domains: set[str] | None = None) -> str:
         raise ValueError("must contain exactly one @")
     if not _EMAIL_LOCAL.fullmatch(local):
         raise ValueError('must have a local part before the @, without , ; : < > ( ) [ ] \\ "')
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        raise ValueError(
+            "must not have a dot at the start or end of the local part, nor two in a row"
+        )
+    if len(local) > 64:
+        raise ValueError("must have at most 64 characters before the @")
     if len(text) > 254:
-        raise ValueError("must have a domain name after the @, such as gent.be")
+        raise ValueError("must have at most 254 characters")
     if valid_domains is None or domain not in valid_domains:
         if not _EMAIL_DOMAIN.fullmatch(domain):
             raise ValueError("must have a domain name after the @, such as gent.be")

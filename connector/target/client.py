@@ -38,11 +38,14 @@ import structlog
 from pydantic import ValidationError
 from scim2_client.engines.httpx2 import AsyncSCIMClient
 from scim2_models import (
+    Context,
     EnterpriseUser,
+    Error,
     Group,
     Patch,
     PatchOp,
     PatchOperation,
+    Resource,
     ResourceType,
     ScimProvider,
     SearchRequest,
@@ -67,7 +70,6 @@ from connector.target.answers import (
     mapped_errors,
     quoted,
     resources_of,
-    total_of,
 )
 from connector.target.bulk import dumps
 from connector.target.discovery import (
@@ -88,12 +90,14 @@ from connector.target.errors import (
     NotFound,
     Rejected,
     TargetUnavailable,
+    Unreadable,
 )
 from connector.target.members import Operation, member_ids_in, patch_body
 from connector.target.schema import DeclaredSchema, declared_schema
 from connector.target.transport import NO_RETRY
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Resource[Any])
 log = structlog.get_logger(__name__)
 
 ScimUser = User[Any]
@@ -106,6 +110,7 @@ _KNOWN_USER_EXTENSIONS = frozenset(
 # A filter on userName: the one every filtering server supports (Entra ID included).
 _PROBE_FILTER = 'userName eq "scim-connector-capability-probe"'
 SCIM_JSON = "application/scim+json"
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,8 @@ class TargetClient:
         self.schemas_body: object | None = None  # the /Schemas answer, decoded
         # What discovery had to assume (an announcement missing, refused or malformed).
         self.notes: list[str] = []
+        # Resources of the target's answers that do not parse, by SCIM id, with why (skipped).
+        self.unreadable: dict[str, str] = {}
         # Whether listings send `count` (a target that fails a page with it gets none).
         self.list_with_count = True
 
@@ -281,9 +288,32 @@ class TargetClient:
     # -- Users ----------------------------------------------------------
 
     async def get_user(self, user_id: str) -> ScimUser:
-        """Read one user by SCIM id."""
-        found = await self._call("read user", self._scim.query(self._user_type, user_id))
-        return as_user(found, "read user")
+        """Read one user by SCIM id (`Unreadable` when the target's user does not parse)."""
+        response = await self._send("read user", "GET", f"{self.user_endpoint}/{user_id}")
+        user = self._parsed(self._user_model, json_of(response, "read user"))
+        if user is None:
+            raise Unreadable("read user", f"user {user_id} does not parse as a SCIM User")
+        return user
+
+    def _parsed(self, model: type[R], item: object) -> R | None:
+        """One resource of an answer as `model`; None (said once, by id) when it does not parse:
+        a resource with a value its schema forbids (an e-mail `a..b@x`) is skipped, not fatal."""
+        try:
+            return model.model_validate(item, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        except ValidationError as exc:
+            scim_id = item.get("id") if isinstance(item, dict) else None
+            label = scim_id if isinstance(scim_id, str) else "?"
+            if label not in self.unreadable:
+                self.unreadable[label] = "; ".join(
+                    str(error.detail) for error in Error.from_validation_errors(exc)
+                )
+                log.warning("target.resource_unreadable", scim_id=label)
+            return None
+
+    def _users_in(self, listed: object) -> list[ScimUser]:
+        """The users of a ListResponse read as JSON, each parsed alone (see `_parsed`)."""
+        users = (self._parsed(self._user_model, item) for item in list_items(listed))
+        return [user for user in users if user is not None]
 
     async def find_users_by_external_id(self, external_id: str) -> list[ScimUser]:
         """Users whose externalId is exactly `external_id` (GET with a filter, checked here)."""
@@ -454,46 +484,55 @@ class TargetClient:
 
     async def iter_users(self, page_size: int = 100) -> AsyncIterator[ScimUser]:
         """Every user of the target, page by page (see `_listed`)."""
-        async for listed in self._listed(self._user_type, "list users", page_size):
-            yield as_user(listed, "list users")
+        async for user in self._listed(self._user_type, self._user_model, "list users", page_size):
+            yield user
 
     async def _listed(
         self,
         resource_type: ResourceType,
+        model: type[R],
         what: str,
         page_size: int,
         excluded: list[str] | None = None,
-    ) -> AsyncIterator[object]:
+    ) -> AsyncIterator[R]:
         """Every resource of a type, read page by page (startIndex, and count while the target
         takes it: one that fails a page with `count` is read in its own page size), each once
-        (a resource listed twice, as a target changing while it is read may do, is given once)."""
+        (a resource listed twice, as a target changing while it is read may do, is given once);
+        a resource that does not parse is skipped (`_parsed`)."""
         start, seen = 1, set[str]()
         count = page_size if self.list_with_count else None
+        endpoint = str(resource_type.endpoint)
         while True:
-            query: SearchRequest[Any] = SearchRequest(
-                start_index=start, count=count, excluded_attributes=excluded
-            )
+            params = {"startIndex": str(start)}
+            if count is not None:
+                params["count"] = str(count)
+            if excluded:
+                params["excludedAttributes"] = ",".join(excluded)
             try:
-                page = await self._call(
-                    what, self._scim.query(resource_type, query_parameters=query)
-                )
+                page = json_of(await self._send(what, "GET", endpoint, params=params), what)
             except (Rejected, InvalidResponse, TargetUnavailable) as exc:
                 if count is None or (isinstance(exc, TargetUnavailable) and exc.status is None):
                     raise
                 self.list_with_count, count = False, None
                 log.warning("target.paging_without_count", reason=str(exc))
                 continue
-            resources = resources_of(page, what)
-            for resource in resources:
+            if not isinstance(page, dict):
+                raise InvalidResponse(what, "the target did not answer with a ListResponse")
+            items = list_items(page)
+            for item in items:
+                resource = self._parsed(model, item)
+                if resource is None:
+                    continue
                 scim_id = getattr(resource, "id", None)
                 if scim_id is None or scim_id not in seen:
                     seen.add(scim_id or "")
                     yield resource
-            start += len(resources)
-            total = total_of(page)
-            if not resources or (total is not None and start > total):
+            start += len(items)
+            total = page.get("totalResults")
+            total = total if isinstance(total, int) and not isinstance(total, bool) else None
+            if not items or (total is not None and start > total):
                 return
-            if total is None and count is not None and len(resources) < count:
+            if total is None and count is not None and len(items) < count:
                 return
 
     # -- Groups ---------------------------------------------------------
@@ -553,8 +592,10 @@ class TargetClient:
     async def iter_groups(self, page_size: int = 100) -> AsyncIterator[Group]:
         """Every group of the target without its members (`excludedAttributes`; a target that
         ignores it sends them anyway), page by page like `iter_users`, each once."""
-        async for listed in self._listed(self._group_type, "list groups", page_size, ["members"]):
-            yield as_group(listed, "list groups")
+        async for group in self._listed(
+            self._group_type, Group, "list groups", page_size, ["members"]
+        ):
+            yield group
 
     @property
     def group_endpoint(self) -> str:
@@ -649,15 +690,16 @@ class TargetClient:
         """Users matching a filter, first page, with GET (never for personal data)."""
         query: SearchRequest[Any] = SearchRequest(filter=scim_filter)
         listed = await self._call(
-            operation, self._scim.query(self._user_type, query_parameters=query)
+            operation,
+            self._scim.query(self._user_type, query_parameters=query, check_response_payload=False),
         )
-        return [as_user(user, operation) for user in resources_of(listed, operation)]
+        return self._users_in(listed)
 
     async def _search_users(self, operation: str, scim_filter: str) -> list[ScimUser]:
         """Users matching a filter, first page, with POST <endpoint>/.search: nothing in the URL."""
-        search: SearchRequest[Any] = SearchRequest(filter=scim_filter)
-        listed = await self._call(operation, self._scim.search(self._user_type, search))
-        return [as_user(user, operation) for user in resources_of(listed, operation)]
+        body = {"schemas": [SEARCH_REQUEST], "filter": scim_filter}
+        response = await self._send(operation, "POST", f"{self.user_endpoint}/.search", dumps(body))
+        return self._users_in(json_of(response, operation))
 
     async def _call(self, operation: str, request: Awaitable[T]) -> T:
         """Await a scim2-client request, turning its failures into `connector.target.errors`."""

@@ -92,3 +92,7 @@ def _message(operation: str, status: int | None, scim_type: str | None, detail: 
 
 class EffectMissing(TargetRequestError):
     """A write the target answered as done, whose effect is not there (read back or answered)."""
+
+
+class Unreadable(InvalidResponse):
+    """A resource the target answered with that does not parse (a value its schema forbids)."""

@@ -281,3 +281,29 @@ def test_a_409_that_the_filters_cannot_explain_is_found_by_listing_and_remembere
     assert second.exit_code == 0 and second.extra["adopted"] == 1
     assert lied > 0, "the filtered lookups were asked and lied"
     assert lied_again == 0, "a filter found wrong is not asked again: the target is listed"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("full", [False, True])
+def test_a_user_the_target_holds_that_does_not_parse_is_skipped_and_named_not_fatal(
+    scim_tenants: ScimTenants, tmp_path: Path, full: bool
+) -> None:
+    """A hand-made account whose e-mail scim2-models refuses (`legacy..account@`): listing the
+    target to match joiners, or reading users back, goes on without it."""
+    server = scim_tenants.new()
+    odd = {
+        "schemas": [CORE_USER],
+        "userName": "legacy.account",
+        "emails": [{"value": "legacy..account@gent.be"}],
+    }
+    answer = httpx2.post(f"{server.base_url}/Users", json=odd)
+    assert answer.status_code == 201
+    odd_id = answer.json()["id"]
+    settings = load_config(write_config(tmp_path, server.base_url))
+    report = asyncio.run(jobs.sync(settings, jobs.new_run_id(), dt.date(2026, 12, 1), full=full))
+    assert report.exit_code == 0, json.dumps(report.to_json())
+    assert report.counts["create"] == 3
+    unreadable = [w.message for w in report.warnings if w.kind == "unreadable"]
+    assert len(unreadable) == 1 and odd_id in unreadable[0]
+    again = asyncio.run(jobs.sync(settings, jobs.new_run_id(), dt.date(2026, 12, 1), full=True))
+    assert again.exit_code == 0 and sum(again.counts.values()) == 0

@@ -450,3 +450,38 @@ def by_hand(connector: Connector, user_id: str, path: str, value: Any) -> None:
     body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": path, "value": value}]}
     answer = httpx2.patch(f"{connector.base_url}/Users/{user_id}", json=body)
     assert answer.status_code in (200, 204), answer.text
+
+
+def test_a_rename_after_check_target_learned_the_target_is_written_by_put(
+    django_scim: ScimServer, tmp_path: Path
+) -> None:
+    """check-target --write-test leaves `name` as the only path of a rename's PATCH; the 500 that
+    django-scim2 answers to a PATCH of `name`, still there after the retries, is a refusal of
+    that form: the rename goes by PUT and `name` is remembered."""
+    from connector.target.checking.job import check_target
+
+    rows = [hr_row(1), hr_row(2)]
+    write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
+    config = tmp_path / "connector.toml"
+    config.write_text(
+        f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{django_scim.base_url}"\n'
+        "[target.retry]\nattempts = 2\ninitial_wait_seconds = 0\n"
+        '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+        encoding="utf-8",
+    )
+    settings = load_config(config)
+    checked = asyncio.run(check_target(settings, write_test=True))
+    assert checked.saved
+    day = dt.date(2026, 12, 1)
+    assert asyncio.run(jobs.sync(settings, jobs.new_run_id(), day)).exit_code == 0
+    rows[0]["family_name"] = "Aerts-Peeters"
+    write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
+    renamed = asyncio.run(jobs.sync(settings, jobs.new_run_id(), day))
+    assert renamed.exit_code == 0, renamed.to_json()
+    listed = httpx2.get(f"{django_scim.base_url}/Users").json()["Resources"]
+    person = next(u for u in listed if u["userName"] == "person1@gent.be")
+    assert person["name"]["familyName"] == "Aerts-Peeters"
+    store = StateStore.open_read_only(tmp_path / "state.db")
+    assert store is not None
+    assert "name" in store.target_profile(django_scim.base_url).put_paths
+    store.close()

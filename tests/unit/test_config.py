@@ -169,6 +169,16 @@ def test_unknown_key_is_reported_by_dotted_name(
     assert f"did you mean {hint!r}" in first_line
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v2?x=1", "http://127.0.0.1:8080/v2#f"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_naming_the_key(
+    tmp_path: Path, url: str
+) -> None:
+    error = config_error(write(tmp_path, BASE.replace("http://127.0.0.1:8080/v2", url)))
+
+    assert error.key == "target.base_url"
+    assert "query (?) or fragment (#)" in str(error)
+
+
 def test_a_typo_is_reported_before_the_required_key_it_hides(tmp_path: Path) -> None:
     error = config_error(write(tmp_path, BASE.replace("base_url", "base_ur")))
 

@@ -424,6 +424,11 @@ def test_an_invalid_employer_code_rejects_the_row(tmp_path: Path) -> None:
         "Jan <jan@gent.be>",
         "jan@gent.be;piet@gent.be",
         "jan@gent.be,",
+        "jan..peeters@gent.be",
+        ".jan@gent.be",
+        "jan.@gent.be",
+        "j" * 65 + "@gent.be",
+        "jan@" + "a" * 250 + ".be",
     ],
 )
 def test_an_invalid_email_rejects_the_row(tmp_path: Path, email: str) -> None:
@@ -436,6 +441,13 @@ def test_an_invalid_email_rejects_the_row(tmp_path: Path, email: str) -> None:
 )
 def test_a_valid_email_is_accepted(tmp_path: Path, email: str) -> None:
     assert len(read_rows(tmp_path, [hr_row(1, email=email)]).records) == 1
+
+
+def test_a_long_email_is_rejected_for_its_length_not_its_domain(tmp_path: Path) -> None:
+    hr = read_rows(tmp_path, [hr_row(1, email="j" * 65 + "@gent.be")])
+    assert "64 characters" in hr.rejected[0].reason
+    hr = read_rows(tmp_path, [hr_row(1, email="jan@" + "a" * 250 + ".be")])
+    assert "254 characters" in hr.rejected[0].reason
 
 
 @pytest.mark.parametrize(
