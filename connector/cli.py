@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.text import Text
 
 from connector import __version__, jobs
 from connector.config import Settings, config_path_from_env, load_config
@@ -86,7 +86,7 @@ FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print a one-line error on stderr and return the Exit to raise."""
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False, markup=True)
+    err.print(Text.assemble(("error:", "red"), " ", message))
     return typer.Exit(code)
 
 
@@ -355,15 +355,18 @@ def demo(
         ):
             out.rule("scim-connector demo")
             out.print(
-                f"Sandbox identity provider at {box.base_url}; demo HR data from "
-                f"{demo_job.demo_data_dir()}; state in {directory}"
-                + ("" if state else " (removed afterwards)"),
-                highlight=False,
+                Text(
+                    f"Sandbox identity provider at {box.base_url}; demo HR data from "
+                    f"{demo_job.demo_data_dir()}; state in {directory}"
+                    + ("" if state else " (removed afterwards)")
+                )
             )
             out.print(
-                f"Authenticating with OAuth2 client credentials (private_key_jwt) as "
-                f"{client.client_id!r} at {box.token_url}, with a key pair generated for this run",
-                highlight=False,
+                Text(
+                    f"Authenticating with OAuth2 client credentials (private_key_jwt) as "
+                    f"{client.client_id!r} at {box.token_url}, with a key pair generated for "
+                    "this run"
+                )
             )
             reports = asyncio.run(demo_job.run_demo(box, client, directory, days))
         first, second = reports
@@ -454,7 +457,7 @@ def _announce_sandbox(box: RunningSandbox, client: DemoClient, config: SandboxCo
         "Press Ctrl-C to stop.",
     ]
     for line in lines:
-        out.print(line, highlight=False, markup=False)
+        out.print(Text(line))
     sys.stdout.flush()
 
 
@@ -483,8 +486,10 @@ def approve(
         settings = load(config)
         jobs.approve(settings, run_id)
         out.print(
-            f"Approved run {run_id}: the next sync that plans exactly the same changes applies "
-            "them (once). A sync planning anything else is checked as usual."
+            Text(
+                f"Approved run {run_id}: the next sync that plans exactly the same changes "
+                "applies them (once). A sync planning anything else is checked as usual."
+            )
         )
 
     guarded(action)

@@ -453,6 +453,7 @@ class Run:
         if planned.trips and not force and not self._approved(planned.plan):
             report.safety_stopped = True
             if not report.dry_run:
+                report.counts = dict.fromkeys(report.counts, 0)  # none done; `planned`: the plan
                 fingerprint = planned.plan.fingerprint()
                 store.record_stopped(report.run_id, report.command, report.as_of, fingerprint)
                 report.extra["approve"] = f"scim-connector approve {report.run_id}"

@@ -1,4 +1,8 @@
-"""Rendering reports for people: rich tables on the terminal. Masked, like the reports."""
+"""Rendering reports for people: rich tables on the terminal. Masked, like the reports.
+
+Data (HR values, right and group names, reasons, server text, the journal) is never Rich
+markup: it goes to the console as `Text`, so `[/]` or `[red]` in a value prints as it is.
+Only the renderer's own words carry styles."""
 
 from __future__ import annotations
 
@@ -48,6 +52,16 @@ def _detail(op: Operation) -> str:
     return ", ".join(_short(c.path) for c in op.changes) or "-"
 
 
+def _text(value: object) -> Text:
+    """A piece of data as literal text (no markup, no emoji codes, no highlighting)."""
+    return Text(str(value))
+
+
+def _line(*parts: str | tuple[str, str]) -> Text:
+    """A line of literal text; `(text, style)` parts are styled."""
+    return Text.assemble(*parts)
+
+
 def render_rejections(console: Console, report: Report) -> None:
     """A table of rejected rows, if any."""
     if not report.rejected:
@@ -57,14 +71,14 @@ def render_rejections(console: Console, report: Report) -> None:
         table.add_column(column, overflow="fold")
     for r in report.rejected:
         row = "" if r.row is None else (f"{r.row} (line {r.line})" if r.line else str(r.row))
-        table.add_row(r.file, row, r.field or "", r.reason)
+        table.add_row(_text(r.file), _text(row), _text(r.field or ""), _text(r.reason))
     console.print(table)
 
 
 def render_warnings(console: Console, report: Report) -> None:
     """One line per warning."""
     for w in report.warnings:
-        console.print(f"[yellow]warning[/] [{w.kind}] {w.message}", highlight=False)
+        console.print(_line(("warning", "yellow"), f" [{w.kind}] {w.message}"))
 
 
 def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
@@ -73,9 +87,9 @@ def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
     if plan is None:
         return
     if plan.empty:
-        console.print(f"{title} for {plan.as_of}: nothing to change.")
+        console.print(_line(f"{title} for {plan.as_of}: nothing to change."))
         return
-    console.print(f"{title} for {plan.as_of}:")
+    console.print(_line(f"{title} for {plan.as_of}:"))
     for kind in OpKind:
         ops = plan.of_kind(kind)
         if not ops:
@@ -84,7 +98,7 @@ def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
         table.add_column("person")
         table.add_column("what", overflow="fold")
         for op in sorted(ops, key=lambda op: op.label):
-            table.add_row(op.label, _detail(op))
+            table.add_row(_text(op.label), _text(_detail(op)))
         console.print(table)
 
 
@@ -96,7 +110,7 @@ def render_failures(console: Console, report: Report) -> None:
     for column in ("person", "operation", "reason"):
         table.add_column(column, overflow="fold")
     for f in report.failures:
-        table.add_row(f.person, f.operation, f.reason)
+        table.add_row(_text(f.person), _text(f.operation), _text(f.reason))
     console.print(table)
 
 
@@ -110,7 +124,8 @@ def render_summary(console: Console, report: Report) -> None:
         table.add_column(column, justify="right" if column != "operation" else "left")
     for kind in OpKind:
         if planned.get(kind.value) or report.counts.get(kind.value):
-            table.add_row(kind.value, str(planned.get(kind.value, 0)), str(report.counts[kind]))
+            done = report.counts.get(kind.value, 0)
+            table.add_row(_text(kind.value), _text(planned.get(kind.value, 0)), _text(done))
     if table.row_count:
         console.print(table)
 
@@ -119,11 +134,27 @@ def render_counts(console: Console, report: Report) -> None:
     """The summary line of counts, rejections, warnings and failures."""
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
     console.print(
-        f"{report.command} {report.run_id} as of {report.as_of}: {counts}; "
-        f"rejected {len(report.rejected)}, warnings {len(report.warnings)}, "
-        f"failures {len(report.failures)} (exit {report.exit_code})",
-        highlight=False,
+        _line(
+            f"{report.command} {report.run_id} as of {report.as_of}: {counts}; "
+            f"rejected {len(report.rejected)}, warnings {len(report.warnings)}, "
+            f"failures {len(report.failures)} (exit {report.exit_code})"
+        )
     )
+
+
+def render_stop(console: Console, report: Report) -> None:
+    """What a run stopped by a safety check did (nothing) and how to let it through."""
+    approve = report.extra.get("approve")
+    how = "run again with --force"
+    how += ", or approve them once:" if isinstance(approve, str) else "."
+    console.print(
+        _line(
+            ("Stopped by a safety check: nothing was applied.", "red"),
+            f" Check the HR export; if these changes are intended, {how}",
+        )
+    )
+    if isinstance(approve, str):
+        console.print(_line("  ", (approve, "bold")))
 
 
 def render_report(console: Console, report: Report, details: bool = True) -> None:
@@ -133,22 +164,24 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
         render_warnings(console, report)
     elif report.rejected or report.warnings:
         console.print(
-            f"({len(report.rejected)} rows rejected and {len(report.warnings)} warnings, as above)"
+            _line(
+                f"({len(report.rejected)} rows rejected and {len(report.warnings)} warnings, "
+                "as above)"
+            )
         )
     if report.command != "validate":
         render_plan(console, report)
         render_failures(console, report)
         render_summary(console, report)
         if report.safety_stopped:
-            console.print(
-                "[red]Stopped by a safety check: nothing was applied.[/] "
-                "Check the HR export; run again with --force if these changes are intended."
-            )
+            render_stop(console, report)
     else:
         people = report.extra.get("people", 0)
         console.print(
-            f"Read {report.extra.get('records', 0)} records ({people} people) and "
-            f"{report.extra.get('grants', 0)} grants; {len(report.rejected)} rows rejected."
+            _line(
+                f"Read {report.extra.get('records', 0)} records ({people} people) and "
+                f"{report.extra.get('grants', 0)} grants; {len(report.rejected)} rows rejected."
+            )
         )
     render_counts(console, report)
 
@@ -156,13 +189,14 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
 def render_journal(console: Console, entries: list[JournalEntry]) -> None:
     """The audit trail as a table."""
     if not entries:
-        console.print("No entries.")
+        console.print(_line("No entries."))
         return
     table = Table(title=f"Audit trail ({len(entries)} entries)", title_justify="left")
     for column in ("at", "run", "person", "operation", "phase", "detail"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        table.add_row(e.at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
+        cells = (e.at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
+        table.add_row(*(_text(cell) for cell in cells))
     console.print(table)
 
 

@@ -110,7 +110,7 @@ class Metrics:
         """Count a run that ended with a report; returns its outcome."""
         outcome = run_outcome(report)
         self.runs.labels(command, outcome).inc()
-        if not report.dry_run and not report.safety_stopped:  # else the counts are planned ones
+        if not report.dry_run and not report.safety_stopped:  # else nothing was done
             for kind, count in report.counts.items():
                 self.operations.labels(kind, "done").inc(count)
             for failure in report.failures:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import re
 import subprocess
 import sys
 import time
@@ -14,13 +16,15 @@ from typing import Any
 
 import httpx2
 import pytest
+from rich.console import Console
+from typer.testing import CliRunner
 
-from connector import jobs
+from connector import cli, jobs
 from connector.config import load_config
 from connector.report import Report
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import Fault, FaultKind, FaultPlan, fault_proxy, nth, random_faults
-from tests.integration.conftest import ScimServer, _serve
+from tests.integration.conftest import ScimServer, ScimTenants, _serve
 from tests.integration.target_state import everything
 
 pytestmark = pytest.mark.integration
@@ -177,7 +181,8 @@ def test_an_hr_file_with_60_percent_missing_trips_the_threshold_and_applies_noth
     write_csv(tmp_path / "run" / "hr.csv", people[:8], fields=HR_FIELDS)
     stopped = sync(config)
     assert stopped.exit_code == 3 and stopped.safety_stopped
-    assert stopped.to_json()["counts"]["deactivate"] == 12  # the plan is shown
+    assert stopped.to_json()["planned"]["deactivate"] == 12  # the plan is shown
+    assert stopped.to_json()["counts"]["deactivate"] == 0  # and nothing was done
     users, _ = everything(scim_server)
     assert all(u["active"] for u in users)
     forced = sync(config, force=True)
@@ -205,6 +210,39 @@ def test_an_empty_hr_export_trips_the_threshold(scim_server: ScimServer, tmp_pat
     )
     assert result.returncode == 3, result.stderr
     assert "safety" in result.stdout.lower()
+
+
+def test_a_stopped_run_reports_nothing_done_the_plan_as_planned_and_how_to_approve_it(
+    scim_tenants: ScimTenants, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = scim_tenants.new()
+    people = rows(20)
+    config = configure(tmp_path / "run", server.base_url, people)
+    sync(config)
+    write_csv(tmp_path / "run" / "hr.csv", people[:8], fields=HR_FIELDS)
+    monkeypatch.setattr(cli, "out", Console(width=400, soft_wrap=True))  # no folded lines
+    command = ["sync", "--config", str(config), "--as-of", DAY.isoformat()]
+
+    as_json = CliRunner().invoke(cli.app, [*command, "--format", "json"])
+    assert as_json.exit_code == 3, as_json.output
+    report = json.loads(as_json.stdout)
+    assert report["safety_stopped"] is True
+    assert set(report["counts"].values()) == {0}
+    assert report["planned"]["deactivate"] == 12 and report["planned"]["withdraw"] == 3
+    assert report["approve"] == f"scim-connector approve {report['run_id']}"
+
+    text = CliRunner().invoke(cli.app, command)
+    assert text.exit_code == 3, text.output
+    run_id = re.search(r"^sync (\S+) as of ", text.stdout, re.MULTILINE)
+    assert run_id is not None, text.stdout
+    assert f"scim-connector approve {run_id.group(1)}" in text.stdout
+    assert "withdraw 0, deactivate 0" in text.stdout and "Deactivate (12)" in text.stdout
+    users, _ = everything(server)
+    assert all(u["active"] for u in users)
+
+    preview = sync(config, dry_run=True)  # a preview: its counts are what it would change
+    assert preview.safety_stopped and preview.counts["deactivate"] == 12
+    assert "approve" not in preview.extra
 
 
 def test_a_second_sync_does_not_run_while_one_is_running(
