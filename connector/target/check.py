@@ -89,6 +89,17 @@ class TargetCheck:
         """The findings of one area, in order."""
         return [finding for finding in self.findings if finding.area is area]
 
+    def answered(self) -> bool:
+        """Whether some probe got an answer it could judge: a finding other than failed,
+        refused or skipped. The /Schemas extension rows do not count: they are judged from
+        /ResourceTypes and /Schemas even when neither answered."""
+        nothing = (Verdict.FAILED, Verdict.REFUSED, Verdict.SKIPPED)
+        return any(
+            finding.verdict not in nothing
+            and not (finding.area is Area.SCHEMAS and finding.subject)
+            for finding in self.findings
+        )
+
     def counts(self) -> dict[str, int]:
         """How many findings have each verdict (verdicts that occur only)."""
         counted: dict[str, int] = {}

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx2
 import pytest
@@ -301,3 +307,114 @@ def test_a_target_that_refuses_authentication_exits_2(tmp_path: Path) -> None:
     assert checked.exit_code == 2
     assert [e["kind"] for e in checked.answer["errors"]] == ["auth"]
     assert "target.auth.method is 'none'" in checked.answer["errors"][0]["message"]
+
+
+# ---------------------------------------------------------------------------- not a SCIM service
+
+
+@contextmanager
+def python_http_server(directory: Path) -> Iterator[str]:
+    """`python -m http.server` on loopback, serving an empty directory: its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 12345 (...) ..."
+        port = int(line.split(" port ")[1].split()[0])
+        yield f"http://127.0.0.1:{port}/scim/v2"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class HtmlForEverything(BaseHTTPRequestHandler):
+    """Answers 200 text/html to every request, and counts them."""
+
+    requests: ClassVar[list[str]] = []
+
+    def answer(self) -> None:
+        type(self).requests.append(f"{self.command} {self.path}")
+        body = b"<html><body>Welcome</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def html_server() -> Iterator[str]:
+    """A loopback server answering 200 text/html to everything: its base URL."""
+    HtmlForEverything.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HtmlForEverything)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/scim/v2"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def assert_no_profile(directory: Path, base_url: str) -> None:
+    store = StateStore.open(directory / "state.db")
+    try:
+        assert store.target_profile(base_url) == TargetProfile()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("options", [(), ("--write-test",)])
+def test_python_http_server_is_not_a_scim_service(tmp_path: Path, options: tuple[str, ...]) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    with python_http_server(served) as base_url:
+        server = ScimServer(base_url=base_url, log=tmp_path / "none", acmidm=False)
+        config = write_config(tmp_path, server)
+        checked = check_target(config, *options)
+        text = runner.invoke(app, ["check-target", "--config", str(config), *options])
+    assert checked.exit_code == 2
+    assert checked.answer["exit_code"] == 2
+    assert set(checked.answer) == {"command", "errors", "exit_code"}
+    assert checked.answer["errors"] == [
+        {
+            "kind": "target",
+            "message": f"{base_url}: not a SCIM 2.0 service: /ServiceProviderConfig answered "
+            "404 text/html, /Users answered 404 text/html (is target.base_url the SCIM base URL?)",
+        }
+    ]
+    assert (text.exit_code, text.stdout) == (2, "")
+    assert text.stderr.startswith(f"error: {base_url}: not a SCIM 2.0 service: ")
+    assert len(text.stderr.strip().splitlines()) == 1
+    assert_no_profile(tmp_path, base_url)
+
+
+@pytest.mark.parametrize("options", [(), ("--write-test",)])
+def test_a_server_answering_html_to_everything_is_not_a_scim_service_and_is_asked_twice(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    with html_server() as base_url:
+        # The default retry policy ([target.retry]): a 2xx that is not JSON is not retried here.
+        server = ScimServer(base_url=base_url, log=tmp_path / "none", acmidm=False)
+        checked = check_target(write_config(tmp_path, server), *options)
+        requests = list(HtmlForEverything.requests)
+    assert checked.exit_code == 2
+    message = checked.answer["errors"][0]["message"]
+    assert message == (
+        f"{base_url}: not a SCIM 2.0 service: /ServiceProviderConfig answered 200 text/html, "
+        "/Users answered 200 text/html (is target.base_url the SCIM base URL?)"
+    )
+    # Each of the basics once, nothing retried, nothing written.
+    assert requests == ["GET /scim/v2/ServiceProviderConfig", "GET /scim/v2/Users?count=0"]
+    assert_no_profile(tmp_path, base_url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.config import load_config
+from connector.errors import TargetError
+from connector.state import StateStore
 from connector.target.check import (
     MEMBERS_ON_POST,
     OR_FILTER,
@@ -23,12 +26,21 @@ from connector.target.check import (
     Verdict,
     profile_from,
 )
-from connector.target.checking import probe
-from connector.target.checking.announcements import resource_types
+from connector.target.checking import job, probe
+from connector.target.checking.announcements import (
+    LIST_KEYS,
+    SPC_KEYS,
+    described,
+    is_scim,
+    not_scim,
+    resource_types,
+)
 from connector.target.checking.answer import Answer
 from connector.target.checking.filters import FilterTest, Term, filter_finding
 from connector.target.discovery import relative_endpoint
 from connector.target.profile import MemberRemoval, TargetProfile
+from connector.target.retry import RetryPolicy
+from connector.target.transport import RetryingTransport
 
 runner = CliRunner()
 EMPLOYEE_NUMBER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
@@ -320,3 +332,126 @@ def test_throwaway_resources_are_deleted_even_when_a_create_answer_was_lost(
     assert group.verdict is Verdict.FAILED
     assert "displayName scim-connector-check-0badcafe" in group.observed
     assert [r["displayName"] for r in fake.resources.values()] == ["scim-connector-check-0badcafe"]
+
+
+# ---------------------------------------------------------------------------- not a SCIM service
+
+BASE = "http://127.0.0.1:9/v2"
+
+
+def test_scim_json_is_an_object_naming_a_scim_urn_or_a_2xx_with_the_endpoints_keys() -> None:
+    error = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "404"}
+    assert is_scim(Answer(404, error), SPC_KEYS)  # a SCIM server without the endpoint
+    assert is_scim(Answer(200, {"patch": {"supported": True}}), SPC_KEYS)
+    assert is_scim(Answer(200, {"totalResults": 0}), LIST_KEYS)
+    assert not is_scim(Answer(200, None, content_type="text/html"), SPC_KEYS)
+    assert not is_scim(Answer(200, {"hello": "world"}), SPC_KEYS)
+    assert not is_scim(Answer(404, {"detail": "not found"}), SPC_KEYS)
+    assert not is_scim(Answer(200, [1, 2]), LIST_KEYS)
+
+
+def test_not_scim_names_both_answers_and_is_none_when_either_is_scim() -> None:
+    html = Answer(404, None, content_type="text/html")
+    json_api = Answer(200, {"hello": "world"}, content_type="application/json")
+    assert not_scim(BASE, html, json_api) == (
+        f"{BASE}: not a SCIM 2.0 service: /ServiceProviderConfig answered 404 text/html, "
+        "/Users answered 200 application/json, not a SCIM object "
+        "(is target.base_url the SCIM base URL?)"
+    )
+    assert "/Users no answer (ReadTimeout)" in str(not_scim(BASE, html, "no answer (ReadTimeout)"))
+    assert not_scim(BASE, html, Answer(200, {"totalResults": 3, "Resources": []})) is None
+    assert not_scim(BASE, Answer(200, {"bulk": {"supported": False}}), html) is None
+    assert described(Answer(200, None, content_type="application/scim+json")) == (
+        "200 application/scim+json, but not JSON"
+    )
+    assert described(Answer(204)) == "204 without a Content-Type"
+
+
+def mocked_client(
+    monkeypatch: pytest.MonkeyPatch, handler: Callable[[httpx2.Request], httpx2.Response]
+) -> list[str]:
+    """Route the check's requests to `handler`, through the retrying transport; the requests
+    sent, as `METHOD path`."""
+    sent: list[str] = []
+
+    def recording(request: httpx2.Request) -> httpx2.Response:
+        sent.append(f"{request.method} {request.url.path}")
+        return handler(request)
+
+    def mocked(*args: object, **kwargs: object) -> httpx2.AsyncClient:
+        policy = RetryPolicy(attempts=3, initial_wait=0, max_wait=0)
+        transport = RetryingTransport(httpx2.MockTransport(recording), policy)
+        return httpx2.AsyncClient(base_url=BASE, transport=transport)
+
+    monkeypatch.setattr(probe, "http_client", mocked)
+    return sent
+
+
+def test_html_for_everything_stops_the_check_after_two_requests_sent_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    html = httpx2.Response(200, content=b"<html></html>", headers={"Content-Type": "text/html"})
+    sent = mocked_client(monkeypatch, lambda request: html)
+    settings = load_config(write_config(tmp_path))
+    with pytest.raises(TargetError, match=r"not a SCIM 2\.0 service"):
+        asyncio.run(probe.check_target(settings, write_test=True))
+    assert sent == ["GET /v2/ServiceProviderConfig", "GET /v2/Users"]
+
+
+def test_a_first_answer_that_looks_unavailable_is_still_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter([httpx2.Response(503, text="busy")])
+
+    def flaky(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/ServiceProviderConfig"):
+            return next(answers, httpx2.Response(200, json={"patch": {"supported": True}}))
+        return httpx2.Response(200, json={"totalResults": 0, "Resources": []})
+
+    sent = mocked_client(monkeypatch, flaky)
+    result = asyncio.run(probe.check_target(load_config(write_config(tmp_path)), write_test=False))
+    verdicts = {(f.area, f.item): f.verdict for f in result.findings}
+    assert verdicts[(Area.SERVICE_PROVIDER_CONFIG, "GET /ServiceProviderConfig")] is Verdict.OK
+    assert sent[:2] == ["GET /v2/ServiceProviderConfig"] * 2
+
+
+def test_without_service_provider_config_a_scim_users_answer_lets_the_check_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_config(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/ServiceProviderConfig"):
+            return httpx2.Response(404, text="Not Found", headers={"Content-Type": "text/plain"})
+        return httpx2.Response(200, json={"totalResults": 0, "Resources": []})
+
+    mocked_client(monkeypatch, no_config)
+    result = asyncio.run(probe.check_target(load_config(write_config(tmp_path)), write_test=False))
+    verdicts = {(f.area, f.item): f.verdict for f in result.findings}
+    assert verdicts[(Area.SERVICE_PROVIDER_CONFIG, "GET /ServiceProviderConfig")] is Verdict.REFUSED
+    assert verdicts[(Area.READ, "GET /Users?count=0")] is Verdict.OK
+
+
+def test_a_check_where_every_probe_was_refused_saves_no_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    error = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "403"}
+    mocked_client(monkeypatch, lambda request: httpx2.Response(403, json=error))
+    settings = load_config(write_config(tmp_path))
+    checked = asyncio.run(job.check_target(settings, write_test=True))
+    assert not checked.check.answered()
+    assert checked.saved is False
+    row = checked.check.of(Area.PROFILE)
+    assert [(f.verdict, f.observed) for f in row] == [
+        (Verdict.SKIPPED, "not saved: every probe failed or was refused, nothing was learned")
+    ]
+    store = StateStore.open(tmp_path / "state.db")
+    try:
+        assert store.target_profile(BASE) == TargetProfile()
+    finally:
+        store.close()
+
+
+def test_answered_ignores_the_schemas_extension_rows_judged_without_an_answer() -> None:
+    refused = finding(Area.SERVICE_PROVIDER_CONFIG, Verdict.REFUSED)
+    extension = finding(Area.SCHEMAS, Verdict.NOTE, "urn:ietf:params:scim:schemas:extension:x")
+    assert not check(refused, extension, finding(Area.BULK, Verdict.SKIPPED)).answered()
+    assert check(refused, extension, finding(Area.READ, Verdict.NOTE)).answered()

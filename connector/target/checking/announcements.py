@@ -1,6 +1,7 @@
 """The target's announcements: /ServiceProviderConfig (the one request that must be answered
-at all), /ResourceTypes and /Schemas, read and judged. The judgement (below the requests) is
-pure: answers in, findings and what was announced out."""
+at all, and with `GET /Users?count=0` the one that tells a SCIM service from anything else),
+/ResourceTypes and /Schemas, read and judged. The judgement (below the requests) is pure:
+answers in, findings and what was announced out."""
 
 from __future__ import annotations
 
@@ -22,20 +23,46 @@ from connector.target.checking.answer import (
 )
 from connector.target.checking.session import Session
 from connector.target.discovery import relative_endpoint
+from connector.target.transport import RETRY_STATUSES
 
 # ---------------------------------------------------------------------------- requests
 
 
 async def reach(session: Session, base_url: str) -> None:
-    """Read /ServiceProviderConfig: the one request that must get an answer at all."""
+    """Read /ServiceProviderConfig: the one request that must get an answer at all. When it is
+    not SCIM JSON, `GET /Users?count=0` is tried too; when neither is, the target is not a SCIM
+    service and the check stops (TargetError) before anything else is sent."""
     try:
-        answer = await session.send("GET", "/ServiceProviderConfig")
+        answer = await _basic(session, "/ServiceProviderConfig")
     except httpx2.HTTPError as exc:
         raise TargetError(
             f"cannot reach the target at {base_url}: {exc or type(exc).__name__}"
         ) from None
     findings, session.announced = service_provider_config(answer)
     session.add(*findings)
+    if is_scim(answer, SPC_KEYS):
+        return
+    users: Answer | str
+    try:
+        users = await _basic(session, "/Users", params={"count": "0"})
+    except httpx2.HTTPError as exc:
+        users = f"no answer ({clean(f'{type(exc).__name__}: {exc}')})"
+    verdict = not_scim(base_url, answer, users)
+    if verdict is not None:
+        raise TargetError(verdict)
+
+
+async def _basic(session: Session, path: str, params: dict[str, str] | None = None) -> Answer:
+    """A first read, sent once: an answer that is not JSON (an HTML page) will not become JSON
+    by asking again. Sent again with the retries of reads only when the target looked
+    unavailable (no answer, 429, 5xx)."""
+    try:
+        answer = await session.send("GET", path, params=params, retry=False)
+    except httpx2.TransportError:
+        return await session.send("GET", path, params=params)
+    if answer.status in RETRY_STATUSES:
+        return await session.send("GET", path, params=params)
+    return answer
 
 
 async def read_announcements(session: Session, base_path: str) -> None:
@@ -56,6 +83,50 @@ async def read_announcements(session: Session, base_path: str) -> None:
 
 
 # ---------------------------------------------------------------------------- judgement (pure)
+
+SCIM_URN = "urn:ietf:params:scim:"
+# Keys a 2xx answer of /ServiceProviderConfig or of a list (`GET /Users`) has: with one of them
+# (or a SCIM URN in `schemas`), the answer is SCIM JSON.
+SPC_KEYS = (*FEATURES, "authenticationSchemes")
+LIST_KEYS = ("totalResults", "Resources")
+
+
+def is_scim(answer: Answer, keys: tuple[str, ...]) -> bool:
+    """Whether an answer is SCIM JSON: an object whose `schemas` names a SCIM URN (a resource, a
+    ListResponse, or a SCIM error whatever its status), or a 2xx object with one of `keys`."""
+    body = answer.resource
+    if body is None:
+        return False
+    schemas = named(body, "schemas")
+    if isinstance(schemas, list) and any(
+        isinstance(urn, str) and urn.casefold().startswith(SCIM_URN) for urn in schemas
+    ):
+        return True
+    return answer.ok and any(named(body, key) is not None for key in keys)
+
+
+def not_scim(base_url: str, config: Answer, users: Answer | str) -> str | None:
+    """The verdict when neither /ServiceProviderConfig nor `GET /Users?count=0` answered SCIM
+    JSON (`users` is a text when it got no answer): `<base_url>: not a SCIM 2.0 service: ...`;
+    None when either did."""
+    if is_scim(config, SPC_KEYS) or (isinstance(users, Answer) and is_scim(users, LIST_KEYS)):
+        return None
+    seen = users if isinstance(users, str) else f"answered {described(users)}"
+    return (
+        f"{base_url}: not a SCIM 2.0 service: /ServiceProviderConfig answered "
+        f"{described(config)}, /Users {seen} (is target.base_url the SCIM base URL?)"
+    )
+
+
+def described(answer: Answer) -> str:
+    """An answer that is not SCIM JSON, for people: `404 text/html`, `200 application/json, not
+    a SCIM object`."""
+    said = clean(answer.content_type, 60) or "without a Content-Type"
+    if answer.body is not None:
+        return f"{answer.status} {said}, not a SCIM object"
+    if "json" in answer.content_type:
+        return f"{answer.status} {said}, but not JSON"
+    return f"{answer.status} {said}"
 
 
 def service_provider_config(answer: Answer) -> tuple[list[Finding], Announced]:

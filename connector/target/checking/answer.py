@@ -20,11 +20,13 @@ DETAIL_CHARS = 120
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One HTTP answer as the check saw it: status, JSON body (None: none, or not JSON), ETag."""
+    """One HTTP answer as the check saw it: status, JSON body (None: none, or not JSON), ETag,
+    and the media type it said it was (`text/html`; "" when it said none)."""
 
     status: int
     body: object = None
     etag: str | None = None
+    content_type: str = ""
 
     @property
     def ok(self) -> bool:

@@ -42,7 +42,8 @@ async def check_target(
     settings: Settings, *, write_test: bool, event_hooks: EventHooks | None = None
 ) -> CheckedTarget:
     """Probe the target (`connector.target.checking.probe`); with `write_test`, keep the profile
-    learned in the state store, as the target's profile (what runs learn about a target)."""
+    learned in the state store, as the target's profile (what runs learn about a target),
+    unless no probe got an answer it could judge (`TargetCheck.answered`)."""
     check = await probe.check_target(
         settings, write_test=write_test, retry=retry_policy(settings), event_hooks=event_hooks
     )
@@ -55,6 +56,10 @@ async def check_target(
     if not write_test:
         row = Finding(Area.PROFILE, item, "-", "not saved (read-only check)", Verdict.SKIPPED)
         return CheckedTarget(_with(check, row, *learned), profile, saved=False)
+    if not check.answered():
+        why = "not saved: every probe failed or was refused, nothing was learned"
+        row = Finding(Area.PROFILE, item, "-", why, Verdict.SKIPPED)
+        return CheckedTarget(_with(check, row), profile, saved=False)
     try:
         save_target_profile(settings, profile)
     except ConnectorError as exc:

@@ -1,8 +1,11 @@
 """Probing a SCIM target for `check-target`: the probes of each area, in order.
 
-Only the first request, to /ServiceProviderConfig, decides whether the target can be used at
-all (unreachable or refusing authentication: TargetError, AuthError); every other probe is
-isolated (`Session.isolated`): when it fails, that is a finding and the others go on.
+Only the first requests decide whether the target can be used at all: /ServiceProviderConfig
+(unreachable or refusing authentication: TargetError, AuthError) and, when that is not SCIM
+JSON, `GET /Users?count=0` (neither SCIM JSON: not a SCIM service, TargetError). They are sent
+once, without the retries of reads, unless the target looks unavailable (`announcements.reach`).
+Every other probe is isolated (`Session.isolated`): when it fails, that is a finding and the
+others go on.
 
 Read-only unless `write_test`: then a throwaway user (`scim-connector-check-<random>@invalid
 .example`), a second, minimal one (for group members and paging) and a throwaway group

@@ -20,6 +20,7 @@ from connector.errors import AuthError
 from connector.target.check import Area, Finding, Verdict
 from connector.target.checking.announced import Announced, Endpoints
 from connector.target.checking.answer import Answer, clean
+from connector.target.transport import NO_RETRY
 
 Step = Callable[[], Awaitable[None]]
 
@@ -94,21 +95,29 @@ class Session:
         body: object = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> Answer:
-        """One request; its answer as an `Answer` (a body that is not JSON is None)."""
+        """One request; its answer as an `Answer` (a body that is not JSON is None).
+        `retry=False`: a read is sent once (the transport does not retry it)."""
         content = None
         sent_headers = dict(headers or {})
         if body is not None:
             content = json.dumps(body, ensure_ascii=False).encode()
             sent_headers["Content-Type"] = "application/scim+json"
         response = await self.http.request(
-            method, url, content=content, params=params, headers=sent_headers
+            method,
+            url,
+            content=content,
+            params=params,
+            headers=sent_headers,
+            extensions=None if retry else dict(NO_RETRY),
         )
         try:
             parsed: object = response.json() if response.content else None
         except (ValueError, UnicodeDecodeError):
             parsed = None
-        return Answer(response.status_code, parsed, response.headers.get("ETag"))
+        media = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        return Answer(response.status_code, parsed, response.headers.get("ETag"), media)
 
     async def read(self, endpoint: str, scim_id: str) -> Answer:
         """GET one resource."""
