@@ -2,6 +2,7 @@
 
 Exit codes live here and only here: 0 all done; 1 rows rejected or operations failed;
 2 usage, configuration or unreadable input (nothing applied); 3 a safety check stopped the run.
+Errors are mapped to exit codes, and to the `errors` of a `--format json` answer, in `guarded`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,12 +34,13 @@ from connector.errors import (
     LockedError,
     SafetyStop,
     TargetError,
+    UsageError,
 )
 from connector.hr.records import EmployeeKey
 from connector.logs import configure_logging
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
 from connector.render import render_journal, render_report, render_target_check
-from connector.report import Report
+from connector.report import Report, stopped_json
 from connector.target.checking import job as target_check
 
 if TYPE_CHECKING:
@@ -90,14 +93,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
-def parse_as_of(value: str | None, settings: Settings) -> dt.date:
-    """The run date: `--as-of` if given, else today in the configured time zone."""
+def parse_as_of(value: str | None) -> dt.date | None:
+    """The date `--as-of` gives, None if not given; UsageError if it is not a date."""
     if value is None:
-        return jobs.today(settings)
+        return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise fail(f"--as-of: {value!r} is not a date (YYYY-MM-DD)") from None
+        raise UsageError(f"--as-of: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def load(config: Path | None) -> Settings:
@@ -107,10 +110,15 @@ def load(config: Path | None) -> Settings:
     return settings
 
 
+def write_json(answer: dict[str, Any]) -> None:
+    """One JSON object on stdout."""
+    sys.stdout.write(json.dumps(answer, ensure_ascii=False, indent=2) + "\n")
+
+
 def emit(report: Report, fmt: Format) -> None:
     """Print the report (JSON on stdout, or tables) and exit with its code."""
     if fmt is Format.JSON:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
+        write_json(report.to_json())
     else:
         render_report(out, report)
     raise typer.Exit(report.exit_code)
@@ -133,14 +141,80 @@ def progress_bar(fmt: Format) -> Iterator[jobs.ProgressSink | None]:
         yield update
 
 
-def guarded(action: Callable[[], None]) -> None:
-    """Run a command, mapping domain errors to exit codes and one-line messages."""
+ErrorAnswer = Callable[[list[dict[str, str]], int], dict[str, Any]]
+
+
+def guarded(action: Callable[[], None], answer: ErrorAnswer | None = None) -> None:
+    """Run a command, mapping domain errors to exit codes and one-line messages on stderr.
+
+    `answer` (given with `--format json`) makes the JSON object printed on stdout when an
+    error stops the command, from `errors` (`[{kind, message}]`) and the exit code, so that a
+    script reading stdout gets one object on every exit. Messages are the errors' own, which
+    never hold a secret or a national number in clear.
+    """
     try:
         action()
-    except SafetyStop as exc:
-        raise fail(str(exc), EXIT_SAFETY) from None
     except ConnectorError as exc:
-        raise fail(str(exc)) from None
+        code = EXIT_SAFETY if isinstance(exc, SafetyStop) else EXIT_USAGE
+        if answer is not None:
+            write_json(answer([{"kind": error_kind(exc), "message": str(exc)}], code))
+        raise fail(str(exc), code) from None
+
+
+ERROR_KINDS: tuple[tuple[type[ConnectorError], str], ...] = (
+    (ConfigError, "config"),
+    (InputError, "input"),
+    (AuthError, "auth"),  # before TargetError, its base
+    (TargetError, "target"),
+    (LockedError, "lock"),
+    (UsageError, "usage"),
+    (jobs.SelectionError, "selection"),
+    (SafetyStop, "safety"),
+)
+
+
+def error_kind(exc: ConnectorError) -> str:
+    """The `kind` of an error in a JSON answer: what failed (config, input, auth, target,
+    lock, usage, selection, safety), or `error`."""
+    return next((kind for cls, kind in ERROR_KINDS if isinstance(exc, cls)), "error")
+
+
+@dataclass(slots=True)
+class Attempt:
+    """What a run command (validate, plan, sync, resync) knows of itself so far, for the JSON
+    answer when an error stops it. The run id is assigned before anything is read, so even an
+    unreadable config has one; the run date is known once `--as-of` or the config is read."""
+
+    command: str
+    fmt: Format
+    dry_run: bool
+    run_id: str = field(default_factory=jobs.new_run_id)
+    as_of: dt.date | None = None
+
+    def start(self, config: Path | None, as_of: str | None) -> tuple[Settings, dt.date]:
+        """Parse `--as-of`, load the config, settle the run date (default: today there)."""
+        self.as_of = parse_as_of(as_of)
+        settings = load(config)
+        if self.as_of is None:
+            self.as_of = jobs.today(settings)
+        return settings, self.as_of
+
+    def answer(self) -> ErrorAnswer | None:
+        """The error answer for `guarded`: with `--format json` only."""
+        if self.fmt is not Format.JSON:
+            return None
+
+        def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
+            return stopped_json(
+                run_id=self.run_id,
+                command=self.command,
+                as_of=self.as_of,
+                dry_run=self.dry_run,
+                errors=errors,
+                exit_code=code,
+            )
+
+        return stopped
 
 
 @app.command()
@@ -148,12 +222,13 @@ def validate(
     config: ConfigOption = None, as_of: AsOfOption = None, format: FormatOption = Format.TEXT
 ) -> None:
     """Read config, mappings and HR input; report every rejected row. Contacts nobody."""
+    attempt = Attempt("validate", format, dry_run=True)
 
     def action() -> None:
-        settings = load(config)
-        emit(jobs.validate(settings, jobs.new_run_id(), parse_as_of(as_of, settings)), format)
+        settings, day = attempt.start(config, as_of)
+        emit(jobs.validate(settings, attempt.run_id, day), format)
 
-    guarded(action)
+    guarded(action, attempt.answer())
 
 
 @app.command()
@@ -161,12 +236,13 @@ def plan(
     config: ConfigOption = None, as_of: AsOfOption = None, format: FormatOption = Format.TEXT
 ) -> None:
     """Show what a sync would change, grouped by kind. Writes nothing anywhere."""
+    attempt = Attempt("plan", format, dry_run=True)
 
     def action() -> None:
-        settings = load(config)
-        emit(jobs.plan(settings, jobs.new_run_id(), parse_as_of(as_of, settings)), format)
+        settings, day = attempt.start(config, as_of)
+        emit(jobs.plan(settings, attempt.run_id, day), format)
 
-    guarded(action)
+    guarded(action, attempt.answer())
 
 
 @app.command()
@@ -188,27 +264,27 @@ def sync(
     ] = False,
 ) -> None:
     """Plan, apply and record: bring the target in step with HR."""
+    attempt = Attempt("sync", format, dry_run=dry_run)
 
     def action() -> None:
-        settings = load(config)
-        day = parse_as_of(as_of, settings)
+        settings, day = attempt.start(config, as_of)
         report = asyncio.run(
-            jobs.sync(settings, jobs.new_run_id(), day, dry_run=dry_run, force=force, full=full)
+            jobs.sync(settings, attempt.run_id, day, dry_run=dry_run, force=force, full=full)
         )
         emit(report, format)
 
-    guarded(action)
+    guarded(action, attempt.answer())
 
 
 def parse_employee(text: str) -> EmployeeKey:
     """`ORG:ID` -> EmployeeKey, the organisation code normalised."""
     org, sep, employee_id = text.partition(":")
     if not sep or not employee_id.strip():
-        raise fail(f"--employee: {text!r} is not ORG:ID (e.g. 0207451227:E1234)")
+        raise UsageError(f"--employee: {text!r} is not ORG:ID (e.g. 0207451227:E1234)")
     try:
         return EmployeeKey(normalise_organisation_code(org), employee_id.strip())
     except InvalidOrganisationCode as exc:
-        raise fail(f"--employee: {exc}") from None
+        raise UsageError(f"--employee: {exc}") from None
 
 
 @app.command()
@@ -229,20 +305,20 @@ def resync(
     ] = False,
 ) -> None:
     """Sync only the named people, reconciled against what the target holds."""
-    if not employee and not person:
-        raise fail("resync needs --employee ORG:ID or --person NATIONAL_ID")
-    selection = jobs.Selection(
-        national_ids=tuple(person or ()),
-        employees=tuple(parse_employee(e) for e in employee or ()),
-    )
+    attempt = Attempt("resync", format, dry_run=dry_run)
 
     def action() -> None:
-        settings = load(config)
-        day = parse_as_of(as_of, settings)
+        if not employee and not person:
+            raise UsageError("resync needs --employee ORG:ID or --person NATIONAL_ID")
+        selection = jobs.Selection(
+            national_ids=tuple(person or ()),
+            employees=tuple(parse_employee(e) for e in employee or ()),
+        )
+        settings, day = attempt.start(config, as_of)
         report = asyncio.run(
             jobs.sync(
                 settings,
-                jobs.new_run_id(),
+                attempt.run_id,
                 day,
                 dry_run=dry_run,
                 selection=selection,
@@ -251,7 +327,7 @@ def resync(
         )
         emit(report, format)
 
-    guarded(action)
+    guarded(action, attempt.answer())
 
 
 @app.command()
@@ -267,34 +343,19 @@ def log(
     format: FormatOption = Format.TEXT,
 ) -> None:
     """The audit trail from the state store: by person, employee or run."""
-    if sum(x is not None for x in (person, employee, run)) != 1:
-        raise fail("log needs exactly one of --person, --employee or --run")
-    key = parse_employee(employee) if employee else None
 
     def action() -> None:
+        if sum(x is not None for x in (person, employee, run)) != 1:
+            raise UsageError("log needs exactly one of --person, --employee or --run")
+        key = parse_employee(employee) if employee else None
         settings = load(config)
         entries = jobs.audit_trail(settings, person=person, employee=key, run_id=run)
         if format is Format.JSON:
-            rows = [dataclasses.asdict(e) for e in entries]
-            sys.stdout.write(json.dumps({"entries": rows}, ensure_ascii=False, indent=2) + "\n")
+            write_json({"entries": [dataclasses.asdict(e) for e in entries]})
             return
         render_journal(out, entries)
 
     guarded(action)
-
-
-ERROR_KINDS: tuple[tuple[type[ConnectorError], str], ...] = (
-    (ConfigError, "config"),
-    (InputError, "input"),
-    (AuthError, "auth"),
-    (TargetError, "target"),
-    (LockedError, "locked"),
-)
-
-
-def error_kind(exc: ConnectorError) -> str:
-    """The `kind` of an error in a JSON answer: config, input, auth, target, locked or error."""
-    return next((kind for cls, kind in ERROR_KINDS if isinstance(exc, cls)), "error")
 
 
 @app.command("check-target")
@@ -316,23 +377,14 @@ def check_target(
         settings = load(config)
         checked = asyncio.run(target_check.check_target(settings, write_test=write_test))
         if format is Format.JSON:
-            sys.stdout.write(json.dumps(checked.to_json(), ensure_ascii=False, indent=2) + "\n")
+            write_json(checked.to_json())
         else:
             render_target_check(out, checked)
 
-    if format is Format.TEXT:
-        guarded(action)
-        return
-    try:
-        action()
-    except ConnectorError as exc:
-        answer = {
-            "command": "check-target",
-            "errors": [{"kind": error_kind(exc), "message": str(exc)}],
-            "exit_code": EXIT_USAGE,
-        }
-        sys.stdout.write(json.dumps(answer, ensure_ascii=False, indent=2) + "\n")
-        raise fail(str(exc)) from None
+    def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
+        return {"command": "check-target", "errors": errors, "exit_code": code}
+
+    guarded(action, stopped if format is Format.JSON else None)
 
 
 @app.command()

@@ -40,3 +40,8 @@ class SafetyStop(ConnectorError):
 
 class LockedError(ConnectorError):
     """Another sync holds the state store's lock."""
+
+
+class UsageError(ConnectorError):
+    """A command-line value the connector checks itself (not the option parser) is wrong:
+    `--as-of`, `--employee`, a missing selection."""

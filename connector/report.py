@@ -65,11 +65,40 @@ class Report:
             "held": sorted(self.plan.held.values()) if self.plan else [],
             "safety_stopped": self.safety_stopped,
             "exit_code": self.exit_code,
+            "errors": [],
         }
         if self.plan is not None:
             out["operations"] = [_operation_json(op) for op in self.plan.operations]
         out.update(self.extra)
         return out
+
+
+def stopped_json(
+    *,
+    run_id: str,
+    command: str,
+    as_of: dt.date | None,
+    dry_run: bool,
+    errors: list[dict[str, str]],
+    exit_code: int,
+) -> dict[str, Any]:
+    """The `--format json` object of a run that stopped on an error before it had a report
+    (exit 2, or 3 for a safety stop): the report's fields, nothing counted, and `errors`
+    (`[{kind, message}]`). `as_of` is None when the run date was not known yet."""
+    return {
+        "run_id": run_id,
+        "command": command,
+        "as_of": as_of.isoformat() if as_of else None,
+        "dry_run": dry_run,
+        "counts": {k.value: 0 for k in OpKind},
+        "rejected": [],
+        "warnings": [],
+        "failures": [],
+        "held": [],
+        "safety_stopped": exit_code == 3,
+        "exit_code": exit_code,
+        "errors": errors,
+    }
 
 
 def _warning_json(warning: Warning_) -> dict[str, Any]:
