@@ -107,6 +107,7 @@ def load(config: Path | None) -> Settings:
     """Load the configuration and set up logging from it."""
     settings = load_config(config or config_path_from_env())
     configure_logging(settings.logging.level, settings.logging.format)
+    jobs.warn_loose_state_files(settings)
     return settings
 
 
@@ -522,6 +523,7 @@ def serve(config: ConfigOption = None) -> None:
         settings = load_config(config or config_path_from_env())
         webhook_secret = check_startup(settings)
         configure_service_logging(settings)
+        jobs.warn_loose_state_files(settings)
         raise typer.Exit(run_service(settings, webhook_secret))
 
     guarded(action)

@@ -52,12 +52,14 @@ from pydantic_settings import EnvSettingsSource
 from pydantic_settings.exceptions import SettingsError
 
 from connector.errors import ConfigError
+from connector.private_files import PRIVATE_FILE_MODE, make_private_dirs
 
 DEFAULT_CONFIG_PATH = Path("config/connector.toml")
 CONFIG_PATH_ENV = "SCIM_CONNECTOR_CONFIG"
 ENV_PREFIX = "SCIM_CONNECTOR_"
 ENV_NESTED_DELIMITER = "__"
-MIN_STATE_SECRET_CHARS = 16
+MIN_STATE_SECRET_BYTES = 16
+MIN_WEBHOOK_SECRET_BYTES = 32
 
 _BASE_DIR = "config_dir"  # validation-context key: the folder relative paths are resolved in
 _CONFIG_FILE = "config_file"
@@ -234,6 +236,14 @@ def _read_secret(
     return None
 
 
+def _long_enough(key: str, secret: str, minimum_bytes: int) -> str:
+    """`secret` if it has at least `minimum_bytes` bytes (UTF-8), else a ConfigError naming
+    `key` (never the secret): the one rule for every secret the connector keys a hash with."""
+    if len(secret.encode()) < minimum_bytes:
+        raise ConfigError(key, f"the secret is too short: it needs at least {minimum_bytes} bytes")
+    return secret
+
+
 def _read_generated_secret(path: Path) -> bytes:
     """The generated state secret kept in `path` (FileNotFoundError if there is none yet)."""
     try:
@@ -253,16 +263,18 @@ def _read_generated_secret(path: Path) -> bytes:
 
 
 def _generated_secret(path: Path) -> bytes:
-    """The state secret beside the state store: read it, or create it (mode 0600) on first use."""
+    """The state secret beside the state store: read it, or create it (mode 0600, a new folder
+    0700, whatever the umask) on first use."""
     try:
         return _read_generated_secret(path)
     except FileNotFoundError:
         pass
     fresh = secrets.token_urlsafe(32) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        os.fchmod(descriptor, PRIVATE_FILE_MODE)  # the umask may have taken bits away
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(fresh)
             handle.flush()
@@ -561,13 +573,22 @@ class ServiceSettings(_Section):
         return host.strip("[]"), int(port)
 
     def resolve_webhook_secret(self) -> str | None:
-        """The webhook HMAC secret, read now; None when neither key is set."""
-        return _read_secret(
+        """The webhook HMAC secret, read now (at least `MIN_WEBHOOK_SECRET_BYTES`); None when
+        neither key is set."""
+        secret = _read_secret(
             "service.webhook_secret_env",
             self.webhook_secret_env,
             "service.webhook_secret_file",
             self.webhook_secret_file,
         )
+        if secret is None:
+            return None
+        key = (
+            "service.webhook_secret_env"
+            if self.webhook_secret_env is not None
+            else "service.webhook_secret_file"
+        )
+        return _long_enough(key, secret, MIN_WEBHOOK_SECRET_BYTES)
 
 
 class LoggingSettings(_Section):
@@ -613,12 +634,8 @@ class Settings(_Section):
         )
         if given is None:
             return _generated_secret(state.generated_secret_path)
-        if len(given) < MIN_STATE_SECRET_CHARS:
-            key = "state.secret_env" if state.secret_env is not None else "state.secret_file"
-            raise ConfigError(
-                key, f"the secret is too short (at least {MIN_STATE_SECRET_CHARS} characters)"
-            )
-        return given.encode()
+        key = "state.secret_env" if state.secret_env is not None else "state.secret_file"
+        return _long_enough(key, given, MIN_STATE_SECRET_BYTES).encode()
 
 
 # ---------------------------------------------------------------------------- loading

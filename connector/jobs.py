@@ -35,10 +35,11 @@ from connector.mapping import (
 from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
 from connector.people import Person, people_from_input
 from connector.plan import OnMissing, Plan, make_plan
+from connector.private_files import LooseFile, loose_files
 from connector.reconcile import Observation, observe
 from connector.report import Report
 from connector.safety import Thresholds, Trip, backup_gaps, check_plan
-from connector.state import JournalEntry, StateLock, StateStore, lock_path
+from connector.state import JournalEntry, StateLock, StateStore, lock_path, store_files
 from connector.target.client import TargetClient
 from connector.target.connect import EventHooks, connect, retry_policy, target_key
 from connector.target.fit import TargetFit
@@ -154,13 +155,43 @@ def thresholds(settings: Settings) -> Thresholds:
     )
 
 
+def loose_state_files(settings: Settings) -> list[LooseFile]:
+    """The state store's files and its secret, those that group or others may read or write."""
+    state = settings.state
+    paths = [*store_files(state.path), lock_path(state.path)]
+    if state.secret_file is not None:
+        paths.append(state.secret_file)
+    elif state.secret_env is None:
+        paths.append(state.generated_secret_path)
+    return loose_files(paths)
+
+
+def warn_loose_state_files(settings: Settings) -> None:
+    """A structlog warning for each state file others may read or write (once, at start)."""
+    for loose in loose_state_files(settings):
+        log.warning(
+            "state.file_not_private",
+            file=str(loose.path),
+            mode=f"{loose.mode:04o}",
+            fix=loose.fix,
+        )
+
+
+def permission_warnings(settings: Settings) -> list[Warning_]:
+    """The report's warnings for state files others may read or write."""
+    return [
+        Warning_(kind="permissions", message=loose.message, file=str(loose.path))
+        for loose in loose_state_files(settings)
+    ]
+
+
 def validate(settings: Settings, run_id: str, as_of: dt.date) -> Report:
     """Read config, mapping and HR input and report every rejected row; contacts nobody."""
     with job_memory():
         inputs = read_inputs(settings)
     report = Report(run_id=run_id, command="validate", as_of=as_of, dry_run=True)
     report.rejected = list(inputs.rejected)
-    report.warnings = list(inputs.warnings)
+    report.warnings = [*permission_warnings(settings), *inputs.warnings]
     report.extra["people"] = len(inputs.people)
     report.extra["records"] = inputs.records
     report.extra["grants"] = inputs.grants
@@ -298,6 +329,7 @@ def plan(settings: Settings, run_id: str, as_of: dt.date) -> Report:
         desired = desire(settings, inputs, known, as_of, target_has_acmidm, fit=profile.fit())
         planned = make_planned(settings, inputs, desired, known, as_of)
     report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
+    report.warnings.extend(permission_warnings(settings))
     return plan_report(planned, report, settings.safety.min_holders)
 
 
@@ -346,6 +378,7 @@ async def sync(
     with job_memory():
         inputs = read_inputs(settings)
         report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
+        report.warnings.extend(permission_warnings(settings))
         retry = retry_policy(settings)
         with StateLock(lock_path(settings.state.path)):
             store = StateStore.open(settings.state.path)

@@ -8,7 +8,7 @@ and groups, what each target was learned to do, run history, the audit journal a
 from connector.state.lock import StateLock, lock_path
 from connector.state.records import InboxEvent, JournalEntry, RunRecord, StateError
 from connector.state.schema import MIGRATIONS
-from connector.state.store import StateStore
+from connector.state.store import StateStore, store_files
 
 __all__ = [
     "MIGRATIONS",
@@ -19,4 +19,5 @@ __all__ = [
     "StateLock",
     "StateStore",
     "lock_path",
+    "store_files",
 ]

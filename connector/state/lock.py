@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO
 
 from connector.errors import LockedError
+from connector.private_files import create_private_file
 
 
 def lock_path(state_path: Path) -> Path:
@@ -27,7 +28,7 @@ class StateLock:
         self._file: IO[str] | None = None
 
     def __enter__(self) -> StateLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.path)  # mode 0600 when new; an existing one is left as it is
         handle = self.path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))

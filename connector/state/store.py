@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from connector.hr.records import EmployeeKey
 from connector.known import Digests, KnownState, KnownUser, MappedFrom
+from connector.private_files import PRIVATE_FILE_MODE, create_private_file
 from connector.state.records import (
     _INBOX_COLUMNS,
     Clock,
@@ -45,13 +47,20 @@ class StateStore:
 
         `durable`: every commit reaches the disk before it returns (synchronous=FULL), also
         against power loss; the default survives a crash of the process, not of the machine.
+
+        A new store is created mode 0600 (its new folders 0700), whatever the umask; SQLite
+        gives its `-wal` and `-shm` files the mode of the database file.
         """
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            created = create_private_file(path)
             db = sqlite3.connect(path, isolation_level=None, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            if created:  # in case this SQLite build does not copy the mode: they are new too
+                for sidecar in store_files(path)[1:]:
+                    if sidecar.exists():
+                        os.chmod(sidecar, PRIVATE_FILE_MODE)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open state store {path}: {exc}") from None
         store = cls(db, clock)
@@ -489,6 +498,11 @@ _LOAD_USERS = f"""
             (SELECT right_name FROM memberships WHERE person_key = key AND NOT owned ORDER BY 1))
     FROM users
 """
+
+
+def store_files(path: Path) -> tuple[Path, Path, Path]:
+    """The files of the store at `path`: the database, and SQLite's `-wal` and `-shm`."""
+    return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
 
 def _iso(day: dt.date | None) -> str | None:

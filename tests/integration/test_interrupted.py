@@ -90,6 +90,7 @@ def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
 ) -> None:
     secret = tmp_path / "state.secret"
     secret.write_text("a shared secret for both runs, so externalIds agree\n")
+    secret.chmod(0o600)  # private, as a secret should be: else a warning in the report
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     killed_dir.mkdir()
     clean_dir.mkdir()
