@@ -344,7 +344,7 @@ def _hr_record(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) -> Hr
     values = raw.values
     get = values.get
     try:
-        employee_id = values["employee_id"]
+        employee_id = _employee_id(values["employee_id"])
         national_id = c.national_id(values["national_id"])
         given_name = values["given_name"]
         family_name = values["family_name"]
@@ -388,7 +388,7 @@ def _check_hr_row(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) ->
     if unusable := raw.row_problems(HR_LAYOUT):
         return _Checked(None, unusable)
     f = _Fields(raw)
-    employee_id = f.required("employee_id")
+    employee_id = f.parse("employee_id", _employee_id, required=True)
     national_id = f.parse("national_id", c.national_id, required=True)
     given_name = f.required("given_name")
     family_name = f.required("family_name")
@@ -565,7 +565,7 @@ def _grant_record(
     get = values.get
     try:
         organisation_code = c.organisation_code(values["organisation_code"])
-        employee_id = values["employee_id"]
+        employee_id = _employee_id(values["employee_id"])
         right = c.right(values["right"])
         text = get("begin_date")
         begin_date = None if text is None else c.date(text)
@@ -595,7 +595,7 @@ def _check_grant_row(raw: _RawRow, source: str, c: _Context) -> _CheckedGrant:
         return _CheckedGrant(None, unusable)
     f = _Fields(raw)
     organisation_code = f.parse("organisation_code", c.organisation_code, required=True)
-    employee_id = f.required("employee_id")
+    employee_id = f.parse("employee_id", _employee_id, required=True)
     right = f.parse("right", c.right, required=True)
     begin_date = f.parse("begin_date", c.date)
     end_date = f.parse("end_date", c.date)
@@ -678,6 +678,18 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"is not a real date{_shown(text)}") from None
+
+
+def _employee_id(text: str) -> str:
+    """The HR key as given; never a national number (it is shown in reports and stored and
+    pushed in clear, as the employee number: a national number must be neither)."""
+    found = find_national_ids(text) if sum(c.isdigit() for c in text) >= 11 else ()
+    if found:
+        raise ValueError(
+            f"is a national number ({found[0].masked}): give the HR system's personnel "
+            "number, never the national number"
+        )
+    return text
 
 
 def _email(text: str, valid_domains: set[str] | None = None) -> str:

@@ -889,3 +889,31 @@ def test_arbitrary_json_lines_give_rejections_or_an_input_error(
     except InputError:
         return
     assert_nothing_in_clear(hr)
+
+
+@pytest.mark.parametrize("employee_id", ["85073003328", "85.07.30-033.28", "P-85073003328"])
+def test_an_employee_id_that_is_a_national_number_rejects_the_row_masked(
+    tmp_path: Path, employee_id: str
+) -> None:
+    hr = read_rows(tmp_path, [hr_row(1, employee_id=employee_id), hr_row(2)])
+    assert fields_of(hr, 1) == {"employee_id"}
+    [rejected] = hr.rejected
+    assert "85.07.30-***.**" in rejected.reason and "03328" not in rejected.reason
+    assert len(hr.records) == 1
+
+
+def test_an_employee_id_with_eleven_digits_that_are_no_national_number_is_accepted(
+    tmp_path: Path,
+) -> None:
+    hr = read_rows(tmp_path, [hr_row(1, employee_id="12345678901")])
+    assert len(hr.records) == 1
+
+
+def test_a_grant_naming_a_national_number_as_employee_id_is_rejected_masked(
+    tmp_path: Path,
+) -> None:
+    hr = read_with_grants(tmp_path, [hr_row(1)], [grant("85073003328"), grant("E0001")])
+    [rejected] = hr.rejected
+    assert (rejected.file, rejected.field) == ("grants.csv", "employee_id")
+    assert "85.07.30-***.**" in rejected.reason and "03328" not in rejected.reason
+    assert len(hr.grants) == 1
