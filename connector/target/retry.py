@@ -1,8 +1,10 @@
 """Retries for target calls (tenacity): 429/503 honour Retry-After; other 5xx and transport
-errors back off exponentially with jitter; attempts and total time are capped."""
+errors back off exponentially with jitter; attempts and total time are capped (a wait that
+would end past `max_seconds` is not begun: the call fails then instead)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -13,7 +15,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -32,6 +34,8 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 30.0
     retries: int = field(default=0)
+    # How to wait between attempts (asyncio.sleep); a test passes one that moves a fake clock.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else jittered exponential back-off."""
@@ -57,9 +61,11 @@ class RetryPolicy:
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TargetUnavailable),
-            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_seconds),
+            # Never sleep past max_seconds: stop before a wait that would end after it.
+            stop=stop_after_attempt(self.attempts) | stop_before_delay(self.max_seconds),
             wait=self.wait,
             before_sleep=before_sleep,
             reraise=True,
+            sleep=self.sleep,
         )
         return await retrying(attempt)
