@@ -1,0 +1,329 @@
+"""`sync` and `resync`: observe (when asked), plan, check, apply and record, under the state
+store's lock, against the target."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import structlog
+
+from connector.apply import Applier, ApplyResult
+from connector.config import Settings
+from connector.errors import ConnectorError
+from connector.hr.records import EmployeeKey, Warning_
+from connector.keys import Keyring
+from connector.known import KnownState
+from connector.mapping import DesiredState
+from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
+from connector.plan import Plan
+from connector.planning import (
+    Inputs,
+    Planned,
+    building,
+    desire,
+    job_memory,
+    keyring,
+    make_planned,
+    permission_warnings,
+    plan_report,
+    read_inputs,
+)
+from connector.reconcile import Observation, observe
+from connector.report import Report
+from connector.state import StateLock, StateStore, lock_path
+from connector.target.client import TargetClient
+from connector.target.connect import EventHooks, connect, retry_policy, target_key
+from connector.target.profile import TargetProfile
+from connector.target.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+
+class SelectionError(ConnectorError):
+    """A resync names someone the connector cannot find."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The people a `resync` is about: national numbers and/or employee keys."""
+
+    national_ids: tuple[str, ...] = ()  # as typed by the user; parsed here
+    employees: tuple[EmployeeKey, ...] = ()
+
+    def person_keys(self, ring: Keyring, inputs: Inputs, store: StateStore) -> frozenset[str]:
+        """The person keys selected; raises SelectionError for what matches nobody."""
+        keys = set()
+        for text in self.national_ids:
+            try:
+                keys.add(ring.person_key(parse_national_id(text).digits))
+            except InvalidNationalId as exc:
+                raise SelectionError(f"--person: {exc}") from None
+        owners = {r.key: digits for digits, p in inputs.people.items() for r in p.relations}
+        for employee in self.employees:
+            digits = owners.get(employee)
+            key = ring.person_key(digits) if digits else store.person_for_employee(employee)
+            if key is None:
+                raise SelectionError(
+                    f"--employee {employee}: not in the HR input and not managed by the connector"
+                )
+            keys.add(key)
+        return frozenset(keys)
+
+
+async def sync(
+    settings: Settings,
+    run_id: str,
+    as_of: dt.date,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    full: bool = False,
+    selection: Selection | None = None,
+    command: str = "sync",
+    progress: ProgressSink | None = None,
+    event_hooks: EventHooks | None = None,
+) -> Report:
+    """Plan, check, apply and record: the main job (`selection`: a targeted resync;
+    `event_hooks`: httpx2 hooks on the target's client, to observe its requests)."""
+    with job_memory():
+        inputs = read_inputs(settings)
+        report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
+        report.warnings.extend(permission_warnings(settings))
+        retry = retry_policy(settings)
+        with StateLock(lock_path(settings.state.path)):
+            store = StateStore.open(settings.state.path)
+            try:
+                if not dry_run:
+                    for abandoned in store.interrupt_abandoned_runs():
+                        report.warnings.append(
+                            Warning_(
+                                kind="interrupted_run",
+                                message=f"run {abandoned} stopped before it finished; "
+                                "recorded as interrupted",
+                            )
+                        )
+                async with connect(settings, event_hooks, retry) as client:
+                    before = store.target_profile(target_key(settings))
+                    profile = before.discovered(
+                        client.user_extensions, client.schemas_body, client.notes
+                    )
+                    run = Run(settings, inputs, store, client, report, retry, progress, profile)
+                    await run.sync(force=force, full=full, selection=selection)
+                    if not dry_run:
+                        learned(run.profile, before, report)
+                        store.save_target_profile(target_key(settings), run.profile)
+            finally:
+                store.close()
+    return report
+
+
+@dataclass(slots=True)
+class Run:
+    """One sync's collaborators, gathered by `sync`."""
+
+    settings: Settings
+    inputs: Inputs
+    store: StateStore
+    client: TargetClient
+    report: Report
+    retry: RetryPolicy
+    progress: ProgressSink | None = None
+    profile: TargetProfile = field(default_factory=TargetProfile)  # learned about the target
+
+    def _approved(self, plan: Plan) -> bool:
+        """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
+        if self.report.dry_run:
+            return False
+        approved = self.store.use_approval(plan.fingerprint(), self.report.run_id)
+        if approved is None:
+            return False
+        self.report.warnings.append(
+            Warning_(kind="safety_approved", message=f"applied as approved for run {approved}")
+        )
+        return True
+
+    def _record_failures(self, applier: Applier, plan: Plan) -> None:
+        """Count consecutive failed runs per person; warn loudly past the configured number."""
+        failed = applier.failure_reasons
+        succeeded = {op.person for op in plan.operations} - failed.keys()
+        counts = self.store.record_run_failures(self.report.run_id, failed, succeeded)
+        limit = self.settings.safety.alert_after_failed_runs
+        for key, runs in sorted(counts.items()):
+            if runs >= limit:
+                label, reason = failed[key]
+                self.report.warnings.append(
+                    Warning_(
+                        kind="persistent_failure",
+                        message=f"{label}: failed in {runs} consecutive runs; last: {reason}",
+                    )
+                )
+
+    async def sync(self, *, force: bool, full: bool, selection: Selection | None) -> None:
+        """Observe (if asked), plan, check, apply and record."""
+        settings, store, client, report = self.settings, self.store, self.client, self.report
+        ring = keyring(settings)
+        only = selection.person_keys(ring, self.inputs, store) if selection else None
+        with building():
+            known = store.load_known()
+        has_acmidm = client.capabilities.acmidm_extension
+        observing = full or only is not None
+        desired = desire(
+            settings,
+            self.inputs,
+            known,
+            report.as_of,
+            has_acmidm,
+            keep_values=observing,
+            fit=self.profile.fit(),
+        )
+        observation = None
+        if observing:
+            not_kept = self.profile.not_kept
+            observation = await observe(client, known, desired, ring, only, not_kept)
+            known = _merged(known, observation.known, only)
+            _report_observation(report, observation)
+            gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
+            desired = replace(
+                desired, users={k: u for k, u in desired.users.items() if k not in gone}
+            )
+            if not report.dry_run:
+                with store.transaction():
+                    for key in gone:  # not in the target, not active: nothing left to manage
+                        store.forget_user(key)
+        planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
+        plan_report(planned, report, settings.safety.min_holders)
+        report.extra["planned"] = planned.plan.counts()
+        if planned.trips and not force and not self._approved(planned.plan):
+            report.safety_stopped = True
+            if not report.dry_run:
+                report.counts = dict.fromkeys(report.counts, 0)  # none done; `planned`: the plan
+                fingerprint = planned.plan.fingerprint()
+                store.record_stopped(report.run_id, report.command, report.as_of, fingerprint)
+                report.extra["approve"] = f"scim-connector approve {report.run_id}"
+            return
+        if report.dry_run:
+            return
+        store.begin_run(report.run_id, report.command, report.as_of, report.dry_run)
+        applier = Applier(
+            client=client,
+            store=store,
+            run_id=report.run_id,
+            retry=self.retry,
+            concurrency=settings.target.concurrency,
+            batch_size=settings.target.membership_batch_size,
+            combined_lookup=settings.target.lookup_in_one_search,
+            profile=self.profile,
+        )
+        if self.progress is None:
+            result = await applier.apply(planned.plan, known)
+        else:
+            result = await _with_progress(applier, planned.plan, known, self.progress)
+        if observation is not None:
+            _record_adopted(store, planned, observation)
+        self._record_failures(applier, planned.plan)
+        self.profile = applier.learned()
+        report.counts = result.counts()
+        report.failures = result.failures
+        for scim_id, why in sorted(client.unreadable.items()):
+            report.warnings.append(
+                Warning_(
+                    kind="unreadable",
+                    message=mask_national_ids(
+                        f"user {scim_id} in the target does not parse ({why}); skipped"
+                    ),
+                )
+            )
+        for note in result.notes:
+            report.warnings.append(Warning_(kind="target", message=note))
+        report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
+        report.extra["retries"] = self.retry.retries
+        status = "failed" if result.failures else "done"
+        store.finish_run(report.run_id, status, report.counts, report.exit_code)
+
+
+def learned(profile: TargetProfile, before: TargetProfile, report: Report) -> None:
+    """Report what this run learned about the target that earlier runs did not know (once)."""
+    for news in profile.news(before):
+        log.warning("target.learned", fact=news)
+        report.warnings.append(Warning_(kind="target", message=news))
+
+
+ProgressSink = Callable[[int, int], None]
+"""Told (operations done, operations planned) while a plan is applied."""
+
+
+async def _with_progress(
+    applier: Applier, plan: Plan, known: KnownState, progress: ProgressSink
+) -> ApplyResult:
+    total = len(plan.operations)
+    task = asyncio.create_task(applier.apply(plan, known))
+    while not task.done():
+        progress(sum(applier.result.done.values()) + len(applier.result.failures), total)
+        await asyncio.wait({task}, timeout=0.2)
+    progress(total, total)
+    return task.result()
+
+
+def _merged(known: KnownState, observed: KnownState, only: frozenset[str] | None) -> KnownState:
+    """The store's view with the observed people (all, or just `only`) replaced by the target's."""
+    if only is None:
+        return observed
+    users = {k: u for k, u in known.users.items() if k not in only}
+    users.update(observed.users)
+    return KnownState(users=users, groups=observed.groups)
+
+
+def _deleted_leavers(
+    desired: DesiredState, observation: Observation, inputs: Inputs, as_of: dt.date
+) -> frozenset[str]:
+    """The people whose account was deleted in the target and who are not active: no account
+    is created only to be held inactive (a future starter, whose account is due before the
+    first day, is not one of them)."""
+    gone = set()
+    for key in observation.vanished_keys:
+        user = desired.users.get(key)
+        person = inputs.people.get(user.national_digits) if user else None
+        if user is None or user.active or person is None:
+            continue
+        if not any(r.start_date > as_of for r in person.relations):
+            gone.add(key)
+    return frozenset(gone)
+
+
+def _report_observation(report: Report, observation: Observation) -> None:
+    for label in observation.drifted:
+        report.warnings.append(
+            Warning_(kind="drift", message=f"{label}: changed in the target; put back")
+        )
+    for label in observation.unreadable:
+        report.warnings.append(
+            Warning_(
+                kind="unreadable",
+                message=f"{label}: the target's user does not parse; not compared this run",
+            )
+        )
+    for label in observation.vanished:
+        report.warnings.append(
+            Warning_(kind="vanished", message=f"{label}: no longer in the target")
+        )
+    for label, right in observation.lost_memberships:
+        report.warnings.append(
+            Warning_(
+                kind="membership_restored",
+                message=f"{label}: managed membership of {right!r} was removed in the target; "
+                "restoring it while the grant is valid",
+            )
+        )
+
+
+def _record_adopted(store: StateStore, planned: Planned, observation: Observation) -> None:
+    """Remember people found in the target by externalId that the plan did not touch."""
+    touched = {op.person for op in planned.plan.operations}
+    for key, user in observation.known.users.items():
+        if key in observation.adopted and key not in touched:
+            desired = planned.desired.users.get(key)
+            if desired is not None:
+                store.save_user(replace(user, employee_keys=desired.employee_keys))
