@@ -15,7 +15,6 @@ from scim2_client import RequestNetworkException, SCIMClientException
 from scim2_models import (
     Error,
     Group,
-    ListResponse,
     SCIMException,
     User,
 )
@@ -30,6 +29,7 @@ from connector.target.errors import (
     TargetUnavailable,
     parse_retry_after,
 )
+from connector.target.transport import DECODED
 
 T = TypeVar("T")
 
@@ -109,24 +109,14 @@ def error_payload(response: httpx2.Response) -> tuple[str | None, str]:
 
 def json_of(response: httpx2.Response, operation: str) -> object:
     """The decoded JSON body of a 2xx answer (None when it has none)."""
+    if DECODED in response.extensions:  # a read: the transport decoded it already
+        return response.extensions[DECODED]
     if not response.content:
         return None
     try:
         return response.json()
     except ValueError:
         raise InvalidResponse(operation, "the target's answer is not JSON") from None
-
-
-def resources_of(listed: object, operation: str) -> list[object]:
-    """The resources of a ListResponse."""
-    if not isinstance(listed, ListResponse):
-        raise InvalidResponse(operation, "the target did not answer with a ListResponse")
-    return list(listed.resources or [])
-
-
-def total_of(listed: object) -> int | None:
-    """The totalResults of a ListResponse."""
-    return listed.total_results if isinstance(listed, ListResponse) else None
 
 
 def as_user(resource: object, operation: str) -> User[Any]:

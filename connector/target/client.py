@@ -48,7 +48,6 @@ from scim2_models import (
     Resource,
     ResourceType,
     ScimProvider,
-    SearchRequest,
     ServiceProviderConfig,
     User,
 )
@@ -69,7 +68,6 @@ from connector.target.answers import (
     json_of,
     mapped_errors,
     quoted,
-    resources_of,
 )
 from connector.target.bulk import dumps
 from connector.target.discovery import (
@@ -546,12 +544,8 @@ class TargetClient:
         """Groups whose displayName equals `display_name`, ignoring case (checked here)."""
         if not self.capabilities.filter:
             return []
-        query: SearchRequest[Any] = SearchRequest(filter=f"displayName eq {quoted(display_name)}")
-        listed = await self._call(
-            "find groups by displayName",
-            self._scim.query(self._group_type, query_parameters=query),
-        )
-        groups = [as_group(group, "find groups") for group in resources_of(listed, "find groups")]
+        scim_filter = f"displayName eq {quoted(display_name)}"
+        groups = await self._filtered(self._group_type, Group, "find groups", scim_filter)
         wanted = display_name.casefold()
         return [group for group in groups if (group.display_name or "").casefold() == wanted]
 
@@ -688,12 +682,16 @@ class TargetClient:
 
     async def _query_users(self, operation: str, scim_filter: str) -> list[ScimUser]:
         """Users matching a filter, first page, with GET (never for personal data)."""
-        query: SearchRequest[Any] = SearchRequest(filter=scim_filter)
-        listed = await self._call(
-            operation,
-            self._scim.query(self._user_type, query_parameters=query, check_response_payload=False),
-        )
-        return self._users_in(listed)
+        return await self._filtered(self._user_type, self._user_model, operation, scim_filter)
+
+    async def _filtered(
+        self, resource_type: ResourceType, model: type[R], operation: str, scim_filter: str
+    ) -> list[R]:
+        """Resources matching a filter, first page, with GET, each parsed alone (`_parsed`)."""
+        endpoint = str(resource_type.endpoint)
+        response = await self._send(operation, "GET", endpoint, params={"filter": scim_filter})
+        found = (self._parsed(model, item) for item in list_items(json_of(response, operation)))
+        return [resource for resource in found if resource is not None]
 
     async def _search_users(self, operation: str, scim_filter: str) -> list[ScimUser]:
         """Users matching a filter, first page, with POST <endpoint>/.search: nothing in the URL."""

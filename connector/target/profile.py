@@ -33,13 +33,6 @@ class MemberRemoval(StrEnum):
     REPLACE = "replace"  # PUT of the group with its whole member list
 
 
-class UserWrite(StrEnum):
-    """How attribute changes of a user are written."""
-
-    PATCH = "patch"
-    PUT = "put"
-
-
 class TargetProfile(BaseModel):
     """The facts learned about one target (see the module's docstring)."""
 

@@ -16,6 +16,8 @@ from connector.target.errors import TargetUnavailable, parse_retry_after
 from connector.target.retry import RetryPolicy
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A response extension: the JSON body of a read, as the transport decoded it to check it.
+DECODED = "scim_connector.json"
 # A request extension: False sends a read once (an optional probe: a failure is an answer).
 NO_RETRY = {"scim_connector.retry": False}
 
@@ -48,7 +50,7 @@ class RetryingTransport(httpx2.AsyncBaseTransport):
             await response.aread()
             if response.status_code in RETRY_STATUSES:
                 raise _Unavailable(response)
-            if 200 <= response.status_code < 300 and not _is_json(response.content):
+            if 200 <= response.status_code < 300 and not _decoded(response):
                 raise _Unavailable(
                     response, "a 2xx answer that is not JSON (garbled, or a proxy's page)"
                 )
@@ -66,12 +68,13 @@ class RetryingTransport(httpx2.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def _is_json(body: bytes) -> bool:
-    """Whether a body is empty or whole JSON (a truncated or HTML answer is not)."""
-    if not body.strip():
+def _decoded(response: httpx2.Response) -> bool:
+    """Whether a body is empty or whole JSON (a truncated or HTML answer is not); what it
+    decodes to is kept with the response (`DECODED`), so that it is not decoded twice."""
+    if not response.content.strip():
         return True
     try:
-        json.loads(body)
+        response.extensions[DECODED] = json.loads(response.content)
     except ValueError:
         return False
     return True
