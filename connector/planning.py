@@ -124,6 +124,12 @@ def thresholds(settings: Settings) -> Thresholds:
         max_deactivations_percent=s.max_deactivations_percent,
         max_withdrawals_count=s.max_withdrawals_count,
         max_withdrawals_percent=s.max_withdrawals_percent,
+        max_activations_count=s.max_activations_count,
+        max_activations_percent=s.max_activations_percent,
+        max_creates_count=s.max_creates_count,
+        max_creates_percent=s.max_creates_percent,
+        max_grants_count=s.max_grants_count,
+        max_grants_percent=s.max_grants_percent,
         percent_applies_from=s.percent_applies_from,
     )
 
@@ -253,7 +259,7 @@ def make_planned(
         on_missing=OnMissing(settings.lifecycle.on_missing),
         delete_after_days=settings.lifecycle.delete_after_days,
     )
-    trips = check_plan(plan, known, thresholds(settings))
+    trips = check_plan(plan, known, thresholds(settings), desired=scoped, hr_rows=inputs.records)
     return Planned(inputs=inputs, known=scoped_known, desired=desired, plan=plan, trips=trips)
 
 
@@ -274,4 +280,15 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
         report.warnings.append(Warning_(kind="backup_holders", message=gap.message))
     for trip in planned.trips:
         report.warnings.append(Warning_(kind="safety", message=trip.message))
+    if planned.trips:
+        report.extra["safety"] = [
+            {
+                "what": trip.what,
+                "organisation": trip.organisation,
+                "threshold": trip.threshold,
+                "planned": trip.planned,
+                "managed": trip.managed,
+            }
+            for trip in planned.trips
+        ]
     return report
