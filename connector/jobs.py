@@ -22,6 +22,7 @@ from connector.planning import (
     Inputs,
     Planned,
     building,
+    check_columns,
     desire,
     job_memory,
     keyring,
@@ -31,6 +32,7 @@ from connector.planning import (
     permission_warnings,
     plan_report,
     read_inputs,
+    stored_columns,
     stored_profile,
     thresholds,
     warn_loose_state_files,
@@ -99,10 +101,14 @@ def validate(settings: Settings, run_id: str, as_of: dt.date) -> Report:
     return report
 
 
-def plan(settings: Settings, run_id: str, as_of: dt.date) -> Report:
-    """What a sync would change; writes nothing anywhere."""
+def plan(
+    settings: Settings, run_id: str, as_of: dt.date, *, accept_columns: bool = False
+) -> Report:
+    """What a sync would change; writes nothing anywhere (`accept_columns`: plan with input
+    files that lack a column the last applied sync read; see `check_columns`)."""
     with job_memory():
         inputs = read_inputs(settings)
+        check_columns(inputs, stored_columns(settings), accept=accept_columns)
         known = known_state(settings)
         profile = stored_profile(settings)
         target_has_acmidm = settings.target.capabilities.acmidm_extension is not False

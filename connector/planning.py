@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from connector.config import Settings
+from connector.hr.columns import Header, missing_columns
 from connector.hr.read import ReadPolicy, read_hr
 from connector.hr.records import EmployeeKey, HrInput, Rejection, Warning_
 from connector.keys import Keyring
@@ -53,6 +54,7 @@ class Inputs:
     held_employee_keys: frozenset[EmployeeKey]
     records: int  # accepted HR rows
     grants: int  # accepted grant rows
+    columns: dict[str, Header]  # the columns each file had ("hr", "grants")
 
     @classmethod
     def of(cls, hr: HrInput, mapping: Mapping) -> Inputs:
@@ -66,6 +68,7 @@ class Inputs:
             held_employee_keys=frozenset(hr.rejected_keys),
             records=len(hr.records),
             grants=len(hr.grants),
+            columns=dict(hr.columns),
         )
 
 
@@ -114,6 +117,31 @@ def read_inputs(settings: Settings) -> Inputs:
             grants_path=settings.source.grants,
         )
         return Inputs.of(hr, mapping)
+
+
+def check_columns(
+    inputs: Inputs, last: dict[str, tuple[str, ...]], *, accept: bool = False
+) -> None:
+    """Raise ColumnsMissing (exit 2) if a file lacks a contract column the last sync that
+    applied its plan read, unless the change is accepted (`--accept-columns`)."""
+    missing = missing_columns(inputs.columns, last)
+    if missing is None:
+        return
+    if accept:
+        log.warning("input.columns_accepted", file=missing.file, missing=list(missing.missing))
+        return
+    raise missing
+
+
+def stored_columns(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The input files' columns the last applied sync read, without changing anything."""
+    store = StateStore.open_read_only(settings.state.path)
+    if store is None:
+        return {}
+    try:
+        return store.source_columns()
+    finally:
+        store.close()
 
 
 def thresholds(settings: Settings) -> Thresholds:

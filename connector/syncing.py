@@ -13,6 +13,7 @@ import structlog
 from connector.apply import Applier, ApplyResult
 from connector.config import Settings
 from connector.errors import ConnectorError
+from connector.hr.columns import contract_columns
 from connector.hr.records import EmployeeKey, Warning_
 from connector.keys import Keyring
 from connector.known import KnownState
@@ -23,6 +24,7 @@ from connector.planning import (
     Inputs,
     Planned,
     building,
+    check_columns,
     desire,
     job_memory,
     keyring,
@@ -85,9 +87,11 @@ async def sync(
     command: str = "sync",
     progress: ProgressSink | None = None,
     event_hooks: EventHooks | None = None,
+    accept_columns: bool = False,
 ) -> Report:
     """Plan, check, apply and record: the main job (`selection`: a targeted resync;
-    `event_hooks`: httpx2 hooks on the target's client, to observe its requests)."""
+    `event_hooks`: httpx2 hooks on the target's client, to observe its requests;
+    `accept_columns`: go on with input files that lack a column the last applied sync read)."""
     with job_memory():
         inputs = read_inputs(settings)
         report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
@@ -96,6 +100,7 @@ async def sync(
         with StateLock(lock_path(settings.state.path)):
             store = StateStore.open(settings.state.path)
             try:
+                check_columns(inputs, store.source_columns(), accept=accept_columns)
                 if not dry_run:
                     for abandoned in store.interrupt_abandoned_runs():
                         report.warnings.append(
@@ -242,6 +247,8 @@ class Run:
         report.extra["retries"] = self.retry.retries
         status = "failed" if result.failures else "done"
         store.finish_run(report.run_id, status, report.counts, report.exit_code)
+        # The columns this applied run read are those the next run is compared with.
+        store.save_source_columns(report.run_id, contract_columns(self.inputs.columns))
 
 
 def learned(profile: TargetProfile, before: TargetProfile, report: Report) -> None:

@@ -478,6 +478,26 @@ class StateStore:
             (base_url, profile.to_json(), self._now()),
         )
 
+    # --- the input files' columns (header drift) ---------------------------------------------
+
+    def source_columns(self) -> dict[str, tuple[str, ...]]:
+        """The contract columns of each input file ("hr", "grants") the last sync that applied
+        its plan read (empty before the first)."""
+        rows = self._db.execute("SELECT source, columns FROM source_columns").fetchall()
+        return {source: tuple(filter(None, text.split(","))) for source, text in rows}
+
+    def save_source_columns(self, run_id: str, columns: dict[str, tuple[str, ...]]) -> None:
+        """Keep the columns a sync that applied its plan read, for the next run to compare."""
+        with self.transaction():
+            for source, names in columns.items():
+                self._db.execute(
+                    "INSERT INTO source_columns (source, columns, run_id, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+                    "columns = excluded.columns, run_id = excluded.run_id, "
+                    "updated_at = excluded.updated_at",
+                    (source, ",".join(names), run_id, self._now()),
+                )
+
     def ping(self) -> None:
         """Raise StateError unless the store answers a query."""
         try:
