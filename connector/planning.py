@@ -133,13 +133,26 @@ def check_columns(
     raise missing
 
 
-def stored_columns(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """The input files' columns the last applied sync read, without changing anything."""
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the state store remembers of earlier syncs that matters to the checks."""
+
+    columns: dict[str, tuple[str, ...]]  # the input files' columns the last applied sync read
+    initial_load: bool  # no sync has applied a plan yet
+
+    @classmethod
+    def of(cls, store: StateStore) -> History:
+        """From an open store."""
+        return cls(store.source_columns(), not store.has_applied_run())
+
+
+def stored_history(settings: Settings) -> History:
+    """What the state store remembers of earlier syncs, without changing anything."""
     store = StateStore.open_read_only(settings.state.path)
     if store is None:
-        return {}
+        return History({}, initial_load=True)
     try:
-        return store.source_columns()
+        return History.of(store)
     finally:
         store.close()
 
@@ -267,8 +280,11 @@ def make_planned(
     known: KnownState,
     as_of: dt.date,
     only: frozenset[str] | None = None,
+    *,
+    initial_load: bool = False,
 ) -> Planned:
-    """Plan and check: the pure core, on what the shell gathered (`only`: just these people).
+    """Plan and check: the pure core, on what the shell gathered (`only`: just these people;
+    `initial_load`: no sync has applied a plan yet, so additions are not checked).
 
     `Planned.desired` stays the whole desired state: back-up holders are counted over everyone.
     """
@@ -287,7 +303,14 @@ def make_planned(
         on_missing=OnMissing(settings.lifecycle.on_missing),
         delete_after_days=settings.lifecycle.delete_after_days,
     )
-    trips = check_plan(plan, known, thresholds(settings), desired=scoped, hr_rows=inputs.records)
+    trips = check_plan(
+        plan,
+        known,
+        thresholds(settings),
+        desired=scoped,
+        hr_rows=inputs.records,
+        initial_load=initial_load,
+    )
     return Planned(inputs=inputs, known=scoped_known, desired=desired, plan=plan, trips=trips)
 
 

@@ -170,14 +170,16 @@ def check_plan(
     *,
     desired: DesiredState | None = None,
     hr_rows: int | None = None,
+    initial_load: bool = False,
 ) -> list[Trip]:
     """The safety rules this plan breaks (an empty list means it may be applied).
 
     Each threshold applies to the run as a whole and (its percentage) to every organisation;
-    additions (activations, creates, grants) are not checked on a first sync, into an empty
-    state store. `desired`: what the plan was made from (it tells the organisations of new
-    people, and whose relation with an organisation is gone); `hr_rows`: the HR input's data
-    rows that were accepted (none, with people managed, always stops).
+    additions (activations, creates, grants) are not checked during the initial load
+    (`initial_load`: no sync has applied a plan yet; or nobody is managed). `desired`: what
+    the plan was made from (it tells the organisations of new people, and whose relation with
+    an organisation is gone); `hr_rows`: the HR input's data rows that were accepted (none,
+    with people managed, always stops).
     """
     managed_people = len(known.users)
     trips: list[Trip] = []
@@ -196,7 +198,7 @@ def check_plan(
     }
     applies_from = thresholds.percent_applies_from
     for rule in _RULES:
-        if rule.addition and not managed_people:
+        if rule.addition and (initial_load or not managed_people):
             continue  # the initial load
         ops = [op for op in plan.operations if op.kind in rule.kinds]
         total, per_org = managed[rule.unit]

@@ -21,6 +21,7 @@ from connector.mapping import DesiredState
 from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
 from connector.plan import Plan
 from connector.planning import (
+    History,
     Inputs,
     Planned,
     building,
@@ -100,7 +101,8 @@ async def sync(
         with StateLock(lock_path(settings.state.path)):
             store = StateStore.open(settings.state.path)
             try:
-                check_columns(inputs, store.source_columns(), accept=accept_columns)
+                history = History.of(store)
+                check_columns(inputs, history.columns, accept=accept_columns)
                 if not dry_run:
                     for abandoned in store.interrupt_abandoned_runs():
                         report.warnings.append(
@@ -115,7 +117,9 @@ async def sync(
                     profile = before.discovered(
                         client.user_extensions, client.schemas_body, client.notes
                     )
-                    run = Run(settings, inputs, store, client, report, retry, progress, profile)
+                    run = Run(
+                        settings, inputs, store, client, report, retry, progress, profile, history
+                    )
                     await run.sync(force=force, full=full, selection=selection)
                     if not dry_run:
                         learned(run.profile, before, report)
@@ -137,6 +141,7 @@ class Run:
     retry: RetryPolicy
     progress: ProgressSink | None = None
     profile: TargetProfile = field(default_factory=TargetProfile)  # learned about the target
+    history: History | None = None  # of earlier syncs (None: read from the store when planning)
 
     def _approved(self, plan: Plan) -> bool:
         """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
@@ -198,7 +203,16 @@ class Run:
                 with store.transaction():
                     for key in gone:  # not in the target, not active: nothing left to manage
                         store.forget_user(key)
-        planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
+        history = self.history or History.of(store)
+        planned = make_planned(
+            settings,
+            self.inputs,
+            desired,
+            known,
+            report.as_of,
+            only,
+            initial_load=history.initial_load,
+        )
         plan_report(planned, report, settings.safety.min_holders)
         report.extra["planned"] = planned.plan.counts()
         if planned.trips and not force and not self._approved(planned.plan):

@@ -376,6 +376,14 @@ class StateStore:
         ).fetchone()
         return JournalEntry(*row) if row else None
 
+    def has_applied_run(self) -> bool:
+        """True iff a sync (or resync) has ever applied a plan here: ended, with or without
+        failures (before that, syncs are the initial load)."""
+        row = self._db.execute(
+            "SELECT 1 FROM runs WHERE NOT dry_run AND status IN ('done', 'failed') LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """The most recent runs, newest first."""
         rows = self._db.execute(

@@ -4,6 +4,7 @@ that names the missing column(s) and the columns found."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,18 @@ def test_reading_twice_gives_the_same_columns(tmp_path: Path, suffix: str) -> No
     else:
         write_jsonl(path, [hr_row(1)])
     assert read(path) == read(path) == {HR_FILE: HR_FIELDS}
+
+
+def test_syncs_are_an_initial_load_until_one_has_applied_its_plan(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    try:
+        assert not store.has_applied_run()
+        store.begin_run("killed", "sync", dt.date(2026, 12, 1), dry_run=False)
+        store.begin_run("preview", "sync", dt.date(2026, 12, 1), dry_run=True)
+        store.finish_run("preview", "done", {}, 0)
+        assert not store.has_applied_run()  # one never finished, the other was a preview
+        store.begin_run("applied", "sync", dt.date(2026, 12, 1), dry_run=False)
+        store.finish_run("applied", "failed", {}, 1)
+        assert store.has_applied_run()
+    finally:
+        store.close()

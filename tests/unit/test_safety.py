@@ -272,3 +272,12 @@ def test_a_person_held_back_is_not_removed_from_their_organisation() -> None:
     assert (
         check_plan(user_ops(OpKind.DEACTIVATE, ["p10"]), known, Thresholds(), desired=desired) == []
     )
+
+
+def test_an_initial_load_resumed_after_an_interruption_is_not_a_mass_create() -> None:
+    known = staff({GENT: 100})  # created before the first sync was killed
+    new = {f"n{i}": GENT for i in range(200)}
+    plan = user_ops(OpKind.CREATE, list(new))
+    desired = desired_people(new)
+    assert check_plan(plan, known, Thresholds(), desired=desired, initial_load=True) == []
+    assert check_plan(plan, known, Thresholds(), desired=desired)  # once a sync has applied
