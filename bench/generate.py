@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from connector.hr.read import GRANT_COLUMNS, HR_COLUMNS
+from connector.hr.columns import GRANT_COLUMNS, HR_COLUMNS
 
 RIGHT = "Premiezoeker Gebruiker"
 DAY1 = dt.date(2026, 12, 1)

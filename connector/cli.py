@@ -232,16 +232,29 @@ def validate(
     guarded(action, attempt.answer())
 
 
+AcceptColumnsOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-columns",
+        help="Go on although the HR or grants file lacks a column the last sync read"
+        " (this run only; once a sync applied, its columns are the new reference).",
+    ),
+]
+
+
 @app.command()
 def plan(
-    config: ConfigOption = None, as_of: AsOfOption = None, format: FormatOption = Format.TEXT
+    config: ConfigOption = None,
+    as_of: AsOfOption = None,
+    format: FormatOption = Format.TEXT,
+    accept_columns: AcceptColumnsOption = False,
 ) -> None:
     """Show what a sync would change, grouped by kind. Writes nothing anywhere."""
     attempt = Attempt("plan", format, dry_run=True)
 
     def action() -> None:
         settings, day = attempt.start(config, as_of)
-        emit(jobs.plan(settings, attempt.run_id, day), format)
+        emit(jobs.plan(settings, attempt.run_id, day, accept_columns=accept_columns), format)
 
     guarded(action, attempt.answer())
 
@@ -263,6 +276,7 @@ def sync(
             "--full", help="Reconcile against what the target really holds, not the state store."
         ),
     ] = False,
+    accept_columns: AcceptColumnsOption = False,
 ) -> None:
     """Plan, apply and record: bring the target in step with HR."""
     attempt = Attempt("sync", format, dry_run=dry_run)
@@ -270,7 +284,15 @@ def sync(
     def action() -> None:
         settings, day = attempt.start(config, as_of)
         report = asyncio.run(
-            jobs.sync(settings, attempt.run_id, day, dry_run=dry_run, force=force, full=full)
+            jobs.sync(
+                settings,
+                attempt.run_id,
+                day,
+                dry_run=dry_run,
+                force=force,
+                full=full,
+                accept_columns=accept_columns,
+            )
         )
         emit(report, format)
 

@@ -510,12 +510,19 @@ class LifecycleSettings(_Section):
 
 
 class SafetySettings(_Section):
-    """`[safety]`: how much one run may take away before it stops (false: no such limit)."""
+    """`[safety]`: how much one run may take away, or hand out, before it stops (false: no
+    such limit). Each percentage applies in total and per organisation."""
 
     max_deactivations_count: CountLimit = 500
     max_deactivations_percent: PercentLimit = 20.0
     max_withdrawals_count: CountLimit = 500
     max_withdrawals_percent: PercentLimit = 20.0
+    max_activations_count: CountLimit = 100
+    max_activations_percent: PercentLimit = 10.0
+    max_creates_count: CountLimit = 500
+    max_creates_percent: PercentLimit = 20.0
+    max_grants_count: CountLimit = 500
+    max_grants_percent: PercentLimit = 20.0
     percent_applies_from: int = Field(default=10, ge=0)
     min_holders: int = Field(default=2, ge=0)
     alert_after_failed_runs: int = Field(default=3, ge=1)

@@ -22,6 +22,7 @@ from connector.planning import (
     Inputs,
     Planned,
     building,
+    check_columns,
     desire,
     job_memory,
     keyring,
@@ -31,6 +32,7 @@ from connector.planning import (
     permission_warnings,
     plan_report,
     read_inputs,
+    stored_history,
     stored_profile,
     thresholds,
     warn_loose_state_files,
@@ -99,17 +101,24 @@ def validate(settings: Settings, run_id: str, as_of: dt.date) -> Report:
     return report
 
 
-def plan(settings: Settings, run_id: str, as_of: dt.date) -> Report:
-    """What a sync would change; writes nothing anywhere."""
+def plan(
+    settings: Settings, run_id: str, as_of: dt.date, *, accept_columns: bool = False
+) -> Report:
+    """What a sync would change; writes nothing anywhere (`accept_columns`: plan with input
+    files that lack a column the last applied sync read; see `check_columns`)."""
     with job_memory():
         inputs = read_inputs(settings)
+        history = stored_history(settings)
+        check_columns(inputs, history.columns, accept=accept_columns)
         known = known_state(settings)
         profile = stored_profile(settings)
         target_has_acmidm = settings.target.capabilities.acmidm_extension is not False
         if profile.user_extensions is not None and target_has_acmidm:
             target_has_acmidm = ACMIDM.casefold() in profile.user_extensions
         desired = desire(settings, inputs, known, as_of, target_has_acmidm, fit=profile.fit())
-        planned = make_planned(settings, inputs, desired, known, as_of)
+        planned = make_planned(
+            settings, inputs, desired, known, as_of, initial_load=history.initial_load
+        )
     report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
     report.warnings.extend(permission_warnings(settings))
     return plan_report(planned, report, settings.safety.min_holders)

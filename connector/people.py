@@ -87,9 +87,9 @@ def person_active_on(person: Person, day: dt.date) -> bool:
 
 def person_in_provisioning_window(person: Person, day: dt.date, days_before_start: int) -> bool:
     """True iff some relation is active on `day` or starts within `days_before_start` days."""
-    horizon = day + dt.timedelta(days=days_before_start)
+    # Counted back from the start (a difference of dates never overflows, `day + n` may).
     return any(
-        r.start_date <= horizon and (r.end_date is None or day <= r.end_date)
+        (r.start_date - day).days <= days_before_start and (r.end_date is None or day <= r.end_date)
         for r in person.relations
     )
 
@@ -116,6 +116,18 @@ def rights_held_on(
     return dict(held)
 
 
+def day_after(day: dt.date) -> dt.date | None:
+    """The next day; None after `date.max` (9999-12-31): a day that never comes.
+
+    HR exports write an open end as 9999-12-31; such a date is kept as written, and whatever
+    would happen the day after it never happens.
+    """
+    return None if day == dt.date.max else day + _ONE_DAY
+
+
+_ONE_DAY = dt.timedelta(days=1)
+
+
 def steady_window(person: Person, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
     """The days around `day` on which the person's records cross no date of their own.
 
@@ -123,11 +135,11 @@ def steady_window(person: Person, day: dt.date) -> tuple[dt.date | None, dt.date
     first one after it (None: for ever), exclusive. Whatever follows from the records "as of a
     day" (active relations, rights held, ...) is the same on every day of this window.
     """
-    one = dt.timedelta(days=1)
+    ends = [r.end_date for r in person.relations] + [g.end for g in person.grants]
     dates = {r.start_date for r in person.relations}
-    dates.update(r.end_date + one for r in person.relations if r.end_date is not None)
     dates.update(g.begin for g in person.grants if g.begin is not None)
-    dates.update(g.end + one for g in person.grants if g.end is not None)
+    # The day after each end; after date.max there is none: such an end never comes.
+    dates.update(after for end in ends if end is not None and (after := day_after(end)))
     since = max((d for d in dates if d <= day), default=None)
     until = min((d for d in dates if d > day), default=None)
     return since, until

@@ -155,7 +155,8 @@ def _user_kind(changes: tuple[Change, ...], desired_active: bool) -> OpKind:
 def _due_for_deletion(known: KnownUser, day: dt.date, delete_after_days: int | None) -> bool:
     if delete_after_days is None or known.active or known.deactivated_on is None:
         return False
-    return day >= known.deactivated_on + dt.timedelta(days=delete_after_days)
+    # Counted back from the run date: `deactivated_on + n days` may pass date.max.
+    return (day - known.deactivated_on).days >= delete_after_days
 
 
 def _membership_ops(

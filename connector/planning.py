@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from connector.config import Settings
+from connector.hr.columns import Header, missing_columns
 from connector.hr.read import ReadPolicy, read_hr
 from connector.hr.records import EmployeeKey, HrInput, Rejection, Warning_
 from connector.keys import Keyring
@@ -53,6 +54,7 @@ class Inputs:
     held_employee_keys: frozenset[EmployeeKey]
     records: int  # accepted HR rows
     grants: int  # accepted grant rows
+    columns: dict[str, Header]  # the columns each file had ("hr", "grants")
 
     @classmethod
     def of(cls, hr: HrInput, mapping: Mapping) -> Inputs:
@@ -66,6 +68,7 @@ class Inputs:
             held_employee_keys=frozenset(hr.rejected_keys),
             records=len(hr.records),
             grants=len(hr.grants),
+            columns=dict(hr.columns),
         )
 
 
@@ -116,6 +119,44 @@ def read_inputs(settings: Settings) -> Inputs:
         return Inputs.of(hr, mapping)
 
 
+def check_columns(
+    inputs: Inputs, last: dict[str, tuple[str, ...]], *, accept: bool = False
+) -> None:
+    """Raise ColumnsMissing (exit 2) if a file lacks a contract column the last sync that
+    applied its plan read, unless the change is accepted (`--accept-columns`)."""
+    missing = missing_columns(inputs.columns, last)
+    if missing is None:
+        return
+    if accept:
+        log.warning("input.columns_accepted", file=missing.file, missing=list(missing.missing))
+        return
+    raise missing
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the state store remembers of earlier syncs that matters to the checks."""
+
+    columns: dict[str, tuple[str, ...]]  # the input files' columns the last applied sync read
+    initial_load: bool  # no sync has applied a plan yet
+
+    @classmethod
+    def of(cls, store: StateStore) -> History:
+        """From an open store."""
+        return cls(store.source_columns(), not store.has_applied_run())
+
+
+def stored_history(settings: Settings) -> History:
+    """What the state store remembers of earlier syncs, without changing anything."""
+    store = StateStore.open_read_only(settings.state.path)
+    if store is None:
+        return History({}, initial_load=True)
+    try:
+        return History.of(store)
+    finally:
+        store.close()
+
+
 def thresholds(settings: Settings) -> Thresholds:
     """The safety thresholds from configuration."""
     s = settings.safety
@@ -124,6 +165,12 @@ def thresholds(settings: Settings) -> Thresholds:
         max_deactivations_percent=s.max_deactivations_percent,
         max_withdrawals_count=s.max_withdrawals_count,
         max_withdrawals_percent=s.max_withdrawals_percent,
+        max_activations_count=s.max_activations_count,
+        max_activations_percent=s.max_activations_percent,
+        max_creates_count=s.max_creates_count,
+        max_creates_percent=s.max_creates_percent,
+        max_grants_count=s.max_grants_count,
+        max_grants_percent=s.max_grants_percent,
         percent_applies_from=s.percent_applies_from,
     )
 
@@ -233,8 +280,11 @@ def make_planned(
     known: KnownState,
     as_of: dt.date,
     only: frozenset[str] | None = None,
+    *,
+    initial_load: bool = False,
 ) -> Planned:
-    """Plan and check: the pure core, on what the shell gathered (`only`: just these people).
+    """Plan and check: the pure core, on what the shell gathered (`only`: just these people;
+    `initial_load`: no sync has applied a plan yet, so additions are not checked).
 
     `Planned.desired` stays the whole desired state: back-up holders are counted over everyone.
     """
@@ -253,7 +303,14 @@ def make_planned(
         on_missing=OnMissing(settings.lifecycle.on_missing),
         delete_after_days=settings.lifecycle.delete_after_days,
     )
-    trips = check_plan(plan, known, thresholds(settings))
+    trips = check_plan(
+        plan,
+        known,
+        thresholds(settings),
+        desired=scoped,
+        hr_rows=inputs.records,
+        initial_load=initial_load,
+    )
     return Planned(inputs=inputs, known=scoped_known, desired=desired, plan=plan, trips=trips)
 
 
@@ -274,4 +331,15 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
         report.warnings.append(Warning_(kind="backup_holders", message=gap.message))
     for trip in planned.trips:
         report.warnings.append(Warning_(kind="safety", message=trip.message))
+    if planned.trips:
+        report.extra["safety"] = [
+            {
+                "what": trip.what,
+                "organisation": trip.organisation,
+                "threshold": trip.threshold,
+                "planned": trip.planned,
+                "managed": trip.managed,
+            }
+            for trip in planned.trips
+        ]
     return report

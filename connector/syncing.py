@@ -13,6 +13,7 @@ import structlog
 from connector.apply import Applier, ApplyResult
 from connector.config import Settings
 from connector.errors import ConnectorError
+from connector.hr.columns import contract_columns
 from connector.hr.records import EmployeeKey, Warning_
 from connector.keys import Keyring
 from connector.known import KnownState
@@ -20,9 +21,11 @@ from connector.mapping import DesiredState
 from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
 from connector.plan import Plan
 from connector.planning import (
+    History,
     Inputs,
     Planned,
     building,
+    check_columns,
     desire,
     job_memory,
     keyring,
@@ -85,9 +88,11 @@ async def sync(
     command: str = "sync",
     progress: ProgressSink | None = None,
     event_hooks: EventHooks | None = None,
+    accept_columns: bool = False,
 ) -> Report:
     """Plan, check, apply and record: the main job (`selection`: a targeted resync;
-    `event_hooks`: httpx2 hooks on the target's client, to observe its requests)."""
+    `event_hooks`: httpx2 hooks on the target's client, to observe its requests;
+    `accept_columns`: go on with input files that lack a column the last applied sync read)."""
     with job_memory():
         inputs = read_inputs(settings)
         report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
@@ -96,6 +101,8 @@ async def sync(
         with StateLock(lock_path(settings.state.path)):
             store = StateStore.open(settings.state.path)
             try:
+                history = History.of(store)
+                check_columns(inputs, history.columns, accept=accept_columns)
                 if not dry_run:
                     for abandoned in store.interrupt_abandoned_runs():
                         report.warnings.append(
@@ -110,7 +117,9 @@ async def sync(
                     profile = before.discovered(
                         client.user_extensions, client.schemas_body, client.notes
                     )
-                    run = Run(settings, inputs, store, client, report, retry, progress, profile)
+                    run = Run(
+                        settings, inputs, store, client, report, retry, progress, profile, history
+                    )
                     await run.sync(force=force, full=full, selection=selection)
                     if not dry_run:
                         learned(run.profile, before, report)
@@ -132,6 +141,7 @@ class Run:
     retry: RetryPolicy
     progress: ProgressSink | None = None
     profile: TargetProfile = field(default_factory=TargetProfile)  # learned about the target
+    history: History | None = None  # of earlier syncs (None: read from the store when planning)
 
     def _approved(self, plan: Plan) -> bool:
         """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
@@ -193,7 +203,16 @@ class Run:
                 with store.transaction():
                     for key in gone:  # not in the target, not active: nothing left to manage
                         store.forget_user(key)
-        planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
+        history = self.history or History.of(store)
+        planned = make_planned(
+            settings,
+            self.inputs,
+            desired,
+            known,
+            report.as_of,
+            only,
+            initial_load=history.initial_load,
+        )
         plan_report(planned, report, settings.safety.min_holders)
         report.extra["planned"] = planned.plan.counts()
         if planned.trips and not force and not self._approved(planned.plan):
@@ -242,6 +261,8 @@ class Run:
         report.extra["retries"] = self.retry.retries
         status = "failed" if result.failures else "done"
         store.finish_run(report.run_id, status, report.counts, report.exit_code)
+        # The columns this applied run read are those the next run is compared with.
+        store.save_source_columns(report.run_id, contract_columns(self.inputs.columns))
 
 
 def learned(profile: TargetProfile, before: TargetProfile, report: Report) -> None:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from connector.hr.read import HR_COLUMNS
+from connector.hr.columns import HR_COLUMNS
 
 
 def nn_check(nine_digits: str, *, born_2000s: bool) -> str:

@@ -27,6 +27,17 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from connector.errors import InputError
+from connector.hr.columns import (
+    GRANTS_FILE,
+    GRANTS_LAYOUT,
+    HR_FILE,
+    HR_LAYOUT,
+    MAX_UNKNOWN_NAMES,
+    Header,
+    Layout,
+    check_header,
+    unknown_fields_warning,
+)
 from connector.hr.records import (
     EmployeeKey,
     GrantRecord,
@@ -56,7 +67,6 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMAIL_LOCAL = re.compile(r"[^\s@,;:<>()\[\]\\\"]+")
 _EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}")
 _SPACE = re.compile(r"\s")
-_MAX_UNKNOWN_NAMES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,52 +75,6 @@ class ReadPolicy:
 
     externals_require_end_date: bool = True
     externals_max_days: int = 365
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """The fields one kind of file knows."""
-
-    required: tuple[str, ...]
-    optional: tuple[str, ...]
-    known: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "known", frozenset(self.required + self.optional))
-
-
-# The HR-input contract's columns, in the order the contract lists them (and files are written).
-HR_COLUMNS = (
-    "employee_id",
-    "national_id",
-    "given_name",
-    "family_name",
-    "email",
-    "organisation_code",
-    "organisation_name",
-    "department",
-    "job_title",
-    "relation",
-    "employer_code",
-    "start_date",
-    "end_date",
-    "rights",
-)
-_HR_REQUIRED = (
-    "employee_id",
-    "national_id",
-    "given_name",
-    "family_name",
-    "email",
-    "organisation_code",
-    "start_date",
-)
-HR_LAYOUT = _Layout(
-    required=_HR_REQUIRED,
-    optional=tuple(c for c in HR_COLUMNS if c not in _HR_REQUIRED),
-)
-GRANT_COLUMNS = ("organisation_code", "employee_id", "right", "begin_date", "end_date")
-GRANTS_LAYOUT = _Layout(required=GRANT_COLUMNS[:3], optional=GRANT_COLUMNS[3:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +95,7 @@ class _RawRow:
     problems: tuple[_Problem, ...] = ()
     text: str = ""  # the raw row, kept only when it cannot be split into fields
 
-    def row_problems(self, layout: _Layout) -> list[_Problem]:
+    def row_problems(self, layout: Layout) -> list[_Problem]:
         """Row-level problems: not splittable into fields, or none of the required ones given."""
         if any(p.field is None for p in self.problems):
             return list(self.problems)
@@ -284,7 +248,8 @@ def _read_hr_file(
     duplicates: dict[EmployeeKey, list[_Seen]] = {}
     lines = _LineNumbers()
     kept: list[HrRecord] = []
-    for raw in _rows(path, HR_LAYOUT, out.warnings):
+    header = out.columns[HR_FILE] = Header(source, HR_LAYOUT)
+    for raw in _rows(path, HR_LAYOUT, out.warnings, header):
         lines.note(raw.row, raw.line)
         record = None if raw.problems else _hr_record(raw, source, policy, context)
         if record is not None:  # the common case
@@ -533,7 +498,8 @@ def _read_grants_file(
     source = path.name
     context = _Context(known_rights)
     accepted = {record.key: record for record in out.records}
-    for raw in _rows(path, GRANTS_LAYOUT, out.warnings):
+    header = out.columns[GRANTS_FILE] = Header(source, GRANTS_LAYOUT)
+    for raw in _rows(path, GRANTS_LAYOUT, out.warnings, header):
         record = None if raw.problems else _grant_record(raw, source, context, accepted)
         if record is not None:  # the common case
             out.grants.append(record)
@@ -752,16 +718,19 @@ def _check_known(names: Iterable[str], known: frozenset[str] | None) -> None:
 # ---------------------------------------------------------------------------- rows of a file
 
 
-def _rows(path: Path, layout: _Layout, warnings: list[Warning_]) -> Iterator[_RawRow]:
-    """The data rows of a CSV or JSON Lines file; raises InputError if it cannot be read."""
+def _rows(
+    path: Path, layout: Layout, warnings: list[Warning_], header: Header
+) -> Iterator[_RawRow]:
+    """The data rows of a CSV or JSON Lines file; raises InputError if it cannot be read.
+    `header` is given the names of its columns (for JSON Lines: the keys its rows have)."""
     name = str(path)
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
             lines = _decoded_lines(f, name)
             if path.suffix.lower() in JSON_LINES_SUFFIXES:
-                yield from _jsonl_rows(lines, path.name, layout, warnings)
+                yield from _jsonl_rows(lines, path.name, layout, warnings, header)
             else:
-                yield from _csv_rows(lines, name, path.name, layout, warnings)
+                yield from _csv_rows(lines, name, path.name, layout, warnings, header)
     except FileNotFoundError:
         raise InputError(name, "file not found") from None
     except IsADirectoryError:
@@ -778,7 +747,12 @@ def _decoded_lines(f: IO[str], name: str) -> Iterator[str]:
 
 
 def _csv_rows(
-    lines: Iterator[str], name: str, source: str, layout: _Layout, warnings: list[Warning_]
+    lines: Iterator[str],
+    name: str,
+    source: str,
+    layout: Layout,
+    warnings: list[Warning_],
+    header: Header,
 ) -> Iterator[_RawRow]:
     first = next(lines, None)
     if first is None or not first.strip():
@@ -786,14 +760,15 @@ def _csv_rows(
     reader = csv.reader(itertools.chain([first], lines), delimiter=_delimiter(first))
     try:
         names = [n.strip().lower() for n in next(reader)]
-        _check_header(names, name, source, layout, warnings)
+        check_header(names, name, source, layout, warnings)
+        header.names = [n for n in names if n]
         yield from _csv_data_rows(reader, names, name, layout)
     except csv.Error as error:
         raise InputError(name, mask_national_ids(f"line {reader.line_num}: {error}")) from None
 
 
 def _csv_data_rows(
-    reader: _csv.Reader, names: list[str], name: str, layout: _Layout
+    reader: _csv.Reader, names: list[str], name: str, layout: Layout
 ) -> Iterator[_RawRow]:
     known = [(i, n) for i, n in enumerate(names) if n in layout.known]
     normalize = unicodedata.normalize
@@ -839,33 +814,21 @@ def _delimiter(header: str) -> str:
     return ";" if outside.count(";") > outside.count(",") else ","
 
 
-def _check_header(
-    names: list[str], name: str, source: str, layout: _Layout, warnings: list[Warning_]
-) -> None:
-    doubled = sorted({n for n in names if n in layout.known and names.count(n) > 1})
-    if doubled:
-        raise InputError(name, f"column(s) {', '.join(doubled)} appear more than once")
-    missing = [n for n in layout.required if n not in names]
-    if missing:
-        hint = "" if layout.known & set(names) else "; is the header row missing?"
-        raise InputError(name, f"missing required column(s): {', '.join(missing)}{hint}")
-    unknown = [n for n in names if n and n not in layout.known]
-    if unknown:
-        warnings.append(_unknown_fields_warning(source, unknown))
-
-
 def _jsonl_rows(
-    lines: Iterator[str], source: str, layout: _Layout, warnings: list[Warning_]
+    lines: Iterator[str], source: str, layout: Layout, warnings: list[Warning_], header: Header
 ) -> Iterator[_RawRow]:
     unknown: dict[str, None] = {}
+    known: dict[str, None] = {}  # the contract's keys some row has, in the order first seen
     row = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         row += 1
-        yield _json_row(line, row, number, layout, unknown)
+        yield _json_row(line, row, number, layout, unknown, known)
+    header.names = [*known, *unknown]
+    header.known = row > 0  # a file without rows says nothing about its keys
     if unknown:
-        warnings.append(_unknown_fields_warning(source, list(unknown)))
+        warnings.append(unknown_fields_warning(source, list(unknown)))
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -873,7 +836,12 @@ class _Pairs(list[tuple[str, Any]]):
 
 
 def _json_row(
-    line: str, row: int, number: int, layout: _Layout, unknown: dict[str, None]
+    line: str,
+    row: int,
+    number: int,
+    layout: Layout,
+    unknown: dict[str, None],
+    known: dict[str, None],
 ) -> _RawRow:
     try:
         obj = json.loads(line, object_pairs_hook=_Pairs)
@@ -886,7 +854,7 @@ def _json_row(
     for key, value in obj:
         name = key.strip().lower()
         if name not in layout.known:
-            if len(unknown) < _MAX_UNKNOWN_NAMES:
+            if len(unknown) < MAX_UNKNOWN_NAMES:
                 unknown[name] = None
         elif any(n == name for n, _ in pairs) or any(p.field == name for p in problems):
             problems.append(_Problem(name, "is given more than once"))
@@ -895,6 +863,9 @@ def _json_row(
                 pairs.append((name, _json_text(value)))
             except ValueError as error:
                 problems.append(_Problem(name, str(error)))
+    if len(known) < len(layout.known):
+        known.update((n, None) for n, _ in pairs)
+        known.update((p.field, None) for p in problems if p.field is not None)
     values, value_problems = _values(pairs, layout)
     return _RawRow(row, number, values, tuple(problems) + value_problems)
 
@@ -911,7 +882,7 @@ def _json_text(value: object) -> str:
 
 
 def _values(
-    pairs: Iterable[tuple[str, str]], layout: _Layout
+    pairs: Iterable[tuple[str, str]], layout: Layout
 ) -> tuple[dict[str, str], tuple[_Problem, ...]]:
     """Known fields with trimmed, NFC-normalised, non-empty values, and bad characters found."""
     values: dict[str, str] = {}
@@ -927,15 +898,6 @@ def _values(
         elif value:
             values[name] = value
     return values, tuple(problems)
-
-
-def _unknown_fields_warning(source: str, names: list[str]) -> Warning_:
-    listed = ", ".join(map(_quoted, names[:_MAX_UNKNOWN_NAMES]))
-    return Warning_(
-        kind="unknown_columns",
-        message=mask_national_ids(f"ignoring unknown column(s): {listed}"),
-        file=source,
-    )
 
 
 # ---------------------------------------------------------------------------- rejections

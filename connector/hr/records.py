@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connector.hr.columns import Header
 
 
 class RelationType(StrEnum):
@@ -151,3 +155,5 @@ class HrInput:
     # as they are in the target for this run, whatever their other rows say.
     rejected_national_ids: set[str] = field(default_factory=set)
     rejected_keys: set[EmployeeKey] = field(default_factory=set)
+    # The columns each file had ("hr", "grants"): for header drift (`connector.hr.columns`).
+    columns: dict[str, Header] = field(default_factory=dict)

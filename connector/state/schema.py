@@ -141,4 +141,14 @@ MIGRATIONS: list[Migration] = [
         updated_at TEXT NOT NULL
     )
     """,
+    # 6: the contract columns of each input file ("hr", "grants") as the last sync that applied
+    # its plan read them: a column missing later is header drift (`connector.hr.columns`).
+    """
+    CREATE TABLE source_columns (
+        source TEXT PRIMARY KEY,
+        columns TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
 ]

@@ -376,6 +376,14 @@ class StateStore:
         ).fetchone()
         return JournalEntry(*row) if row else None
 
+    def has_applied_run(self) -> bool:
+        """True iff a sync (or resync) has ever applied a plan here: ended, with or without
+        failures (before that, syncs are the initial load)."""
+        row = self._db.execute(
+            "SELECT 1 FROM runs WHERE NOT dry_run AND status IN ('done', 'failed') LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """The most recent runs, newest first."""
         rows = self._db.execute(
@@ -477,6 +485,26 @@ class StateStore:
             "updated_at = excluded.updated_at",
             (base_url, profile.to_json(), self._now()),
         )
+
+    # --- the input files' columns (header drift) ---------------------------------------------
+
+    def source_columns(self) -> dict[str, tuple[str, ...]]:
+        """The contract columns of each input file ("hr", "grants") the last sync that applied
+        its plan read (empty before the first)."""
+        rows = self._db.execute("SELECT source, columns FROM source_columns").fetchall()
+        return {source: tuple(filter(None, text.split(","))) for source, text in rows}
+
+    def save_source_columns(self, run_id: str, columns: dict[str, tuple[str, ...]]) -> None:
+        """Keep the columns a sync that applied its plan read, for the next run to compare."""
+        with self.transaction():
+            for source, names in columns.items():
+                self._db.execute(
+                    "INSERT INTO source_columns (source, columns, run_id, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+                    "columns = excluded.columns, run_id = excluded.run_id, "
+                    "updated_at = excluded.updated_at",
+                    (source, ",".join(names), run_id, self._now()),
+                )
 
     def ping(self) -> None:
         """Raise StateError unless the store answers a query."""
