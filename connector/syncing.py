@@ -24,12 +24,14 @@ from connector.planning import (
     Planned,
     building,
     desire,
+    hold_correlated,
     job_memory,
     keyring,
     make_planned,
     permission_warnings,
     plan_report,
     read_inputs,
+    report_cases,
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
@@ -168,6 +170,8 @@ class Run:
         only = selection.person_keys(ring, self.inputs, store) if selection else None
         with building():
             known = store.load_known()
+        cases = store.cases("open")
+        resolutions = {case.person_key: case for case in store.cases("resolved")}
         has_acmidm = client.capabilities.acmidm_extension
         observing = full or only is not None
         desired = desire(
@@ -179,6 +183,7 @@ class Run:
             keep_values=observing,
             fit=self.profile.fit(),
         )
+        desired = hold_correlated(desired, known, cases)
         observation = None
         if observing:
             not_kept = self.profile.not_kept
@@ -195,6 +200,7 @@ class Run:
                         store.forget_user(key)
         planned = make_planned(settings, self.inputs, desired, known, report.as_of, only)
         plan_report(planned, report, settings.safety.min_holders)
+        report_cases(report, cases)
         report.extra["planned"] = planned.plan.counts()
         if planned.trips and not force and not self._approved(planned.plan):
             report.safety_stopped = True
@@ -216,6 +222,7 @@ class Run:
             batch_size=settings.target.membership_batch_size,
             combined_lookup=settings.target.lookup_in_one_search,
             profile=self.profile,
+            resolutions=resolutions,
         )
         if self.progress is None:
             result = await applier.apply(planned.plan, known)
@@ -240,6 +247,7 @@ class Run:
             report.warnings.append(Warning_(kind="target", message=note))
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
         report.extra["retries"] = self.retry.retries
+        report_cases(report, store.cases("open"))
         status = "failed" if result.failures else "done"
         store.finish_run(report.run_id, status, report.counts, report.exit_code)
 
