@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
-from connector import __version__, jobs
+from connector import __version__, jobs, resolving
 from connector.config import Settings, config_path_from_env, load_config
 from connector.errors import (
     AuthError,
@@ -170,6 +170,7 @@ ERROR_KINDS: tuple[tuple[type[ConnectorError], str], ...] = (
     (LockedError, "lock"),
     (UsageError, "usage"),
     (jobs.SelectionError, "selection"),
+    (resolving.ResolveError, "resolve"),
     (SafetyStop, "safety"),
 )
 
@@ -549,6 +550,56 @@ def serve(config: ConfigOption = None) -> None:
         raise typer.Exit(run_service(settings, webhook_secret))
 
     guarded(action)
+
+
+@app.command()
+def resolve(
+    employee: Annotated[
+        str | None, typer.Option("--employee", help="ORG:EMPLOYEE_ID of the held person.")
+    ] = None,
+    person: Annotated[
+        str | None, typer.Option("--person", help="National number of the held person.")
+    ] = None,
+    link: Annotated[
+        str | None,
+        typer.Option("--link", help="SCIM id of the account that is theirs: adopted next run."),
+    ] = None,
+    new_account: Annotated[
+        bool,
+        typer.Option("--new-account", help="Give them a new account of their own next run."),
+    ] = False,
+    config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """Resolve a correlation case: link the person to an account, or give them a new one."""
+    run_id = jobs.new_run_id()
+
+    def action() -> None:
+        key = parse_employee(employee) if employee else None
+        settings = load(config)
+        done = resolving.resolve(
+            settings, run_id, employee=key, person=person, link=link, new_account=new_account
+        )
+        if format is Format.JSON:
+            write_json({"command": "resolve", **done.to_json(), "exit_code": EXIT_OK, "errors": []})
+            return
+        who = done.case.person_text()
+        if done.link_scim_id is not None:
+            out.print(Text(f"{who}: the next sync adopts account {done.link_scim_id} for them."))
+        else:
+            out.print(Text(f"{who}: the next sync creates a new account for them."))
+        if done.unlinked is not None:
+            out.print(
+                Text(
+                    f"Account {done.link_scim_id} was linked to person {done.unlinked}; that "
+                    "link is dropped: the connector no longer manages them by that account."
+                )
+            )
+
+    def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
+        return {"command": "resolve", "errors": errors, "exit_code": code}
+
+    guarded(action, stopped if format is Format.JSON else None)
 
 
 @app.command()

@@ -24,6 +24,7 @@ from connector.planning import (
     building,
     check_columns,
     desire,
+    hold_correlated,
     job_memory,
     keyring,
     known_state,
@@ -32,6 +33,8 @@ from connector.planning import (
     permission_warnings,
     plan_report,
     read_inputs,
+    report_cases,
+    stored_cases,
     stored_history,
     stored_profile,
     thresholds,
@@ -116,12 +119,16 @@ def plan(
         if profile.user_extensions is not None and target_has_acmidm:
             target_has_acmidm = ACMIDM.casefold() in profile.user_extensions
         desired = desire(settings, inputs, known, as_of, target_has_acmidm, fit=profile.fit())
+        cases = stored_cases(settings)
+        desired = hold_correlated(desired, known, cases)
         planned = make_planned(
             settings, inputs, desired, known, as_of, initial_load=history.initial_load
         )
     report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
     report.warnings.extend(permission_warnings(settings))
-    return plan_report(planned, report, settings.safety.min_holders)
+    plan_report(planned, report, settings.safety.min_holders)
+    report_cases(report, cases)
+    return report
 
 
 def audit_trail(

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector.errors import ConfigError
 from connector.hr.records import EmployeeKey, mask_digits
+from connector.identity import is_suffixed_of
 from connector.keys import Keyring
 from connector.known import Digests, KnownState, KnownUser, MappedFrom
 from connector.people import (
@@ -289,10 +290,14 @@ def primary_relation(person: Person, day: dt.date) -> WorkRelation:
 
 
 def choose_user_name(person: Person, day: dt.date, current: str | None) -> str:
-    """Keep the current userName while an active relation still has it; else the rule's choice."""
+    """Keep the current userName while an active relation still has it (or has it with a new
+    account's numeric suffix, `identity.suffixed_user_name`); else the rule's choice."""
     if current is not None:
         active = active_relations(person, day)
-        if not active or any(r.email.casefold() == current.casefold() for r in active):
+        if not active or any(
+            r.email.casefold() == current.casefold() or is_suffixed_of(current, r.email)
+            for r in active
+        ):
             return current
     return primary_relation(person, day).email
 

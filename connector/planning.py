@@ -16,6 +16,7 @@ from connector.config import Settings
 from connector.hr.columns import Header, missing_columns
 from connector.hr.read import ReadPolicy, read_hr
 from connector.hr.records import EmployeeKey, HrInput, Rejection, Warning_
+from connector.identity import shared_emails
 from connector.keys import Keyring
 from connector.known import KnownState
 from connector.mapping import (
@@ -30,7 +31,7 @@ from connector.plan import OnMissing, Plan, make_plan
 from connector.private_files import LooseFile, loose_files
 from connector.report import Report
 from connector.safety import Thresholds, Trip, backup_gaps, check_plan
-from connector.state import StateStore, lock_path, store_files
+from connector.state import CorrelationCase, StateStore, lock_path, store_files
 from connector.target.connect import target_key
 from connector.target.fit import TargetFit
 from connector.target.profile import TargetProfile
@@ -59,11 +60,12 @@ class Inputs:
     @classmethod
     def of(cls, hr: HrInput, mapping: Mapping) -> Inputs:
         """Merge what was read into people."""
+        people = people_from_input(hr)
         return cls(
-            people=people_from_input(hr),
+            people=people,
             mapping=mapping,
             rejected=list(hr.rejected),
-            warnings=list(hr.warnings),
+            warnings=[*hr.warnings, *shared_emails(people)],
             held_national_ids=frozenset(hr.rejected_national_ids),
             held_employee_keys=frozenset(hr.rejected_keys),
             records=len(hr.records),
@@ -265,6 +267,50 @@ def desire(
             held_employee_keys=inputs.held_employee_keys,
             keep_values=keep_values,
             fit=fit or TargetFit(),
+        )
+
+
+def stored_cases(settings: Settings) -> list[CorrelationCase]:
+    """The open correlation cases of the state store, without changing anything."""
+    store = StateStore.open_read_only(settings.state.path)
+    if store is None:
+        return []
+    try:
+        return store.cases("open")
+    finally:
+        store.close()
+
+
+def hold_correlated(
+    desired: DesiredState, known: KnownState, cases: list[CorrelationCase]
+) -> DesiredState:
+    """The desired state without the people of open correlation cases: nothing is created or
+    written for them until the case is resolved (one the connector manages is held as is)."""
+    keys = {case.person_key for case in cases}
+    if not keys:
+        return desired
+    held = dict(desired.held)
+    for case in cases:
+        if case.person_key in known.users:
+            held.setdefault(case.person_key, case.label)
+    users = {k: u for k, u in desired.users.items() if k not in keys}
+    return replace(desired, users=users, held=held)
+
+
+def report_cases(report: Report, cases: list[CorrelationCase]) -> None:
+    """Put the open correlation cases in a report, each with a warning naming both sides."""
+    report.correlation_cases = list(cases)
+    report.warnings = [w for w in report.warnings if w.kind != "correlation_case"]
+    for case in cases:
+        employee = case.employee_keys[0] if case.employee_keys else "ORG:ID"
+        report.warnings.append(
+            Warning_(
+                kind="correlation_case",
+                message=f"{case.person_text()}: held, no account created or adopted: "
+                f"{case.account_text()} was found for them, but {case.reason}. Resolve with "
+                f"`scim-connector resolve --employee {employee} --link {case.scim_id}` "
+                "or `--new-account`",
+            )
         )
 
 

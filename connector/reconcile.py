@@ -115,6 +115,7 @@ async def observe(
         keys &= only
     observation = Observation(known=KnownState(users={}, groups=dict(known.groups)))
     users = observation.known.users
+    owners = {user.scim_id: k for k, user in known.users.items()}
     for key in sorted(keys):
         before = known.users.get(key)
         wanted = desired.users.get(key)
@@ -130,6 +131,8 @@ async def observe(
                 observation.vanished.append(before.label)
                 observation.vanished_keys.add(key)
             continue
+        if before is None and owners.get(found.id or "", key) != key:
+            continue  # another person's account: two people are never linked to one
         seen = _observed_user(found, before, wanted, keyring, not_kept)
         if before is None:
             observation.adopted.add(key)

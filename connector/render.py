@@ -114,6 +114,26 @@ def render_failures(console: Console, report: Report) -> None:
     console.print(table)
 
 
+def render_cases(console: Console, report: Report) -> None:
+    """A table of open correlation cases (people held until resolved), if any."""
+    if not report.correlation_cases:
+        return
+    title = f"Correlation cases ({len(report.correlation_cases)}): held until resolved"
+    table = Table(title=title, title_justify="left")
+    for column in ("person", "account found", "why it is not theirs"):
+        table.add_column(column, overflow="fold")
+    for case in report.correlation_cases:
+        table.add_row(_text(case.person_text()), _text(case.account_text()), _text(case.reason))
+    console.print(table)
+    console.print(
+        _line(
+            "Resolve each with `scim-connector resolve --employee ORG:ID` and `--link SCIM_ID` "
+            "(that account is theirs) or `--new-account`; see README, "
+            '"Resolving a correlation case".'
+        )
+    )
+
+
 def render_summary(console: Console, report: Report) -> None:
     """Planned and done operations per kind, for a run that applied something."""
     planned = report.extra.get("planned")
@@ -172,6 +192,7 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
     if report.command != "validate":
         render_plan(console, report)
         render_failures(console, report)
+        render_cases(console, report)
         render_summary(console, report)
         if report.safety_stopped:
             render_stop(console, report)

@@ -9,6 +9,7 @@ from typing import Any
 
 from connector.hr.records import Rejection, Warning_
 from connector.plan import MembershipOp, Operation, OpKind, Plan
+from connector.state.records import CorrelationCase
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +35,17 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     plan: Plan | None = None
     safety_stopped: bool = False
+    # Open correlation cases: people held until `scim-connector resolve` says which account.
+    correlation_cases: list[CorrelationCase] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        """0 all done; 1 rejections or failures; 3 a safety check stopped the run."""
+        """0 all done; 1 rejections, failures or open correlation cases (people held); 3 a
+        safety check stopped the run."""
         if self.safety_stopped:
             return 3
-        if self.rejected or self.failures:
+        if self.rejected or self.failures or self.correlation_cases:
             return 1
         return 0
 
@@ -63,6 +67,7 @@ class Report:
                 for f in self.failures
             ],
             "held": sorted(self.plan.held.values()) if self.plan else [],
+            "correlation_cases": [case.to_json() for case in self.correlation_cases],
             "safety_stopped": self.safety_stopped,
             "exit_code": self.exit_code,
             "errors": [],
@@ -95,6 +100,7 @@ def stopped_json(
         "warnings": [],
         "failures": [],
         "held": [],
+        "correlation_cases": [],
         "safety_stopped": exit_code == 3,
         "exit_code": exit_code,
         "errors": errors,

@@ -27,12 +27,14 @@ from connector.planning import (
     building,
     check_columns,
     desire,
+    hold_correlated,
     job_memory,
     keyring,
     make_planned,
     permission_warnings,
     plan_report,
     read_inputs,
+    report_cases,
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
@@ -178,6 +180,8 @@ class Run:
         only = selection.person_keys(ring, self.inputs, store) if selection else None
         with building():
             known = store.load_known()
+        cases = store.cases("open")
+        resolutions = {case.person_key: case for case in store.cases("resolved")}
         has_acmidm = client.capabilities.acmidm_extension
         observing = full or only is not None
         desired = desire(
@@ -189,6 +193,7 @@ class Run:
             keep_values=observing,
             fit=self.profile.fit(),
         )
+        desired = hold_correlated(desired, known, cases)
         observation = None
         if observing:
             not_kept = self.profile.not_kept
@@ -214,6 +219,7 @@ class Run:
             initial_load=history.initial_load,
         )
         plan_report(planned, report, settings.safety.min_holders)
+        report_cases(report, cases)
         report.extra["planned"] = planned.plan.counts()
         if planned.trips and not force and not self._approved(planned.plan):
             report.safety_stopped = True
@@ -235,6 +241,7 @@ class Run:
             batch_size=settings.target.membership_batch_size,
             combined_lookup=settings.target.lookup_in_one_search,
             profile=self.profile,
+            resolutions=resolutions,
         )
         if self.progress is None:
             result = await applier.apply(planned.plan, known)
@@ -259,6 +266,7 @@ class Run:
             report.warnings.append(Warning_(kind="target", message=note))
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
         report.extra["retries"] = self.retry.retries
+        report_cases(report, store.cases("open"))
         status = "failed" if result.failures else "done"
         store.finish_run(report.run_id, status, report.counts, report.exit_code)
         # The columns this applied run read are those the next run is compared with.

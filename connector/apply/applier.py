@@ -14,8 +14,12 @@ from connector.plan import MembershipOp, OpKind, Plan, UserOp
 log = structlog.get_logger(__name__)
 
 
+# Creates go before the changes of people already managed: an account is looked for (and its
+# proof of identity judged) as the target held it before this run changed anyone, whichever
+# way it is matched (a lookup per person, or every user read once at the start).
 USER_PHASES = (
-    (OpKind.CREATE, OpKind.ACTIVATE, OpKind.UPDATE),
+    (OpKind.CREATE,),
+    (OpKind.ACTIVATE, OpKind.UPDATE),
     (OpKind.DEACTIVATE,),
     (OpKind.DELETE,),
 )
@@ -27,13 +31,15 @@ class Applier(BulkOps, GroupOps):
     async def apply(self, plan: Plan, known: KnownState) -> ApplyResult:
         """Apply every operation of `plan`, in its order."""
         self.scim_ids = {key: user.scim_id for key, user in known.users.items()}
+        self.owners = {user.scim_id: key for key, user in known.users.items()}
         user_ops = [op for op in plan.operations if isinstance(op, UserOp)]
         member_ops = [op for op in plan.operations if isinstance(op, MembershipOp)]
-        first, deactivations, deletions = (
+        creates, changes, deactivations, deletions = (
             [op for op in user_ops if op.kind in kinds] for kinds in USER_PHASES
         )
-        await self._prefetch(sum(op.kind is OpKind.CREATE for op in first))
-        await self._users(first)
+        await self._prefetch(len(creates))
+        await self._users(creates)
+        await self._users(changes)
         await self._memberships(member_ops, known)
         await self._users(deactivations)
         await self._users(deletions)

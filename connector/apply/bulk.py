@@ -87,8 +87,8 @@ class BulkOps(UserOps):
         endpoint = self.client.user_endpoint
         if op.kind is OpKind.CREATE:
             assert op.resource is not None
-            if self.index is None:
-                return None  # the person must be looked up first
+            if self.index is None or op.person in self.resolutions:
+                return None  # the person must be looked up first (or a case resolved)
             try:
                 if self.index.match(op.person, op.national_digits, op.resource["userName"]):
                     return None  # adopted, alone
@@ -170,6 +170,7 @@ class BulkOps(UserOps):
             if not outcome.resource_id:
                 return False  # created, but under which id? the single path finds it
             scim_id = outcome.resource_id
+            self.owners[scim_id] = op.person
         else:
             scim_id = self.scim_ids.get(op.person, op.scim_id or "")
         self.scim_ids[op.person] = scim_id

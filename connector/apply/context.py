@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from connector.errors import TargetError
+from connector.identity import CorrelationFound
 from connector.plan import OpKind
 from connector.report import Failure
-from connector.state import StateStore
+from connector.state import CorrelationCase, StateStore
 from connector.target.client import TargetClient
 from connector.target.errors import NotFound, TargetRequestError
 from connector.target.profile import TargetProfile
@@ -33,6 +34,7 @@ class ApplyResult:
     failures: list[Failure] = field(default_factory=list)
     adopted: int = 0
     restored: int = 0
+    correlated: list[CorrelationCase] = field(default_factory=list)  # found by this run
     requests: int = 0
     notes: list[str] = field(default_factory=list)  # what the target cannot do, said once
 
@@ -61,6 +63,23 @@ class PartlyDone(TargetError):
         super().__init__(str(reason))
 
 
+def correlation_case(person: str, label: str, exc: CorrelationFound) -> CorrelationCase:
+    """The correlation case a CorrelationFound opens, both sides as reports show them."""
+    seeker, account = exc.seeker, exc.account
+    name = " ".join(n for n in (seeker.given_name, seeker.family_name) if n) or None
+    return CorrelationCase(
+        person_key=person,
+        label=label,
+        name=name,
+        employee_keys=seeker.employee_keys,
+        scim_id=account.scim_id,
+        account_user_name=account.user_name or None,
+        account_external_id=account.external_id,
+        account_national_id=account.masked_national_id,
+        reason=exc.reason,
+    )
+
+
 def blocks_person(kind: str, exc: TargetError) -> bool:
     """Whether a failed user operation leaves the person's user not in place, so that their
     later operations (memberships, deactivation) are skipped: any failure but that of an update,
@@ -80,6 +99,12 @@ class ApplyContext:
     batch_size: int = 100
     result: ApplyResult = field(default_factory=ApplyResult)
     scim_ids: dict[str, str] = field(default_factory=dict)  # person key -> SCIM id
+    # SCIM id -> the person key it is linked to: the state store's links and this run's claims
+    # (an account is adopted for one person at most; see `identity.proof`).
+    owners: dict[str, str] = field(default_factory=dict)
+    # Resolved correlation cases, by person key: what their create does instead of matching.
+    resolutions: dict[str, CorrelationCase] = field(default_factory=dict)
+    correlated: set[str] = field(default_factory=set)  # person keys held as correlation cases
     failed: set[str] = field(default_factory=set)  # person keys that failed this run
     failure_reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> label, why
     # The target's users, when known without asking per person: every user read once, or none
@@ -117,6 +142,8 @@ class ApplyContext:
         and journal it done, in one transaction; a TargetError fails this person only, and
         blocks their later operations only if their user is not in place (`blocks_person`).
         An action done in part (`PartlyDone`) records what it did and fails the rest."""
+        if person in self.correlated:
+            return  # held: reported as a correlation case
         if person in self.failed:
             self._fail(person, label, kind, "skipped: an earlier operation for this person failed")
             return
@@ -132,6 +159,9 @@ class ApplyContext:
         except PartlyDone as exc:
             self._partly_done(person, label, kind, exc)
             return
+        except CorrelationFound as exc:
+            self._correlated(person, label, kind, exc)
+            return
         except TargetError as exc:
             if blocks_person(kind, exc):
                 self.failed.add(person)
@@ -144,6 +174,23 @@ class ApplyContext:
                 record()
             self.store.journal(self.run_id, kind, "done", person, label)
         self.result.done[kind] += 1
+
+    def _correlated(self, person: str, label: str, kind: str, exc: CorrelationFound) -> None:
+        """Hold a person whose found account may not be adopted: record the correlation case
+        (open until resolved); their later operations are skipped without a failure."""
+        self.correlated.add(person)
+        case = correlation_case(person, label, exc)
+        with self.store.transaction():
+            self.store.open_case(case, self.run_id)
+            self.store.journal(self.run_id, kind, "correlation", person, label, str(exc))
+        self.result.correlated.append(case)
+        log.warning(
+            "apply.correlation_case",
+            run_id=self.run_id,
+            person=label,
+            scim_id=exc.account.scim_id,
+            reason=exc.reason,
+        )
 
     def _note_incapable(self, kind: str, exc: TargetError) -> None:
         """A create the target refuses as not implemented (405, 501): it creates no users at

@@ -30,7 +30,8 @@ class GroupOps(MemberWrites):
     async def _memberships(self, ops: list[MembershipOp], known: KnownState) -> None:
         by_right: dict[str, list[MembershipOp]] = defaultdict(list)
         for op in ops:
-            by_right[op.right].append(op)
+            if op.person not in self.correlated:  # held: reported as a correlation case
+                by_right[op.right].append(op)
         for right, right_ops in sorted(by_right.items()):
             try:
                 group, placed = await self._ensure_group(right, right_ops, known)

@@ -1,5 +1,7 @@
 """Finding new people in the target before creating them: by its size, one read of every user
-or one lookup per person (externalId, then national number, then userName)."""
+or one lookup per person (externalId, then national number, then userName). Whichever way an
+account is found, it is adopted only with proof of identity (`connector.identity.proof`);
+otherwise the person is a correlation case (`CorrelationFound`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import structlog
 
 from connector.apply.context import ApplyContext
 from connector.errors import TargetError
-from connector.scim_models import national_id_of
+from connector.identity import Account, CorrelationFound, Seeker, account_of, proof
 from connector.target.client import ScimUser
 from connector.target.errors import (
     Conflict,
@@ -42,21 +44,22 @@ class TargetIndex:
     by_national_id: dict[str, list[str]] = field(default_factory=dict)
     by_user_name: dict[str, list[str]] = field(default_factory=dict)
     count: int = 0
-    _ids: set[str] = field(default_factory=set)
+    accounts: dict[str, Account] = field(default_factory=dict)  # by SCIM id
 
     def add(self, user: ScimUser) -> None:
         """Index one user (once, however often it is given: a listing of a target that changes
         meanwhile may show a user twice, and that is not two users)."""
-        if user.id is None or user.id in self._ids:
+        account = account_of(user)
+        if account is None or account.scim_id in self.accounts:
             return
-        self._ids.add(user.id)
+        self.accounts[account.scim_id] = account
         self.count += 1
-        if user.external_id:
-            self.by_external_id.setdefault(user.external_id, []).append(user.id)
-        if digits := national_id_of(user):
-            self.by_national_id.setdefault(digits, []).append(user.id)
-        if user.user_name:
-            self.by_user_name.setdefault(user.user_name.casefold(), []).append(user.id)
+        if account.external_id:
+            self.by_external_id.setdefault(account.external_id, []).append(account.scim_id)
+        if account.national_id:
+            self.by_national_id.setdefault(account.national_id, []).append(account.scim_id)
+        if account.user_name:
+            self.by_user_name.setdefault(account.user_name.casefold(), []).append(account.scim_id)
 
     def pages(self, page_size: int) -> int:
         """How many list requests reading the index took."""
@@ -65,9 +68,11 @@ class TargetIndex:
     def match(self, person: str, digits: str | None, user_name: str) -> str | None:
         """Like a live lookup: externalId, then national number, then userName."""
         found = self.match_by(person, digits, user_name)
-        return found[0] if found else None
+        return found[0].scim_id if found else None
 
-    def match_by(self, person: str, digits: str | None, user_name: str) -> tuple[str, str] | None:
+    def match_by(
+        self, person: str, digits: str | None, user_name: str
+    ) -> tuple[Account, str] | None:
         """The match and the attribute it was found by (casefolded, as filters name it)."""
         for attribute, found in (
             ("externalid", self.by_external_id.get(person, [])),
@@ -75,10 +80,14 @@ class TargetIndex:
             ("username", self.by_user_name.get(user_name.casefold(), [])),
         ):
             if len(found) == 1:
-                return found[0], attribute
+                return self.accounts[found[0]], attribute
             if len(found) > 1:
                 raise Conflict("match user", "several users in the target match this person")
         return None
+
+    def holds_user_name(self, user_name: str) -> bool:
+        """True when some user has this userName (ignoring case)."""
+        return bool(self.by_user_name.get(user_name.casefold()))
 
 
 class Matching(ApplyContext):
@@ -111,21 +120,31 @@ class Matching(ApplyContext):
         """Whether a lookup filter of this target was found to give wrong results."""
         return bool(LOOKUP_ATTRIBUTES & self.profile.untrusted_filters)
 
+    def _proven(self, seeker: Seeker, account: Account) -> str:
+        """The account's SCIM id if it may be adopted for `seeker` (`identity.proof`), claimed
+        for them at once (no other person of this run can adopt it then); else
+        CorrelationFound. The same rule whichever way the account was found."""
+        verdict = proof(seeker, account, self.owners.get(account.scim_id))
+        if not verdict.adopt:
+            raise CorrelationFound(seeker, account, verdict.reason)
+        self.owners[account.scim_id] = seeker.key
+        return account.scim_id
+
     async def _match_by_listing(
         self, person: str, digits: str | None, user_name: str
-    ) -> str | None:
+    ) -> Account | None:
         """Find the person by reading every user: after a 409 that the filtered lookups
         cannot explain. A match found this way proves a filter wrong: remembered."""
         self.index = index = await self._read_all_users()
         found = index.match_by(person, digits, user_name)
         if found is None:
             return None
-        scim_id, attribute = found
+        account, attribute = found
         if attribute not in self.profile.untrusted_filters:
             untrusted = self.profile.untrusted_filters | {attribute}
             self.profile = self.profile.model_copy(update={"untrusted_filters": untrusted})
             log.warning("apply.filter_untrusted", run_id=self.run_id, attribute=attribute)
-        return scim_id
+        return account
 
     async def _read_all_users(self) -> TargetIndex:
         index = TargetIndex()
@@ -134,7 +153,7 @@ class Matching(ApplyContext):
         self.result.requests += index.pages(PREFETCH_PAGE_SIZE)
         return index
 
-    async def _match(self, person: str, digits: str | None, user_name: str) -> str | None:
+    async def _match(self, person: str, digits: str | None, user_name: str) -> Account | None:
         """Find the person in the target: externalId, then national number, then userName.
 
         One equality lookup after the other; with `combined_lookup`
@@ -154,7 +173,8 @@ class Matching(ApplyContext):
                 candidates = TargetIndex()
                 for user in found:
                     candidates.add(user)
-                return candidates.match(person, digits, user_name)
+                matched = candidates.match_by(person, digits, user_name)
+                return matched[0] if matched else None
         lookups: list[Callable[[], Awaitable[list[ScimUser]]]] = [
             lambda: self.client.find_users_by_external_id(person),
         ]
@@ -164,8 +184,16 @@ class Matching(ApplyContext):
         for lookup in lookups:
             self.result.requests += 1
             users = await lookup()
-            if len(users) == 1 and users[0].id:
-                return users[0].id
-            if len(users) > 1:
+            accounts = {a.scim_id: a for a in map(account_of, users) if a is not None}
+            if len(accounts) == 1:
+                return next(iter(accounts.values()))
+            if len(accounts) > 1:
                 raise Conflict("match user", "several users in the target match this person")
         return None
+
+    async def _user_name_taken(self, user_name: str, live: bool) -> bool:
+        """Whether some user of the target has this userName (the index, or a lookup)."""
+        if self.index is not None and not live:
+            return self.index.holds_user_name(user_name)
+        self.result.requests += 1
+        return bool(await self.client.find_users_by_user_name(user_name))

@@ -18,6 +18,13 @@ from connector.apply.context import PartlyDone, Record
 from connector.apply.matching import Matching
 from connector.apply.user_writes import ACTIVE, partly_written
 from connector.errors import TargetError
+from connector.identity import (
+    Account,
+    CorrelationFound,
+    Seeker,
+    account_of,
+    user_names_for_new_account,
+)
 from connector.plan import Change, OpKind, UserOp
 from connector.target import fit
 from connector.target.client import ScimUser
@@ -61,40 +68,19 @@ class UserOps(Matching):
 
     async def _create(self, op: UserOp, live: bool = False) -> Record:
         assert op.resource is not None and op.after is not None
-        resource = op.resource
-        user_name: str = resource["userName"]
-
-        attempts = 0
-
-        async def match_then_create() -> tuple[str, bool]:
-            nonlocal attempts
-            attempts += 1
-            # After a failed attempt the create may have happened: look in the target itself.
-            index = self.index if attempts == 1 and not live else None
-            if index is not None:
-                existing = index.match(op.person, op.national_digits, user_name)
-            else:
-                existing = await self._match(op.person, op.national_digits, user_name)
-            if existing is not None:
-                return existing, True
-            try:
-                created, answer = await self.client.create_user_answer(resource)
-            except Conflict:
-                existing = await self._match(op.person, op.national_digits, user_name)
-                if existing is None:  # the target holds them, its filters did not say
-                    existing = await self._match_by_listing(
-                        op.person, op.national_digits, user_name
-                    )
-                if existing is None:
-                    raise
-                return existing, True
-            if answer is not None:
-                self.not_kept.update(fit.not_kept(fit.flat(resource), answer))
-            return created, False
-
-        scim_id, adopted = await self._call("create user", match_then_create)
+        seeker = _seeker(op)
+        resolution = self.resolutions.get(op.person)
+        if resolution is not None and resolution.resolution == "link":
+            resource = op.resource
+            scim_id, adopted = await self._linked(seeker, resolution.link_scim_id or ""), True
+        else:
+            resource = op.resource
+            if resolution is not None:  # a new account: under a userName no one has
+                resource = {**resource, "userName": await self._free_user_name(op, live)}
+            seeker = replace(seeker, user_name=resource["userName"])
+            scim_id, adopted = await self._match_or_create(op, seeker, resource, live)
         self.scim_ids[op.person] = scim_id
-        after = replace(op.after, scim_id=scim_id)
+        after = replace(op.after, scim_id=scim_id, user_name=resource["userName"])
         unwritten: Unwritten | None = None
         if adopted:
             changes = tuple(Change(p, v) for p, v in _owned_paths(resource))
@@ -116,10 +102,74 @@ class UserOps(Matching):
                 self.result.adopted += 1
                 self.store.journal(self.run_id, "adopt", "done", op.person, op.label, scim_id)
             self.store.save_user(after)
+            if resolution is not None:
+                self.store.close_case(op.person, self.run_id)
 
         if unwritten is not None:
             raise PartlyDone(unwritten.cause, record, kind_done=True)
         return record
+
+    async def _match_or_create(
+        self, op: UserOp, seeker: Seeker, resource: dict[str, Any], live: bool
+    ) -> tuple[str, bool]:
+        """Look the person up (the index, or the target itself) and adopt what is found with
+        proof of identity, else create; a 409 leads to the same lookup. (SCIM id, adopted)."""
+        attempts = 0
+        user_name: str = resource["userName"]
+
+        async def match_then_create() -> tuple[str, bool]:
+            nonlocal attempts
+            attempts += 1
+            # After a failed attempt the create may have happened: look in the target itself.
+            existing: Account | None
+            if self.index is not None and attempts == 1 and not live:
+                found = self.index.match_by(op.person, op.national_digits, user_name)
+                existing = found[0] if found else None
+            else:
+                existing = await self._match(op.person, op.national_digits, user_name)
+            if existing is not None:
+                return self._proven(seeker, existing), True
+            try:
+                created, answer = await self.client.create_user_answer(resource)
+            except Conflict:
+                existing = await self._match(op.person, op.national_digits, user_name)
+                if existing is None:  # the target holds them, its filters did not say
+                    existing = await self._match_by_listing(
+                        op.person, op.national_digits, user_name
+                    )
+                if existing is None:
+                    raise
+                return self._proven(seeker, existing), True
+            if answer is not None:
+                self.not_kept.update(fit.not_kept(fit.flat(resource), answer))
+            self.owners[created] = op.person
+            return created, False
+
+        result: tuple[str, bool] = await self._call("create user", match_then_create)
+        return result
+
+    async def _linked(self, seeker: Seeker, scim_id: str) -> str:
+        """The account a resolved correlation case links the person to: read (it must still
+        be there), and adopted unless the store now links it to someone else."""
+        user = await self._call("read user", partial(self.client.get_user, scim_id))
+        account = account_of(user) or Account(scim_id=scim_id, user_name="")
+        owner = self.owners.get(scim_id)
+        if owner is not None and owner != seeker.key:
+            raise CorrelationFound(
+                seeker, account, "the state store links this account to another person"
+            )
+        self.owners[scim_id] = seeker.key
+        return scim_id
+
+    async def _free_user_name(self, op: UserOp, live: bool) -> str:
+        """The userName of a person resolved to a new account: their e-mail if no user of the
+        target has it, else the first free of `local.2@domain` ... `local.99@domain`."""
+        assert op.resource is not None
+        wanted: str = op.resource["userName"]
+        for user_name in user_names_for_new_account(wanted):
+            if not await self._user_name_taken(user_name, live):
+                return user_name
+        raise Conflict("create user", f"no free userName like {wanted!r} for a new account")
 
     async def _modify(self, op: UserOp) -> Record:
         assert op.scim_id is not None and op.after is not None
@@ -130,7 +180,7 @@ class UserOps(Matching):
             except NotFound:
                 # The user vanished or was recreated under another id: match again, never
                 # recreate.
-                found = await self._match(op.person, None, op.after.user_name)
+                found = await self._rematched(op)
                 if found is None and op.kind is OpKind.DEACTIVATE:
                     return self._gone(op)  # no active account: the goal is reached
                 if found is None:
@@ -148,6 +198,22 @@ class UserOps(Matching):
         self.scim_ids[op.person] = scim_id
         after = replace(op.after, scim_id=scim_id)
         return partial(self.store.save_user, after)
+
+    async def _rematched(self, op: UserOp) -> str | None:
+        """A managed person's account found again after a 404 (recreated under another id):
+        only with proof of identity; an account that is not provably theirs is not theirs."""
+        assert op.after is not None
+        found = await self._match(op.person, None, op.after.user_name)
+        if found is None:
+            return None
+        seeker = Seeker(key=op.person, digits=None, user_name=op.after.user_name)
+        try:
+            return self._proven(seeker, found)
+        except CorrelationFound as exc:
+            log.warning(
+                "apply.rematch_refused", run_id=self.run_id, person=op.label, why=exc.reason
+            )
+            return None
 
     def _gone(self, op: UserOp) -> Record:
         """A leaver whose account was deleted in the target (by an administrator): nothing is
@@ -298,6 +364,20 @@ class UserOps(Matching):
         with contextlib.suppress(NotFound):  # already gone: the goal is reached
             await self._call("delete user", lambda: self.client.delete_user(op.scim_id or ""))
         return partial(self.store.forget_user, op.person)
+
+
+def _seeker(op: UserOp) -> Seeker:
+    """Who a create looks for: the person's key, number, userName, name and employee keys."""
+    assert op.resource is not None and op.after is not None
+    name = op.resource.get("name") or {}
+    return Seeker(
+        key=op.person,
+        digits=op.national_digits,
+        user_name=op.resource["userName"],
+        given_name=name.get("givenName"),
+        family_name=name.get("familyName"),
+        employee_keys=tuple(sorted(str(k) for k in op.after.employee_keys)),
+    )
 
 
 def _owned_paths(resource: dict[str, Any]) -> list[tuple[str, Any]]:

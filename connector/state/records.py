@@ -81,3 +81,61 @@ Clock = Callable[[], dt.datetime]
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationCase:
+    """A person for whom an account was found that may not be adopted without a human's
+    word: both sides, as reports show them (no national number in clear)."""
+
+    person_key: str
+    label: str  # the person's masked national number
+    name: str | None
+    employee_keys: tuple[str, ...]  # ORG:ID
+    scim_id: str  # the account's
+    account_user_name: str | None
+    account_external_id: str | None
+    account_national_id: str | None  # masked
+    reason: str
+    status: str = "open"  # open (person held) | resolved (applied by the next run)
+    resolution: str | None = None  # link | new_account
+    link_scim_id: str | None = None
+    opened_at: str | None = None
+    run_id: str | None = None  # the run that found it
+
+    def person_text(self) -> str:
+        """The person as reports name them: employee keys, name, masked number."""
+        keys = ", ".join(self.employee_keys) or "(no employee key)"
+        name = f" {self.name}" if self.name else ""
+        return f"{keys}{name} ({self.label})"
+
+    def account_text(self) -> str:
+        """The account as reports name it: SCIM id, userName, externalId, masked number."""
+        parts = [f"account {self.scim_id}"]
+        if self.account_user_name:
+            parts.append(f"userName {self.account_user_name}")
+        if self.account_external_id:
+            parts.append(f"externalId {self.account_external_id}")
+        if self.account_national_id:
+            parts.append(f"national number {self.account_national_id}")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The case in a `--format json` report: both sides, no national number in clear."""
+        return {
+            "person": {
+                "employees": list(self.employee_keys),
+                "name": self.name,
+                "national_id": self.label,
+            },
+            "account": {
+                "scim_id": self.scim_id,
+                "user_name": self.account_user_name,
+                "external_id": self.account_external_id,
+                "national_id": self.account_national_id,
+            },
+            "reason": self.reason,
+            "status": self.status,
+            "opened_at": self.opened_at,
+            "run_id": self.run_id,
+        }

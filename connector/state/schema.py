@@ -3,6 +3,7 @@ version n - 1 to n (SQLite's `user_version`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable
@@ -36,6 +37,74 @@ def _packed_digests(db: sqlite3.Connection) -> None:
             "digests = '' WHERE key = ?",
             (*digests.pack(), key),
         )
+
+
+def _one_person_per_account(db: sqlite3.Connection) -> None:
+    """Migration 6: correlation cases (`state.cases`), and two people never linked to one SCIM
+    id (a UNIQUE index on users.scim_id).
+
+    A store that already links several people to one account (an adoption without proof of
+    identity, before this version) cannot tell which of them the account is: every one of those
+    links is dropped and becomes an open correlation case, so that the next run reports them
+    and holds those people until `scim-connector resolve` says which account is whose. What
+    the store knew of those people (their memberships included) goes with the link: the
+    connector manages them again once their case is resolved.
+    """
+    db.execute(
+        """
+        CREATE TABLE correlation_cases (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            person_key TEXT NOT NULL,
+            label TEXT NOT NULL,
+            name TEXT,
+            employee_keys TEXT NOT NULL,
+            scim_id TEXT NOT NULL,
+            account_user_name TEXT,
+            account_external_id TEXT,
+            account_national_id TEXT,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open',
+            resolution TEXT,
+            link_scim_id TEXT,
+            opened_at TEXT NOT NULL,
+            run_id TEXT,
+            resolved_at TEXT,
+            closed_at TEXT,
+            closed_by_run TEXT
+        )
+        """
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX correlation_cases_one_per_person "
+        "ON correlation_cases (person_key) WHERE status != 'closed'"
+    )
+    shared = db.execute(
+        "SELECT key, label, scim_id, user_name FROM users WHERE scim_id IN "
+        "(SELECT scim_id FROM users GROUP BY scim_id HAVING count(*) > 1) ORDER BY scim_id, key"
+    ).fetchall()
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    for key, label, scim_id, user_name in shared:
+        employees = db.execute(
+            "SELECT organisation_code || ':' || employee_id FROM relations WHERE person_key = ? "
+            "ORDER BY 1",
+            (key,),
+        ).fetchall()
+        db.execute(
+            "INSERT INTO correlation_cases (person_key, label, employee_keys, scim_id, "
+            "account_user_name, reason, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                label,
+                " ".join(e for (e,) in employees),
+                scim_id,
+                user_name,
+                "the state store linked this account to another person as well "
+                "(found when the state store was upgraded)",
+                now,
+            ),
+        )
+        db.execute("DELETE FROM users WHERE key = ?", (key,))
+    db.execute("CREATE UNIQUE INDEX users_one_per_account ON users (scim_id)")
 
 
 Migration = str | Callable[[sqlite3.Connection], None]
@@ -151,4 +220,6 @@ MIGRATIONS: list[Migration] = [
         updated_at TEXT NOT NULL
     )
     """,
+    # 7: correlation cases, and one person per SCIM id (see `_one_person_per_account`).
+    _one_person_per_account,
 ]

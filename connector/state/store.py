@@ -18,6 +18,7 @@ from pathlib import Path
 from connector.hr.records import EmployeeKey
 from connector.known import Digests, KnownState, KnownUser, MappedFrom
 from connector.private_files import PRIVATE_FILE_MODE, create_private_file
+from connector.state.cases import CorrelationCases
 from connector.state.records import (
     _INBOX_COLUMNS,
     Clock,
@@ -32,7 +33,7 @@ from connector.state.schema import MIGRATIONS
 from connector.target.profile import TargetProfile
 
 
-class StateStore:
+class StateStore(CorrelationCases):
     """A connection to one state store file."""
 
     def __init__(self, db: sqlite3.Connection, clock: Clock = _utc_now) -> None:
@@ -193,8 +194,14 @@ class StateStore:
     # --- what apply records --------------------------------------------------------------
 
     def save_user(self, user: KnownUser) -> None:
-        """Insert or replace a managed person (memberships are kept separately)."""
+        """Insert or replace a managed person (memberships are kept separately). Two people are
+        never linked to one SCIM id: StateError if another person holds `user.scim_id`."""
         with self.transaction():
+            other = self.person_for_account(user.scim_id)
+            if other is not None and other != user.key:
+                raise StateError(
+                    f"{user.label}: account {user.scim_id} is linked to another person already"
+                )
             self._db.execute(
                 "INSERT INTO users (key, label, scim_id, user_name, active, digests, "
                 "digest_paths, digest_values, digest_whole, deactivated_on, mapped_source, "

@@ -15,7 +15,8 @@ import pytest
 from connector.hr.records import EmployeeKey
 from connector.keys import Keyring
 from connector.known import Digests, KnownUser, MappedFrom
-from connector.state import MIGRATIONS, StateError, StateStore
+from connector.state import MIGRATIONS, CorrelationCase, StateError, StateStore
+from connector.state.schema import _one_person_per_account
 
 USER = KnownUser(
     key="k1",
@@ -118,3 +119,85 @@ def test_a_schema_3_store_keeps_its_digests_packed(tmp_path: Path) -> None:
     known = StateStore.open(path).load_known().users["k1"]
     assert known.digests.get("userName") == ring.digest('"an@x.be"')
     assert known.mapped_from is None
+
+
+def _store_at(path: Path, version: int) -> sqlite3.Connection:
+    """A store file at an older schema version (the migrations up to `version` applied)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys=ON")
+    for migration in MIGRATIONS[:version]:
+        if callable(migration):
+            migration(db)
+        else:
+            for statement in filter(str.strip, migration.split(";")):
+                db.execute(statement)
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
+
+
+def test_upgrading_a_store_that_links_two_people_to_one_account_opens_a_case_for_each(
+    tmp_path: Path,
+) -> None:
+    """Which of the two the account is cannot be known: both links are dropped and each
+    person becomes an open correlation case (held, reported) until resolved."""
+    path = tmp_path / "state.db"
+    before = MIGRATIONS.index(_one_person_per_account)  # just before it: scim_id not unique
+    db = _store_at(path, before)
+    for key, label, scim_id, employee in [
+        ("ka", "66.06.06-***.**", "shared", "E1"),
+        ("kb", "99.09.09-***.**", "shared", "E2"),
+        ("kc", "70.01.01-***.**", "own", "E3"),
+    ]:
+        db.execute(
+            "INSERT INTO users (key, label, scim_id, user_name, active, digests) "
+            "VALUES (?, ?, ?, 'jan.peeters@gent.be', 1, '')",
+            (key, label, scim_id),
+        )
+        db.execute("INSERT INTO relations VALUES (?, '0207451227', ?)", (key, employee))
+        db.execute("INSERT INTO memberships VALUES (?, 'Premiezoeker Gebruiker', 1)", (key,))
+    db.close()
+
+    store = StateStore.open(path)
+    assert set(store.load_known().users) == {"kc"}
+    cases = store.cases("open")
+    assert [(c.person_key, c.scim_id, c.employee_keys) for c in cases] == [
+        ("ka", "shared", ("0207451227:E1",)),
+        ("kb", "shared", ("0207451227:E2",)),
+    ]
+    assert all(c.label.endswith("-***.**") and "another person" in c.reason for c in cases)
+    with pytest.raises(StateError, match="linked to another person"):
+        store.save_user(replace(USER, key="kd", scim_id="own"))
+    with pytest.raises(sqlite3.IntegrityError):
+        store._db.execute(
+            "INSERT INTO users (key, label, scim_id, user_name, active, digests) "
+            "VALUES ('ke', 'l', 'own', 'x', 1, '')"
+        )
+
+
+def test_a_case_is_open_until_resolved_and_closed_by_the_run_that_applies_it(
+    tmp_path: Path,
+) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    case = CorrelationCase(
+        person_key="kb",
+        label="99.09.09-***.**",
+        name="Jan Peeters",
+        employee_keys=("0207451227:B7",),
+        scim_id="acc-a",
+        account_user_name="jan.peeters@gent.be",
+        account_external_id="ka",
+        account_national_id="66.06.06-***.**",
+        reason="its externalId is another person's",
+    )
+    store.open_case(case, "run-2")
+    store.open_case(case, "run-3")  # found again: still one case
+    [opened] = store.cases("open")
+    assert opened.run_id == "run-3" and opened.status == "open"
+    assert store.case_of_employee("0207451227:B7") == opened
+    store.resolve_case("kb", "new_account", None)
+    assert store.cases("open") == []
+    assert store.case_of("kb") is not None and store.case_of("kb").resolution == "new_account"
+    store.close_case("kb", "run-4")
+    assert store.case_of("kb") is None and store.cases("resolved") == []
+    with pytest.raises(StateError, match="no correlation case"):
+        store.resolve_case("kb", "link", "acc-a")
