@@ -18,7 +18,7 @@ import uvicorn
 from connector.config import Settings
 from connector.logs import configure_logging, mask_processor
 from connector.service.app import create_app
-from connector.state import StateStore
+from connector.state import StateLock, StateStore, service_lock_path
 
 EXIT_OK, EXIT_STARTUP_FAILED = 0, 2
 GRACEFUL_REQUEST_SECONDS = 10  # how long requests in progress may take at shutdown
@@ -64,6 +64,17 @@ def configure_service_logging(settings: Settings) -> None:
     # One line per HTTP request to the target, URLs with e-mail addresses in filters: debug only.
     for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+
+
+def service_lock(settings: Settings) -> StateLock:
+    """The lock `serve` holds for its whole life, so that a second service on the same state
+    store refuses to start (LockedError on entering) instead of running every sync twice."""
+    store = settings.state.path
+    return StateLock(
+        service_lock_path(store),
+        busy=f"another `scim-connector serve` is running on the state store {store} "
+        f"(it holds {service_lock_path(store)}): one service per state store",
+    )
 
 
 def check_startup(settings: Settings) -> str | None:

@@ -5,7 +5,7 @@ and groups, what each target was learned to do, run history, the audit journal a
 `lock` the one-sync-at-a-time lock.
 """
 
-from connector.state.lock import StateLock, lock_path
+from connector.state.lock import StateLock, lock_path, service_lock_path
 from connector.state.records import InboxEvent, JournalEntry, RunRecord, StateError
 from connector.state.schema import MIGRATIONS
 from connector.state.store import StateStore, store_files
@@ -19,5 +19,6 @@ __all__ = [
     "StateLock",
     "StateStore",
     "lock_path",
+    "service_lock_path",
     "store_files",
 ]
