@@ -559,6 +559,11 @@ class ServiceSettings(_Section):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     ready_max_failed_age_seconds: int = Field(default=7200, ge=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+    max_connections: int = Field(default=100, ge=2, le=10_000)
+    webhook_concurrency: int = Field(default=8, ge=1, le=1000)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_seconds: float = Field(default=5.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _one_secret(self) -> Self:

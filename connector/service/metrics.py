@@ -27,6 +27,8 @@ WEBHOOK_OUTCOMES = (
     "unauthorized",
     "bad_request",
     "too_large",
+    "timeout",
+    "busy",
     "disabled",
 )
 

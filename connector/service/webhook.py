@@ -64,6 +64,11 @@ def too_large(limit: int) -> Refused:
     return Refused(413, "too_large", f"the body is larger than {limit} bytes")
 
 
+def too_slow(timeout: float) -> Refused:
+    """408: the body was not all sent within `service.body_timeout_seconds`."""
+    return Refused(408, "timeout", f"the body was not sent within {timeout:g} seconds")
+
+
 # ---------------------------------------------------------------------------- signature
 
 
