@@ -5,8 +5,9 @@ POST /hr/events     an HR event, signed (see `webhook.py`): 202 stored, 200 dupl
                     another event, 413 body too large, 408 body too slow, 503 too many
                     webhook requests at once, 404 no webhook secret configured
 GET  /healthz       200 while the process and its worker run
-GET  /readyz        200 when the state store answers and syncs are not failing for longer
-                    than `service.ready_max_failed_age_seconds`; else 503 with the reasons
+GET  /readyz        200 when the state store answers, syncs are not failing for longer
+                    than `service.ready_max_failed_age_seconds` and the sync in progress
+                    does not run far longer than usual; else 503 with the reasons
 GET  /metrics       Prometheus text exposition
 GET  /openapi.json  the OpenAPI 3.1 description of all of this
 """
@@ -60,6 +61,8 @@ class Service:
         self.metrics = Metrics(clock)
         self.inbox = Inbox(settings.state.path)
         self.runner = SyncRunner(settings=settings, inbox=self.inbox, metrics=self.metrics)
+        self.metrics.sync_running_seconds.set_function(self.runner.running_for)
+        self.metrics.sync_overdue.set_function(lambda: float(self.runner.overdue() is not None))
         self._webhook_requests = 0  # in progress
         self._floods = RateLimitedLog()
 
@@ -187,6 +190,9 @@ class Service:
                 f"syncs have failed since {since.isoformat(timespec='seconds')}: "
                 f"{health.last_error}"
             )
+        overdue = self.runner.overdue()
+        if overdue is not None:
+            problems.append(overdue)
         if not self.runner.alive():
             problems.append("the sync worker stopped")
         if problems:

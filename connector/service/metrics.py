@@ -97,6 +97,16 @@ class Metrics:
             "1 while the service runs a sync, else 0.",
             registry=self.registry,
         )
+        self.sync_running_seconds = Gauge(
+            f"{PREFIX}_sync_running_seconds",
+            "How long the sync in progress has run, in seconds (0 when none runs).",
+            registry=self.registry,
+        )
+        self.sync_overdue = Gauge(
+            f"{PREFIX}_sync_overdue",
+            "1 while the sync in progress runs far longer than usual (as /readyz says), else 0.",
+            registry=self.registry,
+        )
         for command in COMMANDS:
             for outcome in RUN_OUTCOMES:
                 self.runs.labels(command, outcome)

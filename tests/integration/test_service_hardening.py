@@ -8,20 +8,36 @@ misbehave.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 
+from connector.config import Settings, load_config
+from connector.target.connect import http_client, run_policy
 from tests.factories import hr_row
+from tests.faultproxy import FaultPlan, FaultProxy, fault_proxy, trickle_from
 from tests.integration.conftest import ScimTenants, _free_port
-from tests.integration.test_service import REPO, Client, Setup, log_lines, serve
+from tests.integration.test_service import (
+    REPO,
+    Client,
+    Setup,
+    event_body,
+    log_lines,
+    serve,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +159,98 @@ def test_idle_connections_are_closed_at_the_header_deadline_and_a_flood_beyond_t
         assert max(healthz_seconds(setup.port) for _ in range(5)) < 1.0
         assert len(events(log, "service.too_many_connections")) == 1
         assert len(events(log, "service.slow_headers")) == 1
+
+
+# ---------------------------------------------------------------------------- a trickling target
+
+TRICKLE_SECONDS = 0.5  # every read of the connector gets a byte in time; no answer is ever whole
+
+
+@contextmanager
+def trickling(setup: Setup, plan: FaultPlan) -> Iterator[FaultProxy]:
+    """The fault proxy in front of the setup's tenant."""
+    server = urlsplit(setup.server.base_url)
+    with fault_proxy(f"{server.scheme}://{server.netloc}", plan) as proxy:
+        yield proxy
+
+
+def trickling_setup(setup: Setup, proxy: FaultProxy, **target: Any) -> Settings:
+    setup.base_url = proxy.base_url(urlsplit(setup.server.base_url).path)
+    lines = [f"{key} = {json.dumps(value)}" for key, value in target.items()]
+    setup.target_extra = "\n".join(
+        [
+            "timeout_seconds = 2",
+            *lines,
+            "",
+            "[target.retry]",
+            "max_seconds = 5",
+            "",
+            "[target.capabilities]",
+            "bulk = false",  # one request per create
+            "",
+        ]
+    )
+    setup.write()
+    return load_config(setup.config_path)
+
+
+def test_a_trickled_read_fails_within_the_attempt_time_and_retry_max_seconds(
+    setup: Setup,
+) -> None:
+    with trickling(setup, trickle_from(1, TRICKLE_SECONDS, r"/Users")) as proxy:
+        settings = trickling_setup(setup, proxy)
+
+        async def read() -> None:
+            async with http_client(settings, retry=run_policy(settings)) as http:
+                await http.get("/Users")
+
+        started = time.monotonic()
+        with pytest.raises(httpx2.TransportError, match="no whole answer within"):
+            asyncio.run(read())
+        assert time.monotonic() - started < 5 + 1
+        assert len([s for s in proxy.seen if "/Users" in s.path]) >= 2  # retried
+
+
+def test_a_run_past_its_deadline_stops_with_what_it_did_recorded_and_the_rest_failed(
+    scim_tenants: ScimTenants, tmp_path: Path
+) -> None:
+    setup = Setup(scim_tenants.new(), tmp_path, [hr_row(n) for n in range(1, 21)])
+    with trickling(setup, trickle_from(4, TRICKLE_SECONDS, r"^POST \S*/Users$")) as proxy:
+        trickling_setup(setup, proxy, run_max_seconds=6, concurrency=1)
+        started = time.monotonic()
+        report = setup.sync()
+        took = time.monotonic() - started
+    assert took < 6 + 4  # without the deadline: 17 creates of 2 s each
+    assert report.exit_code == 1
+    # Three answered at once; a trickled create whose retry found the user done is done too.
+    done = report.counts["create"]
+    assert 3 <= done < 10
+    assert len(report.failures) == 20 - done
+    not_done = [f for f in report.failures if "run passed its deadline" in f.reason]
+    assert len(not_done) >= 10
+    assert [w.kind for w in report.warnings].count("deadline") == 1
+    assert [row[2] for row in setup.runs("sync")] == ["failed"]
+
+
+def test_readiness_and_a_metric_report_a_sync_running_far_longer_than_usual(
+    setup: Setup, tmp_path: Path
+) -> None:
+    setup.service["ready_max_sync_seconds"] = 1
+    with trickling(setup, trickle_from(1, TRICKLE_SECONDS, r"/Users")) as proxy:
+        trickling_setup(setup, proxy, run_max_seconds=8)
+        with serve(setup, tmp_path / "serve.log"):
+            client = Client(f"http://127.0.0.1:{setup.port}")
+            assert client.post(event_body("ev-1", "E0001")).status_code == 202
+
+            def overdue() -> dict[str, Any] | None:
+                answer = client.get("/readyz")
+                return answer.json() if answer.status_code == 503 else None
+
+            reasons = wait_for("readiness to report the long sync", overdue, 10)["reasons"]
+            assert any("far longer than usual" in reason for reason in reasons)
+            metrics = client.metrics()
+            assert metrics["scim_connector_sync_overdue"] == 1
+            assert metrics["scim_connector_sync_running_seconds"] > 1
+            assert client.get("/healthz").status_code == 200
+            wait_for("the run to end at its deadline", lambda: not overdue(), 20)
+            assert client.metrics()["scim_connector_sync_running_seconds"] == 0
