@@ -540,14 +540,20 @@ def _announce_sandbox(box: RunningSandbox, client: DemoClient, config: SandboxCo
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run as a service: HR webhook, scheduled syncs, /healthz, /readyz and /metrics."""
-    from connector.service.server import check_startup, configure_service_logging, run_service
+    from connector.service.server import (
+        check_startup,
+        configure_service_logging,
+        run_service,
+        service_lock,
+    )
 
     def action() -> None:
         settings = load_config(config or config_path_from_env())
-        webhook_secret = check_startup(settings)
-        configure_service_logging(settings)
-        jobs.warn_loose_state_files(settings)
-        raise typer.Exit(run_service(settings, webhook_secret))
+        with service_lock(settings):  # held until the service ends; a second one exits 2
+            webhook_secret = check_startup(settings)
+            configure_service_logging(settings)
+            jobs.warn_loose_state_files(settings)
+            raise typer.Exit(run_service(settings, webhook_secret))
 
     guarded(action)
 

@@ -476,6 +476,7 @@ class TargetSettings(_Section):
     ca_bundle: ConfigPath | None = None
     verify_tls: bool = True
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    run_max_seconds: float = Field(default=14_400.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=64)
     membership_batch_size: int = Field(default=100, ge=1)
     lookup_in_one_search: bool = False
@@ -565,7 +566,13 @@ class ServiceSettings(_Section):
     midnight_sync: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     ready_max_failed_age_seconds: int = Field(default=7200, ge=0)
+    ready_max_sync_seconds: float = Field(default=1800.0, gt=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+    max_connections: int = Field(default=100, ge=2, le=10_000)
+    webhook_concurrency: int = Field(default=8, ge=1, le=1000)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_seconds: float = Field(default=5.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _one_secret(self) -> Self:

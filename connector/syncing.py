@@ -40,7 +40,7 @@ from connector.reconcile import Observation, observe
 from connector.report import Report
 from connector.state import StateLock, StateStore, lock_path
 from connector.target.client import TargetClient
-from connector.target.connect import EventHooks, connect, retry_policy, target_key
+from connector.target.connect import EventHooks, connect, run_policy, target_key
 from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
@@ -99,7 +99,7 @@ async def sync(
         inputs = read_inputs(settings)
         report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
         report.warnings.extend(permission_warnings(settings))
-        retry = retry_policy(settings)
+        retry = run_policy(settings)
         with StateLock(lock_path(settings.state.path)):
             store = StateStore.open(settings.state.path)
             try:
@@ -267,6 +267,15 @@ class Run:
         report.extra["adopted"] = result.adopted + len(observation.adopted if observation else [])
         report.extra["retries"] = self.retry.retries
         report_cases(report, store.cases("open"))
+        if self.retry.deadline_passed():
+            report.warnings.append(
+                Warning_(
+                    kind="deadline",
+                    message=f"the run passed its deadline (target.run_max_seconds = "
+                    f"{self.retry.run_seconds:g}); what was not done by then is reported "
+                    "failed, and the next run does it",
+                )
+            )
         status = "failed" if result.failures else "done"
         store.finish_run(report.run_id, status, report.counts, report.exit_code)
         # The columns this applied run read are those the next run is compared with.

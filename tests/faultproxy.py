@@ -42,6 +42,7 @@ class FaultKind(StrEnum):
     NOT_IMPLEMENTED = "501"  # a SCIM Error answer: the server does not do this at all
     SWALLOW = "swallow"  # not forwarded; answered 200 with the resource as it is: no effect
     ANSWER = "answer"  # answer `status` with `body`, without forwarding
+    TRICKLE = "trickle"  # forwarded; the answer's body sent one byte every `seconds`
 
 
 # The answers the proxy makes up itself: status line and SCIM JSON body.
@@ -309,7 +310,15 @@ class FaultProxy:
             if n.lower() not in skip | {"content-encoding"}
         ]
         out.append(f"Content-Length: {len(payload)}")
-        writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
+        head = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+        if fault.kind is FaultKind.TRICKLE:  # every read gets a byte in time; the whole never
+            writer.write(head)
+            for at in range(len(payload)):
+                writer.write(payload[at : at + 1])
+                await writer.drain()
+                await asyncio.sleep(fault.seconds)
+            return True
+        writer.write(head + payload)
         await writer.drain()
         return True
 
@@ -320,6 +329,24 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def trickle_from(n: int, seconds: float, pattern: str = r".*") -> FaultPlan:
+    """Trickle the answers (a byte every `seconds`) to the requests matching `pattern` from
+    the n-th (from 1) on; forward the rest."""
+    compiled = re.compile(pattern)
+    count = 0
+    lock = threading.Lock()
+
+    def plan(method: str, path: str, index: int) -> Fault:
+        nonlocal count
+        if not compiled.search(f"{method} {path}"):
+            return FORWARD
+        with lock:
+            count += 1
+            return Fault(FaultKind.TRICKLE, seconds) if count >= n else FORWARD
+
+    return plan
 
 
 def forward_all(method: str, path: str, index: int) -> Fault:

@@ -2,10 +2,12 @@
 
 POST /hr/events     an HR event, signed (see `webhook.py`): 202 stored, 200 duplicate,
                     400 bad body, 401 bad or stale signature, 409 event id reused for
-                    another event, 413 body too large, 404 no webhook secret configured
+                    another event, 413 body too large, 408 body too slow, 503 too many
+                    webhook requests at once, 404 no webhook secret configured
 GET  /healthz       200 while the process and its worker run
-GET  /readyz        200 when the state store answers and syncs are not failing for longer
-                    than `service.ready_max_failed_age_seconds`; else 503 with the reasons
+GET  /readyz        200 when the state store answers, syncs are not failing for longer
+                    than `service.ready_max_failed_age_seconds` and the sync in progress
+                    does not run far longer than usual; else 503 with the reasons
 GET  /metrics       Prometheus text exposition
 GET  /openapi.json  the OpenAPI 3.1 description of all of this
 """
@@ -32,6 +34,7 @@ from connector.config import Settings
 from connector.errors import ConnectorError
 from connector.service import webhook
 from connector.service.inbox import Inbox
+from connector.service.limits import RateLimitedLog, quiet_accept_errors
 from connector.service.metrics import Metrics
 from connector.service.runner import SyncRunner
 from connector.service.webhook import Refused
@@ -58,11 +61,16 @@ class Service:
         self.metrics = Metrics(clock)
         self.inbox = Inbox(settings.state.path)
         self.runner = SyncRunner(settings=settings, inbox=self.inbox, metrics=self.metrics)
+        self.metrics.sync_running_seconds.set_function(self.runner.running_for)
+        self.metrics.sync_overdue.set_function(lambda: float(self.runner.overdue() is not None))
+        self._webhook_requests = 0  # in progress
+        self._floods = RateLimitedLog()
 
     # --- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the inbox and start the worker (pending events are processed first)."""
+        quiet_accept_errors(asyncio.get_running_loop())
         await self.inbox.open()
         await self.runner.start()
         service = self.settings.service
@@ -100,11 +108,25 @@ class Service:
         ]
 
     async def hr_event(self, request: Request) -> Response:
-        """POST /hr/events: authenticate, validate, store durably, then answer."""
+        """POST /hr/events: authenticate, validate, store durably, then answer (at most
+        `service.webhook_concurrency` at once: more are answered 503 before their body)."""
+        service = self.settings.service
+        if self._webhook_requests >= service.webhook_concurrency:
+            self.metrics.webhook_requests.labels("busy").inc()
+            self._floods.warn("webhook.busy", webhook_concurrency=service.webhook_concurrency)
+            return _error(503, "busy", "too many webhook requests at once; send it again")
+        self._webhook_requests += 1
+        try:
+            return await self._hr_event(request)
+        finally:
+            self._webhook_requests -= 1
+
+    async def _hr_event(self, request: Request) -> Response:
         try:
             if self._secret is None:
                 raise Refused(404, "disabled", "the HR webhook is not configured")
-            body = await _read_body(request, self.settings.service.max_body_bytes)
+            service = self.settings.service
+            body = await _read_body(request, service.max_body_bytes, service.body_timeout_seconds)
             webhook.verify(
                 self._secret,
                 request.headers.get(webhook.TIMESTAMP_HEADER),
@@ -115,7 +137,10 @@ class Service:
             event = webhook.parse_event(body)
         except Refused as refused:
             self.metrics.webhook_requests.labels(refused.error).inc()
-            log.warning("webhook.refused", status=refused.status, reason=refused.reason)
+            if refused.status == 408:
+                self._floods.warn("webhook.refused", status=408, reason=refused.reason)
+            else:
+                log.warning("webhook.refused", status=refused.status, reason=refused.reason)
             return _error(refused.status, refused.error, refused.reason)
         with structlog.contextvars.bound_contextvars(event_id=event.event_id):
             received_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
@@ -165,6 +190,9 @@ class Service:
                 f"syncs have failed since {since.isoformat(timespec='seconds')}: "
                 f"{health.last_error}"
             )
+        overdue = self.runner.overdue()
+        if overdue is not None:
+            problems.append(overdue)
         if not self.runner.alive():
             problems.append("the sync worker stopped")
         if problems:
@@ -197,8 +225,9 @@ def create_app(settings: Settings, *, webhook_secret: str | None) -> Starlette:
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) once it is larger than `limit` bytes."""
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body, refused (413) once it is larger than `limit` bytes, or (408) when it
+    is not all in within `timeout` seconds."""
     length = request.headers.get("content-length")
     if length is not None:
         if not length.strip().isdigit():
@@ -208,18 +237,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise webhook.too_large(limit)
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise webhook.too_large(limit)
+                chunks.append(chunk)
     except ClientDisconnect:
         raise webhook.bad_request("the client went away before the body was sent") from None
+    except TimeoutError:
+        raise webhook.too_slow(timeout) from None
     return b"".join(chunks)
 
 
+# Answers given before the whole body was read: the connection cannot serve another request.
+_CLOSING = frozenset({408, 413, 503})
+
+
 def _error(status: int, error: str, reason: str) -> JSONResponse:
-    return JSONResponse({"error": error, "reason": reason}, status)
+    headers = {"Connection": "close"} if status in _CLOSING else None
+    return JSONResponse({"error": error, "reason": reason}, status, headers=headers)
 
 
 # ---------------------------------------------------------------------------- OpenAPI
@@ -286,8 +323,13 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                         "401": _json("Error", "Missing, bad or stale signature."),
                         "404": _json("Error", "The webhook is not configured."),
                         "409": _json("Error", "The event_id was used for a different event."),
+                        "408": _json("Error", "The body was not sent in time."),
                         "413": _json("Error", "The body is too large."),
-                        "503": _json("Error", "The event could not be stored; send it again."),
+                        "503": _json(
+                            "Error",
+                            "The event could not be stored, or too many webhook requests "
+                            "arrived at once; send it again.",
+                        ),
                     },
                 }
             },

@@ -27,6 +27,8 @@ WEBHOOK_OUTCOMES = (
     "unauthorized",
     "bad_request",
     "too_large",
+    "timeout",
+    "busy",
     "disabled",
 )
 
@@ -93,6 +95,16 @@ class Metrics:
         self.sync_running = Gauge(
             f"{PREFIX}_sync_running",
             "1 while the service runs a sync, else 0.",
+            registry=self.registry,
+        )
+        self.sync_running_seconds = Gauge(
+            f"{PREFIX}_sync_running_seconds",
+            "How long the sync in progress has run, in seconds (0 when none runs).",
+            registry=self.registry,
+        )
+        self.sync_overdue = Gauge(
+            f"{PREFIX}_sync_overdue",
+            "1 while the sync in progress runs far longer than usual (as /readyz says), else 0.",
             registry=self.registry,
         )
         for command in COMMANDS:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,8 @@ EVENT_BATCH = 100  # pending events read at once (grouped by employee)
 MAX_EVENT_ATTEMPTS = 5  # for unexpected errors; a ConnectorError (target down...) retries forever
 EVENT_RETRY_SECONDS = (5.0, 900.0)  # back-off after a failed event run: first, most
 SCHEDULER_TICK_SECONDS = 60.0  # the scheduler re-reads the clock at least this often
+OVERDUE_FACTOR = 5.0  # a sync running this many times its usual duration is overdue
+USUAL_RUNS = 20  # the usual duration of a kind of sync: the median of its last runs
 
 
 class Interrupted(Exception):
@@ -114,6 +118,8 @@ class SyncRunner:
     _current: _ThreadRun | None = None
     _worker: asyncio.Task[None] | None = None
     _scheduler: asyncio.Task[None] | None = None
+    _running: tuple[str, float] | None = None  # the sync in progress: command, monotonic start
+    _durations: dict[str, deque[float]] = field(default_factory=dict)
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -154,6 +160,29 @@ class SyncRunner:
             return False
         # The scheduler ends by itself when there is nothing to schedule.
         return not scheduler.done() or (not scheduler.cancelled() and not scheduler.exception())
+
+    def running_for(self) -> float:
+        """Seconds the sync in progress has run; 0 when none runs."""
+        return 0.0 if self._running is None else time.monotonic() - self._running[1]
+
+    def overdue(self) -> str | None:
+        """Why the sync in progress runs far longer than usual (longer than
+        `service.ready_max_sync_seconds` and than 5 times the median of its kind's last runs);
+        None when it does not, or none runs."""
+        running = self._running
+        if running is None:
+            return None
+        command, started = running
+        elapsed = time.monotonic() - started
+        past = self._durations.get(command)
+        usual = statistics.median(past) if past else 0.0
+        limit = max(self.settings.service.ready_max_sync_seconds, OVERDUE_FACTOR * usual)
+        if elapsed <= limit:
+            return None
+        return (
+            f"a {command} sync has been running for {elapsed:.0f} s, far longer than usual "
+            f"(usual {usual:.0f} s; limit {limit:.0f} s)"
+        )
 
     def notify(self) -> None:
         """Tell the worker that an event was stored."""
@@ -306,10 +335,13 @@ class SyncRunner:
             current = _ThreadRun()
             self._current = current
             self.metrics.sync_running.set(1)
+            self._running = (command, time.monotonic())
             try:
-                return await asyncio.to_thread(
+                report = await asyncio.to_thread(
                     self._sync_in_thread, current, run_id, as_of, command, selection
                 )
+                self._ran(command)
+                return report
             except LockedError:
                 if not waiting:
                     log.info("sync.waiting_for_lock")
@@ -319,8 +351,15 @@ class SyncRunner:
                 raise
             finally:
                 self._current = None
+                self._running = None
                 self.metrics.sync_running.set(0)
             await self._sleep_unless_stopping(self.lock_poll_seconds)
+
+    def _ran(self, command: str) -> None:
+        """Remember how long a sync of this kind took (what is usual)."""
+        if self._running is not None:
+            durations = self._durations.setdefault(command, deque(maxlen=USUAL_RUNS))
+            durations.append(time.monotonic() - self._running[1])
 
     def _sync_in_thread(
         self,

@@ -14,11 +14,13 @@ from types import FrameType
 
 import structlog
 import uvicorn
+from starlette.applications import Starlette
 
 from connector.config import Settings
 from connector.logs import configure_logging, mask_processor
 from connector.service.app import create_app
-from connector.state import StateStore
+from connector.service.limits import MAX_HEADER_BYTES, RateLimitedFilter, bounded_protocol
+from connector.state import StateLock, StateStore, service_lock_path
 
 EXIT_OK, EXIT_STARTUP_FAILED = 0, 2
 GRACEFUL_REQUEST_SECONDS = 10  # how long requests in progress may take at shutdown
@@ -61,9 +63,24 @@ def configure_service_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # uvicorn warns once per bad request: a flood of them is logged once a minute.
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, RateLimitedFilter) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(RateLimitedFilter())
     # One line per HTTP request to the target, URLs with e-mail addresses in filters: debug only.
     for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+
+
+def service_lock(settings: Settings) -> StateLock:
+    """The lock `serve` holds for its whole life, so that a second service on the same state
+    store refuses to start (LockedError on entering) instead of running every sync twice."""
+    store = settings.state.path
+    return StateLock(
+        service_lock_path(store),
+        busy=f"another `scim-connector serve` is running on the state store {store} "
+        f"(it holds {service_lock_path(store)}): one service per state store",
+    )
 
 
 def check_startup(settings: Settings) -> str | None:
@@ -74,19 +91,28 @@ def check_startup(settings: Settings) -> str | None:
     return settings.service.resolve_webhook_secret()
 
 
-def run_service(settings: Settings, webhook_secret: str | None) -> int:
-    """Serve until SIGTERM or SIGINT; the exit code (2 when the service could not start)."""
-    host, port = settings.service.listen_host_port()
-    config = uvicorn.Config(
-        create_app(settings, webhook_secret=webhook_secret),
-        host=host,
-        port=port,
+def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
+    """uvicorn's configuration for `serve`: h11 with the `[service]` limits (see `limits.py`),
+    no access log, no server header."""
+    service = settings.service
+    return uvicorn.Config(
+        app,
+        http=bounded_protocol(service.max_connections, service.header_timeout_seconds),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        timeout_keep_alive=max(1, round(service.keep_alive_seconds)),
         log_config=None,
         access_log=False,
         server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_REQUEST_SECONDS,
     )
+
+
+def run_service(settings: Settings, webhook_secret: str | None) -> int:
+    """Serve until SIGTERM or SIGINT; the exit code (2 when the service could not start)."""
+    host, port = settings.service.listen_host_port()
+    config = uvicorn_config(settings, create_app(settings, webhook_secret=webhook_secret))
+    config.host, config.port = host, port
     server = uvicorn.Server(config)
     # uvicorn raises the signal that stopped it again once it is done, with the handler it found
     # in place: with this one, a graceful stop ends the command with exit code 0.

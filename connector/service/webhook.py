@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from connector.nationalid import mask_national_ids
+from connector.nationalid import find_national_ids, mask_national_ids
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
 from connector.state import InboxEvent
 
@@ -62,6 +62,11 @@ def bad_request(reason: str) -> Refused:
 def too_large(limit: int) -> Refused:
     """413: the body is larger than `service.max_body_bytes`."""
     return Refused(413, "too_large", f"the body is larger than {limit} bytes")
+
+
+def too_slow(timeout: float) -> Refused:
+    """408: the body was not all sent within `service.body_timeout_seconds`."""
+    return Refused(408, "timeout", f"the body was not sent within {timeout:g} seconds")
 
 
 # ---------------------------------------------------------------------------- signature
@@ -171,6 +176,15 @@ class WebhookEvent(BaseModel):
     ] = None
 
     @model_validator(mode="after")
+    def _no_national_number_as_a_key(self) -> WebhookEvent:
+        # The event id and the employee id are keys: kept, logged and answered as they are, so
+        # masking would merge distinct events. Such an event is refused instead.
+        for name in ("event_id", "employee_id"):
+            if find_national_ids(getattr(self, name)):
+                raise ValueError(f"{name} must not be or contain a national number")
+        return self
+
+    @model_validator(mode="after")
     def _record_is_about_this_employee(self) -> WebhookEvent:
         if self.record is None:
             return self
@@ -192,8 +206,7 @@ class WebhookEvent(BaseModel):
         record = None
         if self.record is not None:
             record = {
-                key: mask_national_ids(value) if isinstance(value, str) else value
-                for key, value in self.record.items()
+                mask_national_ids(key): _masked_value(value) for key, value in self.record.items()
             }
         return InboxEvent(
             event_id=self.event_id,
@@ -203,6 +216,23 @@ class WebhookEvent(BaseModel):
             employee_id=self.employee_id,
             record=record,
         )
+
+
+def _masked_value(value: RecordValue) -> RecordValue:
+    """A record value with its national numbers masked, whatever its JSON type: a number that
+    holds one (85073003328, 85073003328.0) is kept as the masked text instead."""
+    if isinstance(value, str):
+        return mask_national_ids(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        text = str(int(value))
+    else:
+        text = repr(value)
+    masked = mask_national_ids(text)
+    if masked != text or mask_national_ids(repr(value)) != repr(value):
+        return masked
+    return value
 
 
 def parse_event(body: bytes) -> WebhookEvent:

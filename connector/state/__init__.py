@@ -5,7 +5,7 @@ and groups, what each target was learned to do, run history, the audit journal a
 `lock` the one-sync-at-a-time lock.
 """
 
-from connector.state.lock import StateLock, lock_path
+from connector.state.lock import StateLock, lock_path, service_lock_path
 from connector.state.records import (
     CorrelationCase,
     InboxEvent,
@@ -26,5 +26,6 @@ __all__ = [
     "StateLock",
     "StateStore",
     "lock_path",
+    "service_lock_path",
     "store_files",
 ]

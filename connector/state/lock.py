@@ -15,6 +15,11 @@ def lock_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".lock")
 
 
+def service_lock_path(state_path: Path) -> Path:
+    """The lock file that `serve` holds for its whole life: one service per state store."""
+    return state_path.with_name(state_path.name + ".serve.lock")
+
+
 class StateLock:
     """One sync at a time per state store: an exclusive lock on a file beside it.
 
@@ -22,9 +27,10 @@ class StateLock:
     leaves a stale lock behind.
     """
 
-    def __init__(self, path: Path, wait: bool = False) -> None:
+    def __init__(self, path: Path, wait: bool = False, busy: str | None = None) -> None:
         self.path = path
         self.wait = wait
+        self.busy = busy or f"another sync is running on this state store ({path} is locked)"
         self._file: IO[str] | None = None
 
     def __enter__(self) -> StateLock:
@@ -34,9 +40,7 @@ class StateLock:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
         except BlockingIOError:
             handle.close()
-            raise LockedError(
-                f"another sync is running on this state store ({self.path} is locked)"
-            ) from None
+            raise LockedError(self.busy) from None
         self._file = handle
         return self
 

@@ -51,6 +51,12 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def run_policy(settings: Settings) -> RetryPolicy:
+    """The retry policy of a run that starts now: `[target.retry]`, and the run's deadline
+    `target.run_max_seconds` from now."""
+    return retry_policy(settings).with_run_deadline(settings.target.run_max_seconds)
+
+
 def target_key(settings: Settings) -> str:
     """The name under which the state store keeps what it learned about the target."""
     return str(settings.target.base_url).rstrip("/")
@@ -78,6 +84,7 @@ def http_client(
                 limits=httpx2.Limits(max_connections=max(target.concurrency, 1) * 2),
             ),
             retry or RetryPolicy(),
+            attempt_seconds=target.timeout_seconds,
         ),
         "event_hooks": event_hooks,
     }

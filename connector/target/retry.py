@@ -1,10 +1,13 @@
 """Retries for target calls (tenacity): 429/503 honour Retry-After; other 5xx and transport
 errors back off exponentially with jitter; attempts and total time are capped (a wait that
-would end past `max_seconds` is not begun: the call fails then instead)."""
+would end past `max_seconds` is not begun: the call fails then instead, and a call, attempts
+and waits together, never runs past `max_seconds`). A policy may carry the deadline of the run
+it serves: past it, no call is begun, and no call runs past it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -36,6 +39,34 @@ class RetryPolicy:
     retries: int = field(default=0)
     # How to wait between attempts (asyncio.sleep); a test passes one that moves a fake clock.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # The run's deadline (time.monotonic()) and its length in seconds, to say so; None: none.
+    deadline: float | None = None
+    run_seconds: float | None = None
+
+    def with_run_deadline(self, seconds: float) -> RetryPolicy:
+        """This policy, bounded by a run deadline `seconds` from now."""
+        self.deadline = time.monotonic() + seconds
+        self.run_seconds = seconds
+        return self
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the run's deadline (0 once passed); None without one."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def deadline_passed(self) -> bool:
+        """Whether the run's deadline has passed."""
+        left = self.seconds_left()
+        return left is not None and left <= 0
+
+    def past_deadline(self, what: str) -> TargetUnavailable:
+        """The error of a call not begun (or cut short) because the run passed its deadline."""
+        return TargetUnavailable(
+            what,
+            f"not done: the run passed its deadline (target.run_max_seconds = "
+            f"{self.run_seconds:g})",
+        )
 
     def wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else jittered exponential back-off."""
@@ -59,6 +90,12 @@ class RetryPolicy:
             # tenacity would not await what a plain (non-async) callable returns.
             return await fn()
 
+        limit = self.max_seconds
+        left = self.seconds_left()
+        if left is not None:
+            if left <= 0:
+                raise self.past_deadline(what)
+            limit = min(limit, left)
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TargetUnavailable),
             # Never sleep past max_seconds: stop before a wait that would end after it.
@@ -68,4 +105,12 @@ class RetryPolicy:
             reraise=True,
             sleep=self.sleep,
         )
-        return await retrying(attempt)
+        try:
+            async with asyncio.timeout(limit):
+                return await retrying(attempt)
+        except TimeoutError:
+            if self.deadline_passed():
+                raise self.past_deadline(what) from None
+            raise TargetUnavailable(
+                what, f"no answer within target.retry.max_seconds = {self.max_seconds:g}"
+            ) from None

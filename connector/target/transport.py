@@ -1,4 +1,9 @@
-"""An httpx2 transport that retries reads: GET requests and `POST .search` queries.
+"""An httpx2 transport that bounds every request and retries reads (GET, `POST .search`).
+
+Every attempt, read or write, must have its whole answer (headers and body) within the
+attempt time (`target.timeout_seconds`): httpx2's own time-outs are per network read, so a
+target that trickles one byte at a time would never trip them. No request is begun once the
+run's deadline (`RetryPolicy.deadline`) has passed, and none runs past it.
 
 Reads are safe to repeat, so they are retried right where they fail, one request at a time;
 discovery and lookups thus survive a flaky target without starting over. Writes are never
@@ -8,6 +13,7 @@ person up before trying a create again).
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx2
@@ -33,21 +39,27 @@ class RetryingTransport(httpx2.AsyncBaseTransport):
     """Retries reads on transport errors, 429, 5xx and 2xx answers that are not JSON (a
     truncated body, a proxy's HTML page), within a RetryPolicy's limits."""
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        policy: RetryPolicy,
+        attempt_seconds: float | None = None,
+    ) -> None:
         self.inner = inner
         self.policy = policy
+        self.attempt_seconds = attempt_seconds
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Send `request`; if it is a read, retry it while the target is unavailable."""
+        """Send `request` within the attempt time; if it is a read, retry it while the target
+        is unavailable."""
         if not is_read(request) or request.extensions.get("scim_connector.retry") is False:
-            return await self.inner.handle_async_request(request)
+            return await self._bounded(request)
 
         async def attempt() -> httpx2.Response:
             try:
-                response = await self.inner.handle_async_request(request)
+                response = await self._bounded(request)
             except httpx2.TransportError as exc:
                 raise TargetUnavailable(request.method, f"{type(exc).__name__}: {exc}") from None
-            await response.aread()
             if response.status_code in RETRY_STATUSES:
                 raise _Unavailable(response)
             if 200 <= response.status_code < 300 and not _decoded(response):
@@ -62,6 +74,28 @@ class RetryingTransport(httpx2.AsyncBaseTransport):
             return exc.response  # out of retries: let the caller see the last answer
         except TargetUnavailable as exc:
             raise httpx2.ConnectError(str(exc), request=request) from None
+
+    async def _bounded(self, request: httpx2.Request) -> httpx2.Response:
+        """One attempt, its whole answer read within the attempt time and the run's deadline."""
+        limits = [self.attempt_seconds, self.policy.seconds_left()]
+        limit = min((each for each in limits if each is not None), default=None)
+        if limit is not None and limit <= 0:
+            raise RunDeadlinePassed(str(self.policy.past_deadline(request.method)), request=request)
+        response: httpx2.Response | None = None
+        try:
+            async with asyncio.timeout(limit):
+                response = await self.inner.handle_async_request(request)
+                await response.aread()
+        except TimeoutError:
+            if response is not None:
+                await response.aclose()
+            if self.policy.deadline_passed():
+                message = str(self.policy.past_deadline(request.method))
+                raise RunDeadlinePassed(message, request=request) from None
+            raise httpx2.ReadTimeout(
+                f"no whole answer within target.timeout_seconds = {limit:g}", request=request
+            ) from None
+        return response
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""
@@ -78,6 +112,10 @@ def _decoded(response: httpx2.Response) -> bool:
     except ValueError:
         return False
     return True
+
+
+class RunDeadlinePassed(httpx2.TransportError):
+    """A request not sent, or cut short, because the run passed its deadline."""
 
 
 class _Unavailable(TargetUnavailable):

@@ -1,0 +1,256 @@
+"""`serve` against hostile networks and slow targets: bounded reads, bounded target calls and
+runs, flat memory, one service per state store.
+
+The service runs on real uvicorn on loopback (in a subprocess, or in this process for what a
+test needs to look inside); the target is scim2-server, behind the fault proxy where it must
+misbehave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+
+from connector.config import Settings, load_config
+from connector.target.connect import http_client, run_policy
+from tests.factories import hr_row
+from tests.faultproxy import FaultPlan, FaultProxy, fault_proxy, trickle_from
+from tests.integration.conftest import ScimTenants, _free_port
+from tests.integration.test_service import (
+    REPO,
+    Client,
+    Setup,
+    event_body,
+    log_lines,
+    serve,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def setup(scim_tenants: ScimTenants, tmp_path: Path) -> Setup:
+    made = Setup(scim_tenants.new(), tmp_path, [hr_row(n) for n in (1, 2, 3)])
+    made.write()
+    return made
+
+
+def test_a_second_serve_on_the_same_state_store_refuses_to_start_with_exit_2(
+    setup: Setup, tmp_path: Path
+) -> None:
+    with serve(setup, tmp_path / "first.log") as first:
+        other = setup.config_path.with_name("other.toml")
+        text = setup.config_path.read_text(encoding="utf-8")
+        other.write_text(
+            text.replace(f"127.0.0.1:{setup.port}", f"127.0.0.1:{_free_port()}"), encoding="utf-8"
+        )
+        second = subprocess.run(
+            [sys.executable, "-m", "connector", "serve", "--config", str(other)],
+            cwd=REPO,
+            capture_output=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        said = " ".join(second.stderr.decode().split())
+        assert "another `scim-connector serve` is running on the state store" in said
+        assert str(setup.state_path) in said
+        assert "Traceback" not in said
+        assert first.poll() is None
+        assert Client(f"http://127.0.0.1:{setup.port}").get("/healthz").status_code == 200
+
+
+# ---------------------------------------------------------------------------- slow clients
+
+SLOW_LIMITS = {
+    "webhook_concurrency": 3,
+    "body_timeout_seconds": 2,
+    "header_timeout_seconds": 2,
+    "max_connections": 40,
+}
+
+
+def slow_body(port: int) -> socket.socket:
+    """A connection that sends a webhook request's headers and one byte of its 200-byte body."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn.sendall(
+        b"POST /hr/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 200\r\n\r\n{"
+    )
+    return conn
+
+
+def answer_and_close(conn: socket.socket, timeout: float) -> tuple[bytes, float]:
+    """What the server sends until it closes the connection, and when it closed (seconds)."""
+    started = time.monotonic()
+    conn.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := conn.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        conn.close()
+    return received, time.monotonic() - started
+
+
+def healthz_seconds(port: int) -> float:
+    started = time.monotonic()
+    answer = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    assert answer.status_code == 200
+    return time.monotonic() - started
+
+
+def events(log: Path, name: str) -> list[dict[str, Any]]:
+    return [line for line in log_lines(log) if line.get("event") == name]
+
+
+def test_slow_webhook_bodies_beyond_the_limit_are_answered_and_healthz_stays_answered(
+    setup: Setup, tmp_path: Path
+) -> None:
+    setup.service.update(SLOW_LIMITS)
+    log = tmp_path / "serve.log"
+    with serve(setup, log):
+        started = time.monotonic()
+        slow = [slow_body(setup.port) for _ in range(12)]  # four times webhook_concurrency
+        assert max(healthz_seconds(setup.port) for _ in range(5)) < 1.0
+        answers = [answer_and_close(conn, 10) for conn in slow]
+        statuses = Counter(int(raw.split(b" ", 2)[1]) for raw, _ in answers)
+        assert statuses == {503: 9, 408: 3}
+        busy = [seconds for raw, seconds in answers if b" 503 " in raw[:20]]
+        assert max(busy) < 1.5  # refused before their body, not held
+        assert time.monotonic() - started < 2 + 3  # the slow ones end at the body deadline
+        assert max(healthz_seconds(setup.port) for _ in range(5)) < 1.0
+        assert len(events(log, "webhook.busy")) == 1  # a flood is logged once
+        assert len([e for e in events(log, "webhook.refused") if e.get("status") == 408]) == 1
+        metrics = Client(f"http://127.0.0.1:{setup.port}").metrics()
+        assert metrics['scim_connector_webhook_requests_total{outcome="busy"}'] == 9
+        assert metrics['scim_connector_webhook_requests_total{outcome="timeout"}'] == 3
+
+
+def test_idle_connections_are_closed_at_the_header_deadline_and_a_flood_beyond_the_cap_at_once(
+    setup: Setup, tmp_path: Path
+) -> None:
+    setup.service.update(SLOW_LIMITS)
+    log = tmp_path / "serve.log"
+    with serve(setup, log):
+        started = time.monotonic()
+        idle = [socket.create_connection(("127.0.0.1", setup.port)) for _ in range(60)]
+        for conn in idle[:-1]:
+            conn.sendall(b"GET /heal")  # headers begun, never finished
+        closings = sorted(seconds for _, seconds in (answer_and_close(c, 10) for c in idle))
+        assert closings[-1] < 2 + 2  # every one closed by the header deadline
+        assert time.monotonic() - started < 2 + 3
+        assert closings[20] < 1.5  # those beyond max_connections closed at once
+        assert max(healthz_seconds(setup.port) for _ in range(5)) < 1.0
+        assert len(events(log, "service.too_many_connections")) == 1
+        assert len(events(log, "service.slow_headers")) == 1
+
+
+# ---------------------------------------------------------------------------- a trickling target
+
+TRICKLE_SECONDS = 0.5  # every read of the connector gets a byte in time; no answer is ever whole
+
+
+@contextmanager
+def trickling(setup: Setup, plan: FaultPlan) -> Iterator[FaultProxy]:
+    """The fault proxy in front of the setup's tenant."""
+    server = urlsplit(setup.server.base_url)
+    with fault_proxy(f"{server.scheme}://{server.netloc}", plan) as proxy:
+        yield proxy
+
+
+def trickling_setup(setup: Setup, proxy: FaultProxy, **target: Any) -> Settings:
+    setup.base_url = proxy.base_url(urlsplit(setup.server.base_url).path)
+    lines = [f"{key} = {json.dumps(value)}" for key, value in target.items()]
+    setup.target_extra = "\n".join(
+        [
+            "timeout_seconds = 2",
+            *lines,
+            "",
+            "[target.retry]",
+            "max_seconds = 5",
+            "",
+            "[target.capabilities]",
+            "bulk = false",  # one request per create
+            "",
+        ]
+    )
+    setup.write()
+    return load_config(setup.config_path)
+
+
+def test_a_trickled_read_fails_within_the_attempt_time_and_retry_max_seconds(
+    setup: Setup,
+) -> None:
+    with trickling(setup, trickle_from(1, TRICKLE_SECONDS, r"/Users")) as proxy:
+        settings = trickling_setup(setup, proxy)
+
+        async def read() -> None:
+            async with http_client(settings, retry=run_policy(settings)) as http:
+                await http.get("/Users")
+
+        started = time.monotonic()
+        with pytest.raises(httpx2.TransportError, match="no whole answer within"):
+            asyncio.run(read())
+        assert time.monotonic() - started < 5 + 1
+        assert len([s for s in proxy.seen if "/Users" in s.path]) >= 2  # retried
+
+
+def test_a_run_past_its_deadline_stops_with_what_it_did_recorded_and_the_rest_failed(
+    scim_tenants: ScimTenants, tmp_path: Path
+) -> None:
+    setup = Setup(scim_tenants.new(), tmp_path, [hr_row(n) for n in range(1, 21)])
+    with trickling(setup, trickle_from(4, TRICKLE_SECONDS, r"^POST \S*/Users$")) as proxy:
+        trickling_setup(setup, proxy, run_max_seconds=6, concurrency=1)
+        started = time.monotonic()
+        report = setup.sync()
+        took = time.monotonic() - started
+    assert took < 6 + 4  # without the deadline: 17 creates of 2 s each
+    assert report.exit_code == 1
+    # Three answered at once; a trickled create whose retry found the user done is done too.
+    done = report.counts["create"]
+    assert 3 <= done < 10
+    assert len(report.failures) == 20 - done
+    not_done = [f for f in report.failures if "run passed its deadline" in f.reason]
+    assert len(not_done) >= 10
+    assert [w.kind for w in report.warnings].count("deadline") == 1
+    assert [row[2] for row in setup.runs("sync")] == ["failed"]
+
+
+def test_readiness_and_a_metric_report_a_sync_running_far_longer_than_usual(
+    setup: Setup, tmp_path: Path
+) -> None:
+    setup.service["ready_max_sync_seconds"] = 1
+    with trickling(setup, trickle_from(1, TRICKLE_SECONDS, r"/Users")) as proxy:
+        trickling_setup(setup, proxy, run_max_seconds=8)
+        with serve(setup, tmp_path / "serve.log"):
+            client = Client(f"http://127.0.0.1:{setup.port}")
+            assert client.post(event_body("ev-1", "E0001")).status_code == 202
+
+            def overdue() -> dict[str, Any] | None:
+                answer = client.get("/readyz")
+                return answer.json() if answer.status_code == 503 else None
+
+            reasons = wait_for("readiness to report the long sync", overdue, 10)["reasons"]
+            assert any("far longer than usual" in reason for reason in reasons)
+            metrics = client.metrics()
+            assert metrics["scim_connector_sync_overdue"] == 1
+            assert metrics["scim_connector_sync_running_seconds"] > 1
+            assert client.get("/healthz").status_code == 200
+            wait_for("the run to end at its deadline", lambda: not overdue(), 20)
+            assert client.metrics()["scim_connector_sync_running_seconds"] == 0
