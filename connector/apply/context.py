@@ -15,7 +15,14 @@ from connector.plan import OpKind
 from connector.report import Failure
 from connector.state import StateStore
 from connector.target.client import TargetClient
-from connector.target.errors import NotFound, TargetRequestError
+from connector.target.errors import (
+    Conflict,
+    EffectMissing,
+    NotFound,
+    PreconditionFailed,
+    Rejected,
+    TargetRequestError,
+)
 from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
@@ -61,6 +68,18 @@ class PartlyDone(TargetError):
         super().__init__(str(reason))
 
 
+# Failures the target answered as such: the write did not happen (or, EffectMissing, its
+# effect was checked and is not there). Any other failure leaves the write's outcome unknown.
+KNOWN_FAILURES = (Conflict, NotFound, PreconditionFailed, Rejected, EffectMissing)
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed write may have been applied all the same: no answer came (connection
+    lost after sending, a timeout, retries given up), or one that does not say."""
+    cause = exc.reason if isinstance(exc, PartlyDone) else exc
+    return not isinstance(cause, KNOWN_FAILURES)
+
+
 def blocks_person(kind: str, exc: TargetError) -> bool:
     """Whether a failed user operation leaves the person's user not in place, so that their
     later operations (memberships, deactivation) are skipped: any failure but that of an update,
@@ -99,6 +118,9 @@ class ApplyContext:
     # Whether this run already sent a refused user PATCH again path by path, to learn which
     # paths the target refuses (once per run at most; see `users.UserOps`).
     patch_probed: bool = False
+    # People whose user write this run ended with an unknown outcome: their uncertain mark stays
+    # whatever their later operations do (`connector.state.uncertain`).
+    unsure: set[str] = field(default_factory=set)
 
     def learned(self) -> TargetProfile:
         """What is known of the target after this run."""
@@ -125,14 +147,17 @@ class ApplyContext:
             self.failed.add(person)
             self._fail(person, label, kind, f"skipped: {incapable}")
             return
-        if not journalled:
-            self.store.journal(self.run_id, kind, "intent", person, label)
+        with self.store.transaction():  # committed before the write is sent
+            if not journalled:
+                self.store.journal(self.run_id, kind, "intent", person, label)
+            self.store.mark_uncertain([(person, None, kind)], self.run_id)
         try:
             record = await action()
         except PartlyDone as exc:
             self._partly_done(person, label, kind, exc)
             return
         except TargetError as exc:
+            self._settled(person, exc)
             if blocks_person(kind, exc):
                 self.failed.add(person)
             self._note_incapable(kind, exc)
@@ -143,7 +168,16 @@ class ApplyContext:
             if record is not None:
                 record()
             self.store.journal(self.run_id, kind, "done", person, label)
+            self._settled(person)
         self.result.done[kind] += 1
+
+    def _settled(self, person: str, exc: BaseException | None = None) -> None:
+        """A user write's answer was checked: its uncertain mark goes, unless this write (or an
+        earlier one of this run) failed without the target saying whether it happened."""
+        if exc is not None and outcome_unknown(exc):
+            self.unsure.add(person)
+        if person not in self.unsure:
+            self.store.clear_uncertain(person)
 
     def _note_incapable(self, kind: str, exc: TargetError) -> None:
         """A create the target refuses as not implemented (405, 501): it creates no users at
@@ -160,6 +194,7 @@ class ApplyContext:
         update = OpKind.UPDATE.value
         with self.store.transaction():
             exc.record()
+            self._settled(person, exc)
             if exc.kind_done:
                 self.store.journal(self.run_id, kind, "done", person, label)
             self.store.journal(self.run_id, update, "failed", person, label, str(exc.reason))
