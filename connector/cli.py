@@ -628,6 +628,43 @@ def approve(
     guarded(action)
 
 
+state_app = typer.Typer(help="Back up and restore the state store.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("backup")
+def state_backup(
+    to: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
+    config: ConfigOption = None,
+) -> None:
+    """Copy the state store to a file, consistently, also while a sync or the service runs."""
+
+    def action() -> None:
+        jobs.backup_state(load(config), to)
+        out.print(Text(f"State store backed up to {to}."))
+
+    guarded(action)
+
+
+@state_app.command("restore")
+def state_restore(
+    backup: Annotated[Path, typer.Argument(help="A backup made by `state backup`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Replace the state store by a backup; the next sync recovers ownership of memberships."""
+
+    def action() -> None:
+        jobs.restore_state(load(config), backup)
+        out.print(
+            Text(
+                f"State store restored from {backup}. The next sync reads back the memberships "
+                "of the managed rights and recovers which are the connector's."
+            )
+        )
+
+    guarded(action)
+
+
 def version_callback(value: bool) -> None:
     """Print the version and stop."""
     if value:

@@ -564,6 +564,8 @@ class ServiceSettings(_Section):
     webhook_secret_file: ConfigPath | None = None
     schedule: CronSchedule = "0 * * * *"
     midnight_sync: bool = True
+    # Which scheduled syncs are `sync --full` (`service.schedule.Reconcile`).
+    reconcile: Literal["nightly", "every", "never"] = "nightly"
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     ready_max_failed_age_seconds: int = Field(default=7200, ge=0)
     ready_max_sync_seconds: float = Field(default=1800.0, gt=0)

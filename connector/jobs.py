@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -41,7 +42,8 @@ from connector.planning import (
     warn_loose_state_files,
 )
 from connector.report import Report
-from connector.state import JournalEntry, StateStore
+from connector.state import JournalEntry, StateLock, StateStore, lock_path
+from connector.state import backup as state_backup
 from connector.syncing import ProgressSink, Run, Selection, SelectionError, learned, sync
 from connector.target.connect import retry_policy, target_key
 
@@ -166,3 +168,15 @@ def approve(settings: Settings, run_id: str) -> str:
         return store.approve(run_id)
     finally:
         store.close()
+
+
+def backup_state(settings: Settings, to: Path) -> None:
+    """Copy the state store to `to` while it may be in use (SQLite online backup)."""
+    state_backup.backup(settings.state.path, to)
+
+
+def restore_state(settings: Settings, backup_file: Path) -> None:
+    """Replace the state store by a backup, with no sync running (the state lock held); the
+    next run recovers ownership of what was done since the backup."""
+    with StateLock(lock_path(settings.state.path)):
+        state_backup.restore(backup_file, settings.state.path)

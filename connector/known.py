@@ -132,3 +132,23 @@ class KnownState:
 
     users: dict[str, KnownUser] = field(default_factory=dict)
     groups: dict[str, str] = field(default_factory=dict)  # right name -> group SCIM id
+
+
+@dataclass(frozen=True, slots=True)
+class Uncertain:
+    """What writes whose outcome is unknown touched (an answer lost, a run killed): read back
+    from the target before the next run plans (`connector.reconcile`)."""
+
+    # Person key -> the write that may have changed their user ("create", "deactivate"...).
+    users: Mapping[str, str] = field(default_factory=dict)
+    # (person key, right) -> the write: "grant", "withdraw", or "recover" (a membership whose
+    # owner is to be recovered: `connector.ownership`)
+    memberships: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def people(self) -> frozenset[str]:
+        """Every person something uncertain is about."""
+        return frozenset(self.users) | {key for key, _ in self.memberships}
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.memberships)

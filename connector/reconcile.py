@@ -9,7 +9,7 @@ looked at, so they are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,8 +30,11 @@ class Observation:
     vanished: list[str] = field(default_factory=list)  # managed users no longer in the target
     vanished_keys: set[str] = field(default_factory=set)  # their person keys
     unreadable: list[str] = field(default_factory=list)  # users whose answer does not parse
+    unreadable_keys: set[str] = field(default_factory=set)  # their person keys
     adopted: set[str] = field(default_factory=set)  # keys found by externalId, not in the store
     lost_memberships: list[tuple[str, str]] = field(default_factory=list)  # (label, right)
+    # Uncertain memberships read back: (person key, right) -> whether the member is in the group.
+    settled_memberships: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 def observed_digests(
@@ -107,9 +110,12 @@ async def observe(
     keyring: Keyring,
     only: frozenset[str] | None = None,
     not_kept: frozenset[str] = frozenset(),
+    uncertain: Mapping[tuple[str, str], str] | None = None,
 ) -> Observation:
     """Read the managed (or, with `only`, the named) people and the managed groups back
-    (`not_kept`: paths the target does not keep as sent, never taken for drift)."""
+    (`not_kept`: paths the target does not keep as sent, never taken for drift; `uncertain`:
+    memberships, by (person key, right), whose last write's outcome is unknown, or whose owner
+    is to be recovered: a member there is the connector's, one not there is nobody's)."""
     keys = set(known.users) | set(desired.users)
     if only is not None:
         keys &= only
@@ -125,6 +131,7 @@ async def observe(
             if before is not None:  # not compared this run: as the state store knows it
                 users[key] = before
                 observation.unreadable.append(before.label)
+            observation.unreadable_keys.add(key)
             continue
         if found is None:
             if before is not None:
@@ -139,11 +146,13 @@ async def observe(
         elif not seen.digests.same_values(before.digests) or seen.active != before.active:
             observation.drifted.append(seen.label)
         users[key] = seen
-    await _observe_memberships(client, observation)
+    await _observe_memberships(client, observation, uncertain or {})
     return observation
 
 
-async def _observe_memberships(client: TargetClient, observation: Observation) -> None:
+async def _observe_memberships(
+    client: TargetClient, observation: Observation, uncertain: Mapping[tuple[str, str], str]
+) -> None:
     users = observation.known.users
     for right, group_id in sorted(observation.known.groups.items()):
         try:
@@ -154,6 +163,17 @@ async def _observe_memberships(client: TargetClient, observation: Observation) -
         else:
             members = {m.value for m in group.members or [] if m.value}
         for key, user in list(users.items()):
+            if (key, right) in uncertain:
+                member = user.scim_id in members
+                observation.settled_memberships[(key, right)] = member
+                users[key] = replace(
+                    user,
+                    memberships=user.memberships | {right}
+                    if member
+                    else user.memberships - {right},
+                    foreign_memberships=user.foreign_memberships - {right},
+                )
+                continue
             owned = right in user.memberships
             foreign = right in user.foreign_memberships
             if user.scim_id in members or not (owned or foreign):

@@ -19,6 +19,7 @@ from connector.keys import Keyring
 from connector.known import KnownState
 from connector.mapping import DesiredState
 from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
+from connector.ownership import claims, recover, recovery_reason
 from connector.plan import Plan
 from connector.planning import (
     History,
@@ -38,7 +39,9 @@ from connector.planning import (
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
+from connector.settling import settle
 from connector.state import StateLock, StateStore, lock_path
+from connector.state.backup import write_run_marker
 from connector.target.client import TargetClient
 from connector.target.connect import EventHooks, connect, run_policy, target_key
 from connector.target.profile import TargetProfile
@@ -145,6 +148,51 @@ class Run:
     profile: TargetProfile = field(default_factory=TargetProfile)  # learned about the target
     history: History | None = None  # of earlier syncs (None: read from the store when planning)
 
+    async def _settle(self, known: KnownState, ring: Keyring, has_acmidm: bool) -> KnownState:
+        """Before planning, in every run: ownership recovered when the store cannot know it
+        (not in a dry run), then what writes of unknown outcome touched read back and recorded
+        (`connector.settling`)."""
+        settings, store, report = self.settings, self.store, self.report
+        recovery = None
+        reason = None if report.dry_run else recovery_reason(store, settings.state.path)
+        if reason is not None:
+            claimed = claims(self.inputs.people, self.inputs.mapping, ring, report.as_of)
+            groups = {name: right.group for name, right in self.inputs.mapping.rights.items()}
+            if claimed:
+                recovery = await recover(
+                    self.client, store, known, claimed, groups, reason, report.run_id
+                )
+                known = store.load_known()
+        uncertain = store.uncertain()
+        if not uncertain:
+            return known
+        desired = desire(
+            settings,
+            self.inputs,
+            known,
+            report.as_of,
+            has_acmidm,
+            keep_values=True,
+            fit=self.profile.fit(),
+        )
+        groups = known.groups
+        if recovery is not None:  # the groups it found, to read them back (not recorded)
+            known = replace(known, groups={**recovery.groups, **known.groups})
+        settled = await settle(
+            self.client,
+            store,
+            known,
+            uncertain,
+            desired,
+            ring,
+            not_kept=self.profile.not_kept,
+            as_of=report.as_of,
+            record=not report.dry_run,
+            recovery=recovery if recovery is not None and recovery.claimed else None,
+        )
+        report.warnings.extend(settled.warnings)
+        return replace(settled.known, groups=groups)
+
     def _approved(self, plan: Plan) -> bool:
         """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
         if self.report.dry_run:
@@ -183,6 +231,7 @@ class Run:
         cases = store.cases("open")
         resolutions = {case.person_key: case for case in store.cases("resolved")}
         has_acmidm = client.capabilities.acmidm_extension
+        known = await self._settle(known, ring, has_acmidm)
         observing = full or only is not None
         desired = desire(
             settings,
@@ -232,6 +281,7 @@ class Run:
         if report.dry_run:
             return
         store.begin_run(report.run_id, report.command, report.as_of, report.dry_run)
+        write_run_marker(settings.state.path, report.run_id)  # `ownership.recovery_reason`
         applier = Applier(
             client=client,
             store=store,

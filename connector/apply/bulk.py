@@ -115,10 +115,12 @@ class BulkOps(UserOps):
         """One Bulk request: journal every intent, send, record what succeeded (one transaction
         each); every operation that failed, or whose outcome is unknown, goes again alone."""
         async with limit:
-            with self.store.transaction():
+            with self.store.transaction():  # committed before the request is sent
                 for item in batch:
                     op = item.key
                     self.store.journal(self.run_id, op.kind.value, "intent", op.person, op.label)
+                marks = [(item.key.person, None, item.key.kind.value) for item in batch]
+                self.store.mark_uncertain(marks, self.run_id)
             found: list[bulk.Outcome | None]
             try:
                 response = await self._call("bulk", partial(self._send_bulk, batch))
@@ -176,6 +178,7 @@ class BulkOps(UserOps):
         self.scim_ids[op.person] = scim_id
         self.store.save_user(replace(op.after, scim_id=scim_id))
         self.store.journal(self.run_id, op.kind.value, "done", op.person, op.label)
+        self._settled(op.person)
         self.result.done[op.kind.value] += 1
         return True
 

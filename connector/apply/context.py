@@ -16,7 +16,14 @@ from connector.plan import OpKind
 from connector.report import Failure
 from connector.state import CorrelationCase, StateStore
 from connector.target.client import TargetClient
-from connector.target.errors import NotFound, TargetRequestError
+from connector.target.errors import (
+    Conflict,
+    EffectMissing,
+    NotFound,
+    PreconditionFailed,
+    Rejected,
+    TargetRequestError,
+)
 from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
@@ -80,6 +87,18 @@ def correlation_case(person: str, label: str, exc: CorrelationFound) -> Correlat
     )
 
 
+# Failures the target answered as such: the write did not happen (or, EffectMissing, its
+# effect was checked and is not there). Any other failure leaves the write's outcome unknown.
+KNOWN_FAILURES = (Conflict, NotFound, PreconditionFailed, Rejected, EffectMissing)
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed write may have been applied all the same: no answer came (connection
+    lost after sending, a timeout, retries given up), or one that does not say."""
+    cause = exc.reason if isinstance(exc, PartlyDone) else exc
+    return not isinstance(cause, KNOWN_FAILURES)
+
+
 def blocks_person(kind: str, exc: TargetError) -> bool:
     """Whether a failed user operation leaves the person's user not in place, so that their
     later operations (memberships, deactivation) are skipped: any failure but that of an update,
@@ -124,6 +143,9 @@ class ApplyContext:
     # Whether this run already sent a refused user PATCH again path by path, to learn which
     # paths the target refuses (once per run at most; see `users.UserOps`).
     patch_probed: bool = False
+    # People whose user write this run ended with an unknown outcome: their uncertain mark stays
+    # whatever their later operations do (`connector.state.uncertain`).
+    unsure: set[str] = field(default_factory=set)
 
     def learned(self) -> TargetProfile:
         """What is known of the target after this run."""
@@ -152,8 +174,10 @@ class ApplyContext:
             self.failed.add(person)
             self._fail(person, label, kind, f"skipped: {incapable}")
             return
-        if not journalled:
-            self.store.journal(self.run_id, kind, "intent", person, label)
+        with self.store.transaction():  # committed before the write is sent
+            if not journalled:
+                self.store.journal(self.run_id, kind, "intent", person, label)
+            self.store.mark_uncertain([(person, None, kind)], self.run_id)
         try:
             record = await action()
         except PartlyDone as exc:
@@ -163,6 +187,7 @@ class ApplyContext:
             self._correlated(person, label, kind, exc)
             return
         except TargetError as exc:
+            self._settled(person, exc)
             if blocks_person(kind, exc):
                 self.failed.add(person)
             self._note_incapable(kind, exc)
@@ -173,6 +198,7 @@ class ApplyContext:
             if record is not None:
                 record()
             self.store.journal(self.run_id, kind, "done", person, label)
+            self._settled(person)
         self.result.done[kind] += 1
 
     def _correlated(self, person: str, label: str, kind: str, exc: CorrelationFound) -> None:
@@ -183,6 +209,7 @@ class ApplyContext:
         with self.store.transaction():
             self.store.open_case(case, self.run_id)
             self.store.journal(self.run_id, kind, "correlation", person, label, str(exc))
+            self._settled(person)  # nothing was written: the lookup found the account
         self.result.correlated.append(case)
         log.warning(
             "apply.correlation_case",
@@ -191,6 +218,14 @@ class ApplyContext:
             scim_id=exc.account.scim_id,
             reason=exc.reason,
         )
+
+    def _settled(self, person: str, exc: BaseException | None = None) -> None:
+        """A user write's answer was checked: its uncertain mark goes, unless this write (or an
+        earlier one of this run) failed without the target saying whether it happened."""
+        if exc is not None and outcome_unknown(exc):
+            self.unsure.add(person)
+        if person not in self.unsure:
+            self.store.clear_uncertain(person)
 
     def _note_incapable(self, kind: str, exc: TargetError) -> None:
         """A create the target refuses as not implemented (405, 501): it creates no users at
@@ -207,6 +242,7 @@ class ApplyContext:
         update = OpKind.UPDATE.value
         with self.store.transaction():
             exc.record()
+            self._settled(person, exc)
             if exc.kind_done:
                 self.store.journal(self.run_id, kind, "done", person, label)
             self.store.journal(self.run_id, update, "failed", person, label, str(exc.reason))

@@ -126,8 +126,10 @@ class GroupOps(MemberWrites):
         """A new group with these first members, and "created"; else the group the target turns
         out to hold, and "adopted": when it answers 409 (a group the lookup did not see), or
         when a create whose answer was lost is tried again (the lost one may have been made)."""
-        for op, _ in first:
-            self.store.journal(self.run_id, "grant", "intent", op.person, op.label, right)
+        with self.store.transaction():  # committed before the group is sent
+            for op, _ in first:
+                self.store.journal(self.run_id, "grant", "intent", op.person, op.label, right)
+            self.store.mark_uncertain([(op.person, right, "grant") for op, _ in first], self.run_id)
         members = [GroupMember(value=scim_id) for _, scim_id in first] or None
         new = Group(display_name=display_name, members=members)
         attempts = 0
@@ -171,6 +173,7 @@ class GroupOps(MemberWrites):
         with self.store.transaction():
             for op in placed:
                 self.store.add_membership(op.person, right)
+                self.store.clear_uncertain(op.person, right)
                 self.store.journal(self.run_id, "grant", "done", op.person, op.label, right)
                 self.result.done[op.kind.value] += 1
         return group, placed
@@ -234,8 +237,12 @@ class GroupOps(MemberWrites):
         """Journal, write (checked), record: each operation done only where its effect shows."""
         add = [scim_id for op, scim_id in batch if op.kind is OpKind.GRANT]
         remove = [scim_id for op, scim_id in batch if op.kind is OpKind.WITHDRAW]
-        for op, _ in batch:
-            self.store.journal(self.run_id, op.kind.value, "intent", op.person, op.label, right)
+        with self.store.transaction():  # committed before the batch is sent
+            for op, _ in batch:
+                self.store.journal(self.run_id, op.kind.value, "intent", op.person, op.label, right)
+            marks = [(op.person, right, op.kind.value) for op, _ in batch]
+            self.store.mark_uncertain(marks, self.run_id)
+        # A member change that failed keeps its mark (its outcome is read back next run).
         failed = await self._write_members(group, add, remove)
         with self.store.transaction():
             for op, scim_id in batch:
@@ -245,6 +252,7 @@ class GroupOps(MemberWrites):
                     self.store.add_membership(op.person, right)
                 else:
                     self.store.remove_membership(op.person, right)
+                self.store.clear_uncertain(op.person, right)
                 self.store.journal(self.run_id, op.kind.value, "done", op.person, op.label, right)
                 self.result.done[op.kind.value] += 1
         for op, scim_id in batch:

@@ -1,4 +1,8 @@
-"""The service's syncs: webhook events and scheduled full syncs, one at a time.
+"""The service's syncs: webhook events and scheduled syncs, one at a time.
+
+The first scheduled sync of each day (by default; `service.reconcile`) is a `sync --full`: it
+reconciles against what the target holds, so drift and writes of unknown outcome are repaired
+without a human. The others trust the state store (and read back what is marked uncertain).
 
 One worker task takes the work in order: a full sync that fell due (the cron schedule or the
 midnight run), then the inbox's pending events, one employee at a time (every pending event of
@@ -34,7 +38,7 @@ from connector.nationalid import mask_national_ids
 from connector.report import Report
 from connector.service.inbox import Inbox
 from connector.service.metrics import Metrics
-from connector.service.schedule import Schedule, Trigger
+from connector.service.schedule import Reconcile, Schedule, Trigger, reconciles
 from connector.state import InboxEvent
 
 log = structlog.get_logger(__name__)
@@ -113,6 +117,7 @@ class SyncRunner:
     _stopping: bool = False
     _full_due: Trigger | None = None
     _last_full_day: dt.date | None = None
+    _last_reconciled_day: dt.date | None = None  # of the last scheduled `sync --full` that ran
     _events_not_before: float = 0.0  # monotonic time
     _event_failures: int = 0
     _current: _ThreadRun | None = None
@@ -249,10 +254,12 @@ class SyncRunner:
 
     async def _full_sync(self, trigger: Trigger) -> None:
         run_id = jobs.new_run_id()
+        policy = Reconcile(self.settings.service.reconcile)
+        full = reconciles(policy, self._today(), self._last_reconciled_day)
         with structlog.contextvars.bound_contextvars(run_id=run_id):
-            log.info("sync.started", command="sync", trigger=trigger.value)
+            log.info("sync.started", command="sync", trigger=trigger.value, full=full)
             try:
-                report = await self._run(run_id, "sync", None)
+                report = await self._run(run_id, "sync", None, full=full)
             except Interrupted:
                 log.warning("sync.interrupted", command="sync")
                 return
@@ -266,6 +273,8 @@ class SyncRunner:
                 self._failed("sync", exc)
                 return
             self._last_full_day = report.as_of
+            if full:
+                self._last_reconciled_day = report.as_of
             self._finished("sync", report)
 
     async def _process(self, events: list[InboxEvent]) -> None:
@@ -325,7 +334,9 @@ class SyncRunner:
 
     # --- running one sync --------------------------------------------------------------------
 
-    async def _run(self, run_id: str, command: str, selection: jobs.Selection | None) -> Report:
+    async def _run(
+        self, run_id: str, command: str, selection: jobs.Selection | None, *, full: bool = False
+    ) -> Report:
         """`jobs.sync` on a thread of its own, once the state store's lock is free."""
         waiting = False
         while True:
@@ -338,7 +349,7 @@ class SyncRunner:
             self._running = (command, time.monotonic())
             try:
                 report = await asyncio.to_thread(
-                    self._sync_in_thread, current, run_id, as_of, command, selection
+                    self._sync_in_thread, current, run_id, as_of, command, selection, full
                 )
                 self._ran(command)
                 return report
@@ -368,6 +379,7 @@ class SyncRunner:
         as_of: dt.date,
         command: str,
         selection: jobs.Selection | None,
+        full: bool = False,
     ) -> Report:
         async def main() -> Report:
             current.loop = asyncio.get_running_loop()
@@ -376,7 +388,7 @@ class SyncRunner:
                 raise Interrupted("interrupted at shutdown")
             try:
                 return await jobs.sync(
-                    self.settings, run_id, as_of, selection=selection, command=command
+                    self.settings, run_id, as_of, selection=selection, command=command, full=full
                 )
             except asyncio.CancelledError:
                 raise Interrupted("interrupted at shutdown") from None

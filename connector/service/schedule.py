@@ -1,4 +1,5 @@
-"""When `serve` runs a full sync: the cron schedule and the run just after midnight (pure).
+"""When `serve` runs a scheduled sync: the cron schedule and the run just after midnight, and
+which of them reconcile against the target (pure).
 
 Both are read in the configured time zone (`lifecycle.timezone`), so `0 2 * * *` means 02:00 in
 Brussels, summer and winter. The midnight run is at 00:01 local time, so that end dates take
@@ -15,6 +16,24 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim
 
 MIDNIGHT_RUN_AT = dt.time(0, 1)
+
+
+class Reconcile(StrEnum):
+    """Which scheduled syncs reconcile against the target (`sync --full`): `service.reconcile`."""
+
+    NIGHTLY = "nightly"  # the first scheduled sync of each day (the midnight run, by default)
+    EVERY = "every"  # every scheduled sync
+    NEVER = "never"  # none: scheduled syncs trust the state store
+
+
+def reconciles(policy: Reconcile, today: dt.date, last_reconciled: dt.date | None) -> bool:
+    """Whether the scheduled sync due on `today` is a full one (`last_reconciled`: the day of
+    the service's last full sync that ran, None since it started)."""
+    if policy is Reconcile.EVERY:
+        return True
+    if policy is Reconcile.NEVER:
+        return False
+    return last_reconciled != today
 
 
 class Trigger(StrEnum):

@@ -222,4 +222,16 @@ MIGRATIONS: list[Migration] = [
     """,
     # 7: correlation cases, and one person per SCIM id (see `_one_person_per_account`).
     _one_person_per_account,
+    # 8: writes whose outcome is unknown, marked before they are sent and cleared once their
+    # answer is checked: what they touched is read back from the target by the next run.
+    # `right_name` is '' for the user itself, else the right whose membership was written.
+    """
+    CREATE TABLE uncertain (
+        person_key TEXT NOT NULL,
+        right_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        PRIMARY KEY (person_key, right_name)
+    )
+    """,
 ]

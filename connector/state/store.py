@@ -30,10 +30,11 @@ from connector.state.records import (
     _utc_now,
 )
 from connector.state.schema import MIGRATIONS
+from connector.state.uncertain import UncertainMarks
 from connector.target.profile import TargetProfile
 
 
-class StateStore(CorrelationCases):
+class StateStore(CorrelationCases, UncertainMarks):
     """A connection to one state store file."""
 
     def __init__(self, db: sqlite3.Connection, clock: Clock = _utc_now) -> None:
@@ -464,6 +465,14 @@ class StateStore(CorrelationCases):
             "WHERE run_id = ? AND status = 'running'",
             (self._now(), run_id),
         )
+
+    def has_run(self, run_id: str | None = None) -> bool:
+        """Whether this store recorded run `run_id` (None: any run that began writing)."""
+        if run_id is None:
+            row = self._db.execute("SELECT 1 FROM runs WHERE status != 'stopped' LIMIT 1")
+        else:
+            row = self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,))
+        return row.fetchone() is not None
 
     def interrupt_abandoned_runs(self) -> list[str]:
         """Record as interrupted every run still 'running': called with the state lock held, so

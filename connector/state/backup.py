@@ -1,0 +1,99 @@
+"""Backing up and restoring the state store, and the run marker that shows a store is older
+than the connector's last run (restored from a backup, or replaced).
+
+The marker is a small file beside the store (`state.db.last-run`) naming the last run that
+began writing to the target. A store that does not hold the run its marker names is older than
+what the connector did since: the next run recovers ownership of memberships
+(`connector.ownership`). A restore with `scim-connector state restore` keeps the marker (or,
+when there is none, writes one naming no run), so the next run always recovers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from connector.private_files import create_private_file
+from connector.state.records import StateError
+from connector.state.schema import MIGRATIONS
+from connector.state.store import StateStore
+
+RESTORED = "restored"  # the marker's content when a restore found none: no run matches it
+
+
+def marker_path(path: Path) -> Path:
+    """The run marker of the store at `path`."""
+    return path.with_name(path.name + ".last-run")
+
+
+def write_run_marker(path: Path, run_id: str) -> None:
+    """Record that run `run_id` begins writing with the store at `path`."""
+    marker = marker_path(path)
+    create_private_file(marker)
+    temporary = marker.with_name(marker.name + ".new")
+    create_private_file(temporary)
+    temporary.write_text(run_id + "\n", encoding="utf-8")
+    temporary.replace(marker)
+
+
+def read_run_marker(path: Path) -> str | None:
+    """The run the marker beside the store names; None when there is no marker."""
+    try:
+        text = marker_path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read {marker_path(path)}: {exc}") from None
+    return text or None
+
+
+def backup(path: Path, to: Path) -> None:
+    """Copy the store at `path` to `to`, consistently while it is in use (SQLite online backup);
+    `to` is created private (0600) and must not exist yet."""
+    if not path.exists():
+        raise StateError(f"no state store at {path}")
+    if to.exists():
+        raise StateError(f"{to} exists already: choose a new file for the backup")
+    _copy(path, to)
+
+
+def restore(backup_file: Path, path: Path) -> None:
+    """Replace the store at `path` by the backup `backup_file` (call with the state lock held);
+    the next run recovers ownership of what was done since the backup."""
+    if not backup_file.exists():
+        raise StateError(f"no backup at {backup_file}")
+    _check_is_store(backup_file)
+    if read_run_marker(path) is None:
+        write_run_marker(path, RESTORED)
+    _copy(backup_file, path)
+    StateStore.open(path).close()  # brought up to date, if the backup is from an older version
+
+
+def _check_is_store(path: Path) -> None:
+    """Raise StateError unless `path` is a state store this version can use."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT count(*) FROM runs").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StateError(f"{path} is not a state store: {exc}") from None
+    if version > len(MIGRATIONS):
+        raise StateError(f"{path} is from a newer scim-connector")
+
+
+def _copy(source: Path, to: Path) -> None:
+    """SQLite's online backup: a consistent copy, whatever is being written meanwhile; into a
+    store in use (WAL), through its own journal."""
+    try:
+        create_private_file(to)
+        src, dst = sqlite3.connect(source), sqlite3.connect(to)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StateError(f"cannot copy the state store {source} to {to}: {exc}") from None

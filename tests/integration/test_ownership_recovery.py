@@ -1,0 +1,86 @@
+"""Ownership recovered when the state store is restored from a backup or lost: memberships of
+people granted the right in the HR input are the connector's again (and withdrawn when their
+grant ends or they leave); members nobody granted stay someone else's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connector import cli
+from tests.integration.conftest import ScimTenants
+from tests.integration.test_rights import RIGHT, Rights, person
+
+pytestmark = pytest.mark.integration
+D = dt.date
+
+
+@pytest.fixture
+def rights(scim_tenants: ScimTenants, tmp_path: Path) -> Rights:
+    """Three people at Scheldeveld, none holding the right yet, and a target of their own."""
+    return Rights(scim_tenants.new(), tmp_path, [person(n) for n in (1, 2, 3)])
+
+
+def state(rights: Rights, *args: str) -> None:
+    """`scim-connector state ...` with this test's configuration."""
+    result = CliRunner().invoke(cli.app, ["state", *args, "--config", str(rights.write())])
+    assert result.exit_code == 0, result.output
+
+
+def warning(report: object, kind: str) -> str:
+    messages = [w.message for w in report.warnings if w.kind == kind]  # type: ignore[attr-defined]
+    assert len(messages) == 1, report.warnings  # type: ignore[attr-defined]
+    return messages[0]
+
+
+def test_after_a_restore_the_grants_made_since_the_backup_are_withdrawn_on_their_end(
+    rights: Rights, tmp_path: Path
+) -> None:
+    rights.rows[0]["rights"] = RIGHT  # person 1 holds the right for good
+    rights.rows.append(person(4, start_date="2026-12-02", end_date="2026-12-07", rights=RIGHT))
+    rights.sync(D(2026, 12, 1))
+    backup = tmp_path / "backups" / "state-2026-12-01.db"
+    state(rights, "backup", str(backup))
+
+    rights.grant(2, begin="2026-12-02", end="2026-12-05")
+    granted = rights.sync(D(2026, 12, 2))  # person 2 granted, person 4 joins with the right
+    assert (granted.counts["grant"], granted.counts["create"]) == (2, 1)
+    rights.add_by_hand(3)  # someone else's: person 3 has no grant of the right
+    assert rights.members() == {1, 2, 3, 4}
+
+    state(rights, "restore", str(backup))  # the store of the night before
+    recovered = rights.sync(D(2026, 12, 3))
+    assert "older than the connector's last run" in warning(recovered, "ownership_recovered")
+    assert "2 membership(s)" in warning(recovered, "ownership_recovered")
+    assert "1 member(s) without such a grant" in warning(recovered, "ownership_recovered")
+    assert sum(recovered.counts.values()) == 0  # person 4 found again, not created twice
+    assert len(rights.users()) == 4
+
+    ended = rights.sync(D(2026, 12, 6))
+    assert ended.counts["withdraw"] == 1  # person 2's grant ended on the 5th
+    assert "ownership_recovered" not in [w.kind for w in ended.warnings]
+    left = rights.sync(D(2026, 12, 8))
+    assert (left.counts["deactivate"], left.counts["withdraw"]) == (1, 1)  # person 4 left
+    assert rights.members() == {1, 3}
+    assert rights.sync(D(2026, 12, 9), full=True).counts["withdraw"] == 0
+    assert rights.members() == {1, 3}
+
+
+def test_after_the_store_is_lost_an_ended_grant_is_withdrawn_and_a_hand_made_member_stays(
+    rights: Rights,
+) -> None:
+    rights.grant(1, begin="2026-12-01", end="2026-12-03")
+    rights.grant(2)
+    rights.sync(D(2026, 12, 1))
+    rights.add_by_hand(3)
+    for name in ("state.db", "state.db-wal", "state.db-shm", "state.db.last-run"):
+        (rights.directory / name).unlink(missing_ok=True)  # lost; its secret was kept apart
+
+    recovered = rights.sync(D(2026, 12, 4))  # the grant of person 1 ended yesterday
+
+    assert "the state store is new" in warning(recovered, "ownership_recovered")
+    assert recovered.counts["withdraw"] == 1
+    assert rights.members() == {2, 3}
