@@ -36,7 +36,7 @@ from connector.planning import (
     warn_loose_state_files,
 )
 from connector.report import Report
-from connector.state import JournalEntry, StateStore
+from connector.state import Approval, JournalEntry, StateStore
 from connector.syncing import ProgressSink, Run, Selection, SelectionError, learned, sync
 from connector.target.connect import retry_policy, target_key
 
@@ -143,10 +143,10 @@ def audit_trail(
         store.close()
 
 
-def approve(settings: Settings, run_id: str) -> str:
-    """Approve, once, the plan of a run that a safety check stopped; returns its fingerprint."""
+def approve(settings: Settings, run_id: str) -> Approval:
+    """Approve, once, the plan of a run that a safety check stopped (raises ApprovalRefused)."""
     store = StateStore.open(settings.state.path)
     try:
-        return store.approve(run_id)
+        return store.approve(run_id, settings.safety.approval_valid_for)
     finally:
         store.close()

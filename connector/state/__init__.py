@@ -6,12 +6,21 @@ and groups, what each target was learned to do, run history, the audit journal a
 """
 
 from connector.state.lock import StateLock, lock_path
-from connector.state.records import InboxEvent, JournalEntry, RunRecord, StateError
+from connector.state.records import (
+    Approval,
+    ApprovalRefused,
+    InboxEvent,
+    JournalEntry,
+    RunRecord,
+    StateError,
+)
 from connector.state.schema import MIGRATIONS
 from connector.state.store import StateStore, store_files
 
 __all__ = [
     "MIGRATIONS",
+    "Approval",
+    "ApprovalRefused",
     "InboxEvent",
     "JournalEntry",
     "RunRecord",

@@ -20,6 +20,8 @@ from connector.known import Digests, KnownState, KnownUser, MappedFrom
 from connector.private_files import PRIVATE_FILE_MODE, create_private_file
 from connector.state.records import (
     _INBOX_COLUMNS,
+    Approval,
+    ApprovalRefused,
     Clock,
     InboxEvent,
     JournalEntry,
@@ -123,7 +125,7 @@ class StateStore:
         self._db.execute("COMMIT")
 
     def _now(self) -> str:
-        return self._clock().isoformat(timespec="milliseconds")
+        return _stamp(self._clock())
 
     # --- what the planner needs ----------------------------------------------------------
 
@@ -283,28 +285,59 @@ class StateStore:
             (run_id, command, as_of.isoformat(), self._now(), self._now(), fingerprint),
         )
 
-    def approve(self, run_id: str) -> str:
-        """Approve a stopped run's plan once; returns its fingerprint."""
+    def approve(self, run_id: str, valid_for: dt.timedelta) -> Approval:
+        """Approve a stopped run's plan, for one use within `valid_for`; raises ApprovalRefused
+        for a run that is unknown, was not stopped, whose approval was used, or whose plan a
+        later run of the same command superseded."""
         row = self._db.execute(
-            "SELECT status, fingerprint FROM runs WHERE run_id = ?", (run_id,)
+            "SELECT status, fingerprint, command, started_at FROM runs WHERE run_id = ?",
+            (run_id,),
         ).fetchone()
         if row is None:
-            raise StateError(f"no run {run_id} in the state store")
-        if row[0] != "stopped" or not row[1]:
-            raise StateError(f"run {run_id} was not stopped by a safety check (it is {row[0]})")
+            raise ApprovalRefused(f"no run {run_id} in the state store")
+        status, fingerprint, command, started_at = row
+        if status != "stopped" or not fingerprint:
+            raise ApprovalRefused(
+                f"run {run_id} was not stopped by a safety check (it is {status}): "
+                "there is nothing to approve"
+            )
+        used = self._db.execute(
+            "SELECT used_by_run FROM approvals WHERE run_id = ? AND used_by_run IS NOT NULL",
+            (run_id,),
+        ).fetchone()
+        if used is not None:
+            raise ApprovalRefused(
+                f"run {run_id} was already approved and its plan applied by run {used[0]}; "
+                "an approval is used once"
+            )
+        later = self._db.execute(
+            "SELECT run_id, status FROM runs WHERE command = ? AND dry_run = 0 "
+            "AND started_at > ? AND run_id != ? ORDER BY started_at DESC LIMIT 1",
+            (command, started_at, run_id),
+        ).fetchone()
+        if later is not None:
+            what = "stopped too" if later[1] == "stopped" else f"that run is {later[1]}"
+            raise ApprovalRefused(
+                f"run {run_id}'s plan was superseded by a later {command}, run {later[0]} "
+                f"({what}); approve the latest stopped run, if any, instead"
+            )
+        now = self._clock()
         self._db.execute(
-            "INSERT INTO approvals VALUES (?, ?, ?, NULL) ON CONFLICT(run_id) DO NOTHING",
-            (run_id, row[1], self._now()),
+            "INSERT INTO approvals VALUES (?, ?, ?, NULL) ON CONFLICT(run_id) "
+            "DO UPDATE SET approved_at = excluded.approved_at",
+            (run_id, fingerprint, _stamp(now)),
         )
-        return str(row[1])
+        return Approval(run_id, str(fingerprint), now, now + valid_for)
 
-    def use_approval(self, fingerprint: str, run_id: str) -> str | None:
-        """Consume an unused approval of a plan with this fingerprint; the approved run's id."""
+    def use_approval(self, fingerprint: str, run_id: str, valid_for: dt.timedelta) -> str | None:
+        """Consume an unused, unexpired approval of a plan with this fingerprint; the approved
+        run's id."""
+        since = _stamp(self._clock() - valid_for)
         with self.transaction():
             row = self._db.execute(
                 "SELECT run_id FROM approvals WHERE fingerprint = ? AND used_by_run IS NULL "
-                "ORDER BY approved_at LIMIT 1",
-                (fingerprint,),
+                "AND approved_at >= ? ORDER BY approved_at LIMIT 1",
+                (fingerprint, since),
             ).fetchone()
             if row is None:
                 return None
@@ -312,6 +345,18 @@ class StateStore:
                 "UPDATE approvals SET used_by_run = ? WHERE run_id = ?", (run_id, row[0])
             )
         return str(row[0])
+
+    def expired_approval(self, fingerprint: str, valid_for: dt.timedelta) -> Approval | None:
+        """The latest unused approval of a plan with this fingerprint that has expired."""
+        row = self._db.execute(
+            "SELECT run_id, approved_at FROM approvals WHERE fingerprint = ? "
+            "AND used_by_run IS NULL AND approved_at < ? ORDER BY approved_at DESC LIMIT 1",
+            (fingerprint, _stamp(self._clock() - valid_for)),
+        ).fetchone()
+        if row is None:
+            return None
+        approved_at = dt.datetime.fromisoformat(row[1])
+        return Approval(str(row[0]), fingerprint, approved_at, approved_at + valid_for)
 
     # --- runs and journal ------------------------------------------------------------------
 
@@ -503,6 +548,11 @@ _LOAD_USERS = f"""
 def store_files(path: Path) -> tuple[Path, Path, Path]:
     """The files of the store at `path`: the database, and SQLite's `-wal` and `-shm`."""
     return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """A moment as the store keeps it: UTC, ISO 8601, milliseconds (sorts as text)."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _iso(day: dt.date | None) -> str | None:
