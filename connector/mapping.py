@@ -11,7 +11,9 @@ import datetime as dt
 import json
 import string
 import tomllib
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from collections.abc import Mapping as Lookup
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -20,10 +22,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connector.acmidm import (
+    HeldRight,
+    ended_on,
+    ended_rights,
+    held_rights,
+    iso,
+    pushed_ended_rights,
+    pushed_relations,
+    pushed_work_relations,
+    rights_attribute,
+    work_relations,
+)
 from connector.errors import ConfigError
 from connector.hr.records import EmployeeKey, mask_digits
 from connector.keys import Keyring
-from connector.known import Digests, KnownState, KnownUser, MappedFrom
+from connector.known import Digests, KnownState, KnownUser, MappedFrom, PushedRelation
 from connector.people import (
     Grant,
     Person,
@@ -32,8 +46,6 @@ from connector.people import (
     most_recent_relation,
     person_active_on,
     person_in_provisioning_window,
-    relation_active_on,
-    rights_held_on,
     steady_window,
 )
 from connector.target.fit import TargetFit, nested
@@ -190,16 +202,6 @@ def load_mapping(path: Path | None = None) -> Mapping:
 
 
 @dataclass(frozen=True, slots=True)
-class HeldRight:
-    """A right a person holds on the run date, through one organisation."""
-
-    right: str
-    organisation_code: str
-    begin: dt.date | None
-    end: dt.date | None
-
-
-@dataclass(frozen=True, slots=True)
 class DesiredUser:
     """What the target should hold for one person on the run date."""
 
@@ -218,6 +220,8 @@ class DesiredUser:
     # organisation; `end` is the last day it held: the grant's end or the relation's, if sooner).
     ended_rights: tuple[HeldRight, ...] = ()
     mapped_from: MappedFrom | None = None  # what these values were mapped from
+    # The work relations as these values push them, for the state store; None: unchanged.
+    pushed_relations: tuple[PushedRelation, ...] | None = None
 
     @property
     def right_names(self) -> frozenset[str]:
@@ -247,6 +251,9 @@ class DesiredState:
     # (organisation code, right) for every right granted to someone in the HR input, on any
     # date: where a right is in use, so that an organisation left with no holder is seen.
     right_organisations: frozenset[tuple[str, str]] = frozenset()
+    # Managed people no longer in the HR input, ended like leavers from their relations as
+    # last pushed (those whose relations the state store does not know are not here).
+    vanished: dict[str, DesiredUser] = field(default_factory=dict)
 
 
 def _relation_fields(relation: WorkRelation) -> dict[str, str | None]:
@@ -312,70 +319,6 @@ def _emails(person: Person, day: dt.date, user_name: str) -> list[dict[str, Any]
     return emails
 
 
-def _date(value: dt.date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _work_relations(person: Person, day: dt.date) -> list[dict[str, Any]]:
-    out = []
-    for r in sorted(person.relations, key=lambda r: (r.start_date, r.key.organisation_code)):
-        item = {
-            "organizationCode": r.organisation_code,
-            "organizationName": r.organisation_name,
-            "email": r.email,
-            "userType": r.relation.value,
-            "employerOrganizationCode": r.employer_code,
-            "validFrom": _date(r.start_date),
-            "validTo": _date(r.end_date),
-            "active": relation_active_on(r, day),
-        }
-        out.append({k: v for k, v in item.items() if v is not None})
-    return out
-
-
-def _held_rights(person: Person, grants: tuple[Grant, ...], day: dt.date) -> tuple[HeldRight, ...]:
-    held: list[HeldRight] = []
-    for right, right_grants in sorted(rights_held_on(person, day, grants).items()):
-        by_org: dict[str, Grant] = {}
-        for grant in right_grants:
-            by_org.setdefault(grant.relation.organisation_code, grant)
-        held.extend(HeldRight(right, org, g.begin, g.end) for org, g in sorted(by_org.items()))
-    return tuple(held)
-
-
-def _ended_rights(
-    person: Person, grants: tuple[Grant, ...], day: dt.date, held: frozenset[str]
-) -> tuple[HeldRight, ...]:
-    """The rights not in `held`, each with its latest window (per organisation) that ended
-    before `day`; a window ends with its grant or with its work relation, whichever is first."""
-    latest: dict[tuple[str, str], HeldRight] = {}
-    for grant in grants:
-        relation = person.relation(grant.relation)
-        if grant.right in held or relation is None:
-            continue
-        last_day = min((d for d in (grant.end, relation.end_date) if d is not None), default=None)
-        if last_day is None or last_day >= day:
-            continue
-        key = (grant.right, relation.organisation_code)
-        seen = latest.get(key)
-        if seen is None or (seen.end is not None and seen.end < last_day):
-            latest[key] = HeldRight(grant.right, relation.organisation_code, grant.begin, last_day)
-    return tuple(latest[key] for key in sorted(latest))
-
-
-def _rights_attribute(held: tuple[HeldRight, ...]) -> list[dict[str, Any]]:
-    out = []
-    for h in held:
-        item = {
-            "value": h.right,
-            "organizationCode": h.organisation_code,
-            "validFrom": _date(h.begin),
-            "validTo": _date(h.end),
-        }
-        out.append({k: v for k, v in item.items() if v is not None})
-    return out
-
-
 def derived_grants(person: Person, mapping: Mapping) -> tuple[Grant, ...]:
     """The person's grants plus those the mapping's rules derive from HR fields."""
     extra = [
@@ -417,8 +360,8 @@ def desired_user(
     values |= _relation_fields(relation)
     key = key or keyring.person_key(person.national_id.digits)
     grants = derived_grants(person, mapping) if grants is None else grants
-    held = _held_rights(person, grants, day) if active else ()
-    ended = _ended_rights(person, grants, day, frozenset(h.right for h in held))
+    held = held_rights(person, grants, day) if active else ()
+    ended = ended_rights(person, grants, day, frozenset(h.right for h in held))
 
     attributes: dict[str, Any] = {
         "externalId": key,
@@ -432,8 +375,9 @@ def desired_user(
         attributes[path] = _fill(template, values)
     if with_acmidm:
         attributes[f"{ACMIDM}:nationalId"] = person.national_id.digits
-        attributes[f"{ACMIDM}:workRelations"] = _work_relations(person, day)
-        attributes[f"{ACMIDM}:rights"] = _rights_attribute(held) or None
+        attributes[f"{ACMIDM}:workRelations"] = work_relations(person, day)
+        # A leaver's rights are ended (their windows' last days), not left out.
+        attributes[f"{ACMIDM}:rights"] = rights_attribute(held if active else ended) or None
     fitted = fit.fitted(attributes, _fill(mapping.user.formatted_name, values))
     digests = fit.carried(value_digests(fitted, keyring, pushed), pushed, attributes, fitted)
 
@@ -449,6 +393,7 @@ def desired_user(
         employee_keys=frozenset(r.key for r in person.relations),
         ended_rights=ended,
         mapped_from=mapped_from,
+        pushed_relations=pushed_relations(person, grants, day),
     )
 
 
@@ -459,7 +404,7 @@ def _as_last_mapped(
     the rights they hold on `day` (`grants`: their `derived_grants`), and the known user's
     values, not mapped again."""
     active = person_active_on(person, day)
-    held = _held_rights(person, grants, day) if active else ()
+    held = held_rights(person, grants, day) if active else ()
     return DesiredUser(
         key=known.key,
         label=known.label,
@@ -470,7 +415,7 @@ def _as_last_mapped(
         digests=known.digests,
         rights=held,
         employee_keys=_shared_keys(known, frozenset(r.key for r in person.relations)),
-        ended_rights=_ended_rights(person, grants, day, frozenset(h.right for h in held)),
+        ended_rights=ended_rights(person, grants, day, frozenset(h.right for h in held)),
         mapped_from=known.mapped_from,
     )
 
@@ -493,16 +438,20 @@ def source_digest(person: Person, mapping_text: str, keyring: Keyring) -> bytes:
             r.key.organisation_code,
             r.key.employee_id,
             r.email,
-            _date(r.start_date),
-            _date(r.end_date),
+            iso(r.start_date),
+            iso(r.end_date),
             r.organisation_name,
             r.department,
             r.job_title,
             r.relation.value,
             r.employer_code,
         )
+        if r.held_active is not None:
+            parts.append(f"held:{r.held_active}")
     for g in person.grants:
-        parts += (g.right, str(g.relation), _date(g.begin), _date(g.end), g.origin)
+        parts += (g.right, str(g.relation), iso(g.begin), iso(g.end), g.origin)
+        if g.held:
+            parts.append("held")
     return keyring.digest(canonical(parts))
 
 
@@ -555,6 +504,50 @@ def _shared_keys(known: KnownUser, keys: frozenset[EmployeeKey]) -> frozenset[Em
     return known.employee_keys if known.employee_keys == keys else keys
 
 
+def vanished_user(
+    known: KnownUser,
+    relations: tuple[PushedRelation, ...],
+    day: dt.date,
+    keyring: Keyring,
+    with_acmidm: bool,
+) -> DesiredUser:
+    """A managed person who vanished from the HR input, as a leaver looks on `day`: inactive,
+    and (where the ACM/IDM extension was pushed) their work relations and rights as last pushed,
+    ended (`acmidm.ended_on`). Their other values stay as last pushed."""
+    ended = ended_on(relations, day)
+    rights = pushed_ended_rights(ended)
+    values: dict[str, Any] = {"active": False}
+    if with_acmidm and f"{ACMIDM}:workRelations" in known.digests:
+        values[f"{ACMIDM}:workRelations"] = pushed_work_relations(ended)
+        values[f"{ACMIDM}:rights"] = rights_attribute(rights) or None
+    digests = dict(known.digests.items())
+    for path, value in values.items():
+        if value is None:
+            digests.pop(path, None)
+        else:
+            digests[path] = keyring.digest(canonical(value))
+    return DesiredUser(
+        key=known.key,
+        label=known.label,
+        national_digits="",  # never created: the target holds them
+        active=False,
+        user_name=known.user_name,
+        attributes=values,
+        digests=Digests.of(digests),
+        rights=(),
+        employee_keys=known.employee_keys,
+        ended_rights=rights,
+        pushed_relations=ended,
+    )
+
+
+PushedLookup = Callable[[frozenset[str]], Lookup[str, tuple[PushedRelation, ...]]]
+
+
+def _nothing_pushed(keys: frozenset[str]) -> dict[str, tuple[PushedRelation, ...]]:
+    return {}
+
+
 def use_acmidm(mapping: Mapping, target_has_extension: bool) -> bool:
     """Whether to push the ACM/IDM extension to a target that does or does not know it."""
     choice = mapping.user.acmidm.extension
@@ -574,6 +567,7 @@ def desired_state(
     held_employee_keys: frozenset[EmployeeKey] = frozenset(),
     keep_values: bool = True,
     fit: TargetFit = _ANY_TARGET,
+    pushed: PushedLookup = _nothing_pushed,
 ) -> DesiredState:
     """The SCIM users and groups the target should hold on `day`.
 
@@ -582,6 +576,8 @@ def desired_state(
     rejected rows are held: left out of the desired state and listed in `held`.
     Without `keep_values`, people whose values are exactly those last pushed keep no values
     (`DesiredUser.attributes` is None): a run over an unchanged HR export stays small.
+    `pushed`: the work relations last pushed for the given people (the state store's, read
+    once, for the few people a run needs them for: those who vanished or are held).
     """
     users: dict[str, DesiredUser] = {}
     held: dict[str, str] = {}
@@ -628,9 +624,20 @@ def desired_state(
     for key, managed in known.users.items():
         if key not in users and managed.employee_keys & held_employee_keys:
             held.setdefault(key, managed.label)
+    gone = frozenset(known.users.keys() - users.keys() - held.keys())
+    last_pushed = pushed(gone) if gone else {}
+    vanished = {
+        key: vanished_user(known.users[key], last_pushed[key], day, keyring, with_acmidm)
+        for key in sorted(gone)
+        if key in last_pushed
+    }
     groups = {name: right.group for name, right in mapping.rights.items()}
     return DesiredState(
-        users=users, groups=groups, held=held, right_organisations=frozenset(in_use)
+        users=users,
+        groups=groups,
+        held=held,
+        right_organisations=frozenset(in_use),
+        vanished=vanished,
     )
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from connector.acmidm import HeldRight
 from connector.known import KnownState, KnownUser
-from connector.mapping import DesiredState, DesiredUser, HeldRight
+from connector.mapping import DesiredState, DesiredUser
 
 
 class OpKind(StrEnum):
@@ -153,6 +154,7 @@ def _known_after(desired: DesiredUser, before: KnownUser | None, day: dt.date) -
         employee_keys=desired.employee_keys,
         deactivated_on=deactivated_on,
         mapped_from=desired.mapped_from,
+        pushed_relations=desired.pushed_relations,
     )
 
 
@@ -295,7 +297,13 @@ def make_plan(
             desired.users[key], known.users.get(key), desired.groups, day, delete_after_days
         )
     for key in sorted(known.users.keys() - desired.users.keys() - desired.held.keys()):
-        ops += _plan_missing(known.users[key], desired.groups, day, on_missing, delete_after_days)
+        vanished = desired.vanished.get(key)
+        if vanished is not None and on_missing is OnMissing.DEACTIVATE:
+            ops += _plan_desired(vanished, known.users[key], desired.groups, day, delete_after_days)
+        else:
+            ops += _plan_missing(
+                known.users[key], desired.groups, day, on_missing, delete_after_days
+            )
     ops.sort(key=lambda op: ORDER[op.kind])  # stable: people stay in key order within a kind
     return Plan(
         as_of=day,

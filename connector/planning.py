@@ -16,7 +16,7 @@ from connector.config import Settings
 from connector.hr.read import ReadPolicy, read_hr
 from connector.hr.records import EmployeeKey, HrInput, Rejection, Warning_
 from connector.keys import Keyring
-from connector.known import KnownState
+from connector.known import KnownState, PushedRelation
 from connector.mapping import (
     DesiredState,
     Mapping,
@@ -218,7 +218,21 @@ def desire(
             held_employee_keys=inputs.held_employee_keys,
             keep_values=keep_values,
             fit=fit or TargetFit(),
+            pushed=lambda keys: pushed_relations(settings, keys),
         )
+
+
+def pushed_relations(
+    settings: Settings, keys: frozenset[str]
+) -> dict[str, tuple[PushedRelation, ...]]:
+    """The work relations the state store recorded as last pushed for these people."""
+    store = StateStore.open_read_only(settings.state.path)
+    if store is None:
+        return {}
+    try:
+        return store.pushed_relations(keys)
+    finally:
+        store.close()
 
 
 def keyring(settings: Settings) -> Keyring:
@@ -244,6 +258,7 @@ def make_planned(
             desired,
             users={k: u for k, u in desired.users.items() if k in only},
             held={k: label for k, label in desired.held.items() if k in only},
+            vanished={k: u for k, u in desired.vanished.items() if k in only},
         )
         scoped_known = replace(known, users={k: u for k, u in known.users.items() if k in only})
     plan = make_plan(

@@ -117,7 +117,7 @@ async def observe(
     users = observation.known.users
     for key in sorted(keys):
         before = known.users.get(key)
-        wanted = desired.users.get(key)
+        wanted = desired.users.get(key) or desired.vanished.get(key)
         try:
             found = await _find(client, before, key)
         except Unreadable:

@@ -141,4 +141,8 @@ MIGRATIONS: list[Migration] = [
         updated_at TEXT NOT NULL
     )
     """,
+    # 6: each managed person's work relations as last pushed (`known.PushedRelation`, a JSON
+    # list), so that a rejected row keeps its relation as pushed and a vanished person is
+    # ended like a leaver. Unknown (NULL) for people not written since.
+    "ALTER TABLE users ADD COLUMN pushed_relations TEXT",
 ]

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from connector.hr.records import EmployeeKey
-from connector.known import Digests, KnownState, KnownUser, MappedFrom
+from connector.known import Digests, KnownState, KnownUser, MappedFrom, PushedRelation
 from connector.private_files import PRIVATE_FILE_MODE, create_private_file
 from connector.state.records import (
     _INBOX_COLUMNS,
@@ -184,6 +184,17 @@ class StateStore:
         groups = dict(self._db.execute("SELECT right_name, scim_id FROM groups").fetchall())
         return KnownState(users=users, groups=groups)
 
+    def pushed_relations(self, keys: Iterable[str]) -> dict[str, tuple[PushedRelation, ...]]:
+        """The work relations last pushed for these people (those recorded; few are asked)."""
+        found: dict[str, tuple[PushedRelation, ...]] = {}
+        for key in keys:
+            row = self._db.execute(
+                "SELECT pushed_relations FROM users WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                found[key] = tuple(PushedRelation.from_json(r) for r in json.loads(row[0]))
+        return found
+
     def person_for_employee(self, key: EmployeeKey) -> str | None:
         """The person key that holds this employee key, if the connector manages them."""
         row = self._db.execute(
@@ -200,14 +211,16 @@ class StateStore:
             self._db.execute(
                 "INSERT INTO users (key, label, scim_id, user_name, active, digests, "
                 "digest_paths, digest_values, digest_whole, deactivated_on, mapped_source, "
-                "mapped_since, mapped_until) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?) "
+                "mapped_since, mapped_until, pushed_relations) "
+                "VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET label=excluded.label, "
                 "scim_id=excluded.scim_id, user_name=excluded.user_name, "
                 "active=excluded.active, digest_paths=excluded.digest_paths, "
                 "digest_values=excluded.digest_values, digest_whole=excluded.digest_whole, "
                 "mapped_source=excluded.mapped_source, mapped_since=excluded.mapped_since, "
                 "mapped_until=excluded.mapped_until, "
-                "deactivated_on=excluded.deactivated_on, failed_runs=0, last_error=NULL",
+                "deactivated_on=excluded.deactivated_on, failed_runs=0, last_error=NULL, "
+                "pushed_relations=coalesce(excluded.pushed_relations, users.pushed_relations)",
                 (
                     user.key,
                     user.label,
@@ -217,6 +230,7 @@ class StateStore:
                     *user.digests.pack(),
                     _iso(user.deactivated_on),
                     *_mapped_from_columns(user.mapped_from),
+                    _pushed_relations_column(user.pushed_relations),
                 ),
             )
             self._db.execute("DELETE FROM relations WHERE person_key = ?", (user.key,))
@@ -548,6 +562,12 @@ _LOAD_USERS = f"""
 def store_files(path: Path) -> tuple[Path, Path, Path]:
     """The files of the store at `path`: the database, and SQLite's `-wal` and `-shm`."""
     return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _pushed_relations_column(relations: tuple[PushedRelation, ...] | None) -> str | None:
+    if relations is None:
+        return None
+    return json.dumps([r.to_json() for r in relations], separators=(",", ":"))
 
 
 def _stamp(moment: dt.datetime) -> str:
