@@ -11,9 +11,7 @@ import datetime as dt
 import json
 import string
 import tomllib
-from collections.abc import Callable
-from collections.abc import Mapping as Lookup
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -24,20 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector.acmidm import (
     HeldRight,
-    ended_on,
     ended_rights,
     held_rights,
     iso,
-    pushed_ended_rights,
     pushed_relations,
-    pushed_work_relations,
     rights_attribute,
     work_relations,
 )
 from connector.errors import ConfigError
-from connector.hr.records import EmployeeKey, mask_digits
+from connector.holds import HoldNote
+from connector.hr.records import EmployeeKey
 from connector.keys import Keyring
-from connector.known import Digests, KnownState, KnownUser, MappedFrom, PushedRelation
+from connector.known import Digests, MappedFrom, PushedRelation
 from connector.people import (
     Grant,
     Person,
@@ -45,8 +41,6 @@ from connector.people import (
     active_relations,
     most_recent_relation,
     person_active_on,
-    person_in_provisioning_window,
-    steady_window,
 )
 from connector.target.fit import TargetFit, nested
 
@@ -254,6 +248,8 @@ class DesiredState:
     # Managed people no longer in the HR input, ended like leavers from their relations as
     # last pushed (those whose relations the state store does not know are not here).
     vanished: dict[str, DesiredUser] = field(default_factory=dict)
+    # person key -> (masked label, what rejected rows hold of them and why), for the report.
+    hold_notes: dict[str, tuple[str, tuple[HoldNote, ...]]] = field(default_factory=dict)
 
 
 def _relation_fields(relation: WorkRelation) -> dict[str, str | None]:
@@ -397,29 +393,6 @@ def desired_user(
     )
 
 
-def _as_last_mapped(
-    person: Person, grants: tuple[Grant, ...], day: dt.date, known: KnownUser
-) -> DesiredUser:
-    """A person whose values are those last pushed (same HR data, same mapping, same window):
-    the rights they hold on `day` (`grants`: their `derived_grants`), and the known user's
-    values, not mapped again."""
-    active = person_active_on(person, day)
-    held = held_rights(person, grants, day) if active else ()
-    return DesiredUser(
-        key=known.key,
-        label=known.label,
-        national_digits=person.national_id.digits,
-        active=active,
-        user_name=known.user_name,
-        attributes=None,
-        digests=known.digests,
-        rights=held,
-        employee_keys=_shared_keys(known, frozenset(r.key for r in person.relations)),
-        ended_rights=ended_rights(person, grants, day, frozenset(h.right for h in held)),
-        mapped_from=known.mapped_from,
-    )
-
-
 def mapping_text(mapping: Mapping, with_acmidm: bool) -> str:
     """A text that changes whenever the mapping (or whether ACM/IDM is pushed) does."""
     return canonical([mapping.model_dump(mode="json", by_alias=True), with_acmidm])
@@ -485,160 +458,10 @@ def _enterprise_templates(enterprise: EnterpriseMapping) -> tuple[tuple[str, str
     )
 
 
-def _as_pushed(user: DesiredUser, known: KnownUser) -> DesiredUser:
-    """`user`, whose values are those last pushed, without them: the known user's objects are
-    shared (its key, label and userName are equal: the same person, the same values)."""
-    return replace(
-        user,
-        key=known.key,
-        label=known.label,
-        user_name=known.user_name,
-        attributes=None,
-        digests=known.digests,
-        employee_keys=_shared_keys(known, user.employee_keys),
-    )
-
-
-def _shared_keys(known: KnownUser, keys: frozenset[EmployeeKey]) -> frozenset[EmployeeKey]:
-    """`keys`, as the known user's set when equal (one set per person, not two)."""
-    return known.employee_keys if known.employee_keys == keys else keys
-
-
-def vanished_user(
-    known: KnownUser,
-    relations: tuple[PushedRelation, ...],
-    day: dt.date,
-    keyring: Keyring,
-    with_acmidm: bool,
-) -> DesiredUser:
-    """A managed person who vanished from the HR input, as a leaver looks on `day`: inactive,
-    and (where the ACM/IDM extension was pushed) their work relations and rights as last pushed,
-    ended (`acmidm.ended_on`). Their other values stay as last pushed."""
-    ended = ended_on(relations, day)
-    rights = pushed_ended_rights(ended)
-    values: dict[str, Any] = {"active": False}
-    if with_acmidm and f"{ACMIDM}:workRelations" in known.digests:
-        values[f"{ACMIDM}:workRelations"] = pushed_work_relations(ended)
-        values[f"{ACMIDM}:rights"] = rights_attribute(rights) or None
-    digests = dict(known.digests.items())
-    for path, value in values.items():
-        if value is None:
-            digests.pop(path, None)
-        else:
-            digests[path] = keyring.digest(canonical(value))
-    return DesiredUser(
-        key=known.key,
-        label=known.label,
-        national_digits="",  # never created: the target holds them
-        active=False,
-        user_name=known.user_name,
-        attributes=values,
-        digests=Digests.of(digests),
-        rights=(),
-        employee_keys=known.employee_keys,
-        ended_rights=rights,
-        pushed_relations=ended,
-    )
-
-
-PushedLookup = Callable[[frozenset[str]], Lookup[str, tuple[PushedRelation, ...]]]
-
-
-def _nothing_pushed(keys: frozenset[str]) -> dict[str, tuple[PushedRelation, ...]]:
-    return {}
-
-
 def use_acmidm(mapping: Mapping, target_has_extension: bool) -> bool:
     """Whether to push the ACM/IDM extension to a target that does or does not know it."""
     choice = mapping.user.acmidm.extension
     return choice is ExtensionUse.ALWAYS or (choice is ExtensionUse.AUTO and target_has_extension)
-
-
-def desired_state(
-    people: dict[str, Person],
-    mapping: Mapping,
-    known: KnownState,
-    keyring: Keyring,
-    day: dt.date,
-    *,
-    provision_days_before_start: int = 0,
-    with_acmidm: bool = True,
-    held_national_ids: frozenset[str] = frozenset(),
-    held_employee_keys: frozenset[EmployeeKey] = frozenset(),
-    keep_values: bool = True,
-    fit: TargetFit = _ANY_TARGET,
-    pushed: PushedLookup = _nothing_pushed,
-) -> DesiredState:
-    """The SCIM users and groups the target should hold on `day`.
-
-    A person is in scope when the connector already manages them, or when a relation is
-    active on `day` (or starts within `provision_days_before_start` days). People behind
-    rejected rows are held: left out of the desired state and listed in `held`.
-    Without `keep_values`, people whose values are exactly those last pushed keep no values
-    (`DesiredUser.attributes` is None): a run over an unchanged HR export stays small.
-    `pushed`: the work relations last pushed for the given people (the state store's, read
-    once, for the few people a run needs them for: those who vanished or are held).
-    """
-    users: dict[str, DesiredUser] = {}
-    held: dict[str, str] = {}
-    in_use: set[tuple[str, str]] = set()
-    mapped_with = mapping_text(mapping, with_acmidm) + fit.fingerprint()
-    for digits, person in people.items():
-        grants = derived_grants(person, mapping)
-        in_use.update((g.relation.organisation_code, g.right) for g in grants)
-        key = keyring.person_key(digits)
-        if digits in held_national_ids or any(
-            r.key in held_employee_keys for r in person.relations
-        ):
-            held[key] = person.national_id.masked
-            continue
-        managed = known.users.get(key)
-        if managed is None and not person_in_provisioning_window(
-            person, day, provision_days_before_start
-        ):
-            continue
-        source = source_digest(person, mapped_with, keyring)
-        last = managed.mapped_from if managed else None
-        if not keep_values and managed is not None and last and last.covers(source, day):
-            users[key] = _as_last_mapped(person, grants, day, managed)
-            continue
-        user = desired_user(
-            person,
-            mapping,
-            keyring,
-            day,
-            managed.user_name if managed else None,
-            with_acmidm,
-            key,
-            managed.digests if managed else None,
-            MappedFrom(source, *steady_window(person, day)),
-            grants,
-            fit,
-        )
-        if not keep_values and managed is not None and user.digests.same_values(managed.digests):
-            user = _as_pushed(user, managed)
-        users[key] = user
-    for digits in held_national_ids - people.keys():
-        key = keyring.person_key(digits)
-        held[key] = mask_digits(digits)
-    for key, managed in known.users.items():
-        if key not in users and managed.employee_keys & held_employee_keys:
-            held.setdefault(key, managed.label)
-    gone = frozenset(known.users.keys() - users.keys() - held.keys())
-    last_pushed = pushed(gone) if gone else {}
-    vanished = {
-        key: vanished_user(known.users[key], last_pushed[key], day, keyring, with_acmidm)
-        for key in sorted(gone)
-        if key in last_pushed
-    }
-    groups = {name: right.group for name, right in mapping.rights.items()}
-    return DesiredState(
-        users=users,
-        groups=groups,
-        held=held,
-        right_organisations=frozenset(in_use),
-        vanished=vanished,
-    )
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))

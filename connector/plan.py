@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from connector.acmidm import HeldRight
+from connector.holds import HoldNote
 from connector.known import KnownState, KnownUser
 from connector.mapping import DesiredState, DesiredUser
 
@@ -100,6 +101,8 @@ class Plan:
     as_of: dt.date
     operations: tuple[Operation, ...]
     held: dict[str, str] = field(default_factory=dict)  # person key -> masked label
+    # person key -> (masked label, what rejected rows hold of them and why)
+    hold_notes: dict[str, tuple[str, tuple[HoldNote, ...]]] = field(default_factory=dict)
     managed_before: int = 0  # people the connector managed before this run
 
     def counts(self) -> dict[str, int]:
@@ -309,6 +312,7 @@ def make_plan(
         as_of=day,
         operations=tuple(ops),
         held=dict(desired.held),
+        hold_notes=dict(desired.hold_notes),
         managed_before=len(known.users),
     )
 

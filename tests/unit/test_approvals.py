@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from connector.desired import desired_state
 from connector.keys import Keyring
 from connector.known import KnownState
-from connector.mapping import desired_state, load_mapping
+from connector.mapping import load_mapping
 from connector.plan import _fingerprinted as fingerprinted
 from connector.plan import make_plan
 from connector.state import ApprovalRefused, StateStore

@@ -9,10 +9,11 @@ from dataclasses import replace
 
 from rich.console import Console
 
+from connector.desired import desired_state
 from connector.hr.records import GrantRecord, HrRecord, NationalId
 from connector.keys import Keyring
 from connector.known import KnownState
-from connector.mapping import DesiredState, desired_state, load_mapping
+from connector.mapping import DesiredState, load_mapping
 from connector.people import Person, merge_people
 from connector.plan import MembershipOp, OpKind, Plan, make_plan, simulate
 from connector.render import render_plan
