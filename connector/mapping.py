@@ -1,8 +1,9 @@
 """The mapping: how people become SCIM Users and how rights become Groups, as of a date.
 
 `load_mapping` reads a mapping file (`mappings/acmidm.toml` is the built-in one);
-`desired_state` is a pure function from people, the mapping, what the connector already
-knows and the date, to the SCIM resources the target should hold.
+`desired_user` maps one person, as of a date, to the SCIM User the target should hold
+(`connector.desired.desired_state` does it for everyone; `connector.acmidm` gives the ACM/IDM
+extension's values).
 """
 
 from __future__ import annotations
