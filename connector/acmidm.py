@@ -168,11 +168,12 @@ def ended_on(relations: tuple[PushedRelation, ...], day: dt.date) -> tuple[Pushe
     """Pushed relations ended as a leaver's are, for a person who vanished from the HR input in
     the run of `day`: inactive, and their last day (and their rights') at the latest the day
     before (a relation that had not begun yet: the day before its first)."""
-    last = day - ONE_DAY
+    last = day - ONE_DAY if day > dt.date.min else day  # no date arithmetic may overflow
     ended = []
     for r in relations:
         end = min(r.end_date or last, last)
-        end = max(end, r.start_date - ONE_DAY)
+        if r.start_date > end:  # so start_date - 1 day >= end >= date.min
+            end = r.start_date - ONE_DAY
         rights = tuple(replace(p, end=min(p.end or end, end)) for p in r.rights)
         ended.append(replace(r, end_date=end, active=False, rights=rights))
     return tuple(ended)
