@@ -617,11 +617,13 @@ def approve(
 
     def action() -> None:
         settings = load(config)
-        jobs.approve(settings, run_id)
+        approval = jobs.approve(settings, run_id)
         out.print(
             Text(
                 f"Approved run {run_id}: the next sync that plans exactly the same changes "
-                "applies them (once). A sync planning anything else is checked as usual."
+                f"(the same people, attributes and values) applies them, once, until "
+                f"{approval.expires_at:%Y-%m-%d %H:%M} UTC. A sync planning anything else "
+                "is checked as usual."
             )
         )
 

@@ -20,6 +20,7 @@ secret's value. `config/example.toml` documents every key.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import os
@@ -527,6 +528,12 @@ class SafetySettings(_Section):
     percent_applies_from: int = Field(default=10, ge=0)
     min_holders: int = Field(default=2, ge=0)
     alert_after_failed_runs: int = Field(default=3, ge=1)
+    approval_valid_hours: int = Field(default=24, ge=1)
+
+    @property
+    def approval_valid_for(self) -> dt.timedelta:
+        """How long an approval of a stopped run may be used."""
+        return dt.timedelta(hours=self.approval_valid_hours)
 
 
 class ExternalsSettings(_Section):

@@ -42,7 +42,7 @@ from connector.planning import (
     warn_loose_state_files,
 )
 from connector.report import Report
-from connector.state import JournalEntry, StateLock, StateStore, lock_path
+from connector.state import Approval, JournalEntry, StateLock, StateStore, lock_path
 from connector.state import backup as state_backup
 from connector.syncing import ProgressSink, Run, Selection, SelectionError, learned, sync
 from connector.target.connect import retry_policy, target_key
@@ -161,11 +161,11 @@ def audit_trail(
         store.close()
 
 
-def approve(settings: Settings, run_id: str) -> str:
-    """Approve, once, the plan of a run that a safety check stopped; returns its fingerprint."""
+def approve(settings: Settings, run_id: str) -> Approval:
+    """Approve, once, the plan of a run that a safety check stopped (raises ApprovalRefused)."""
     store = StateStore.open(settings.state.path)
     try:
-        return store.approve(run_id)
+        return store.approve(run_id, settings.safety.approval_valid_for)
     finally:
         store.close()
 

@@ -6,6 +6,7 @@ import datetime as dt
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from connector.hr.records import EmployeeKey
 from connector.keys import DIGEST_SIZE
@@ -107,6 +108,76 @@ class MappedFrom:
 
 
 @dataclass(frozen=True, slots=True)
+class PushedRight:
+    """A right held through a work relation when it was last pushed, with its window."""
+
+    right: str
+    begin: dt.date | None = None
+    end: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRelation:
+    """One work relation as last pushed: its HR values, whether it was active on that run's
+    day, and the rights held through it then. What a rejected row holds (`holds`), and what a
+    person who vanished from the HR input is ended from."""
+
+    key: EmployeeKey
+    email: str
+    start_date: dt.date
+    end_date: dt.date | None
+    active: bool
+    organisation_name: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    relation: str = "employee"
+    employer_code: str | None = None
+    rights: tuple[PushedRight, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """This relation as the state store keeps it (JSON)."""
+        return {
+            "org": self.key.organisation_code,
+            "id": self.key.employee_id,
+            "email": self.email,
+            "start": self.start_date.isoformat(),
+            "end": _iso(self.end_date),
+            "active": self.active,
+            "name": self.organisation_name,
+            "department": self.department,
+            "job": self.job_title,
+            "relation": self.relation,
+            "employer": self.employer_code,
+            "rights": [[r.right, _iso(r.begin), _iso(r.end)] for r in self.rights],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PushedRelation:
+        """The inverse of `to_json`."""
+        return cls(
+            key=EmployeeKey(data["org"], data["id"]),
+            email=data["email"],
+            start_date=dt.date.fromisoformat(data["start"]),
+            end_date=_day(data["end"]),
+            active=bool(data["active"]),
+            organisation_name=data["name"],
+            department=data["department"],
+            job_title=data["job"],
+            relation=data["relation"],
+            employer_code=data["employer"],
+            rights=tuple(PushedRight(r, _day(b), _day(e)) for r, b, e in data["rights"]),
+        )
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _day(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True, slots=True)
 class KnownUser:
     """A person the connector manages in the target (created or adopted)."""
 
@@ -124,6 +195,9 @@ class KnownUser:
     deactivated_on: dt.date | None = None
     # What the pushed values were mapped from; None when unknown (then they are mapped again).
     mapped_from: MappedFrom | None = None
+    # The work relations as pushed, recorded with a write; None: not loaded, or unchanged (the
+    # state store keeps what it had). Loaded only for the people a run needs them for.
+    pushed_relations: tuple[PushedRelation, ...] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

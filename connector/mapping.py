@@ -1,8 +1,9 @@
 """The mapping: how people become SCIM Users and how rights become Groups, as of a date.
 
 `load_mapping` reads a mapping file (`mappings/acmidm.toml` is the built-in one);
-`desired_state` is a pure function from people, the mapping, what the connector already
-knows and the date, to the SCIM resources the target should hold.
+`desired_user` maps one person, as of a date, to the SCIM User the target should hold
+(`connector.desired.desired_state` does it for everyone; `connector.acmidm` gives the ACM/IDM
+extension's values).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime as dt
 import json
 import string
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -20,11 +21,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connector.acmidm import (
+    HeldRight,
+    ended_rights,
+    held_rights,
+    iso,
+    pushed_relations,
+    rights_attribute,
+    work_relations,
+)
 from connector.errors import ConfigError
-from connector.hr.records import EmployeeKey, mask_digits
+from connector.holds import HoldNote
+from connector.hr.records import EmployeeKey
 from connector.identity import is_suffixed_of
 from connector.keys import Keyring
-from connector.known import Digests, KnownState, KnownUser, MappedFrom
+from connector.known import Digests, MappedFrom, PushedRelation
 from connector.people import (
     Grant,
     Person,
@@ -32,10 +43,6 @@ from connector.people import (
     active_relations,
     most_recent_relation,
     person_active_on,
-    person_in_provisioning_window,
-    relation_active_on,
-    rights_held_on,
-    steady_window,
 )
 from connector.target.fit import TargetFit, nested
 
@@ -191,16 +198,6 @@ def load_mapping(path: Path | None = None) -> Mapping:
 
 
 @dataclass(frozen=True, slots=True)
-class HeldRight:
-    """A right a person holds on the run date, through one organisation."""
-
-    right: str
-    organisation_code: str
-    begin: dt.date | None
-    end: dt.date | None
-
-
-@dataclass(frozen=True, slots=True)
 class DesiredUser:
     """What the target should hold for one person on the run date."""
 
@@ -219,6 +216,8 @@ class DesiredUser:
     # organisation; `end` is the last day it held: the grant's end or the relation's, if sooner).
     ended_rights: tuple[HeldRight, ...] = ()
     mapped_from: MappedFrom | None = None  # what these values were mapped from
+    # The work relations as these values push them, for the state store; None: unchanged.
+    pushed_relations: tuple[PushedRelation, ...] | None = None
 
     @property
     def right_names(self) -> frozenset[str]:
@@ -248,6 +247,11 @@ class DesiredState:
     # (organisation code, right) for every right granted to someone in the HR input, on any
     # date: where a right is in use, so that an organisation left with no holder is seen.
     right_organisations: frozenset[tuple[str, str]] = frozenset()
+    # Managed people no longer in the HR input, ended like leavers from their relations as
+    # last pushed (those whose relations the state store does not know are not here).
+    vanished: dict[str, DesiredUser] = field(default_factory=dict)
+    # person key -> (masked label, what rejected rows hold of them and why), for the report.
+    hold_notes: dict[str, tuple[str, tuple[HoldNote, ...]]] = field(default_factory=dict)
 
 
 def _relation_fields(relation: WorkRelation) -> dict[str, str | None]:
@@ -317,70 +321,6 @@ def _emails(person: Person, day: dt.date, user_name: str) -> list[dict[str, Any]
     return emails
 
 
-def _date(value: dt.date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _work_relations(person: Person, day: dt.date) -> list[dict[str, Any]]:
-    out = []
-    for r in sorted(person.relations, key=lambda r: (r.start_date, r.key.organisation_code)):
-        item = {
-            "organizationCode": r.organisation_code,
-            "organizationName": r.organisation_name,
-            "email": r.email,
-            "userType": r.relation.value,
-            "employerOrganizationCode": r.employer_code,
-            "validFrom": _date(r.start_date),
-            "validTo": _date(r.end_date),
-            "active": relation_active_on(r, day),
-        }
-        out.append({k: v for k, v in item.items() if v is not None})
-    return out
-
-
-def _held_rights(person: Person, grants: tuple[Grant, ...], day: dt.date) -> tuple[HeldRight, ...]:
-    held: list[HeldRight] = []
-    for right, right_grants in sorted(rights_held_on(person, day, grants).items()):
-        by_org: dict[str, Grant] = {}
-        for grant in right_grants:
-            by_org.setdefault(grant.relation.organisation_code, grant)
-        held.extend(HeldRight(right, org, g.begin, g.end) for org, g in sorted(by_org.items()))
-    return tuple(held)
-
-
-def _ended_rights(
-    person: Person, grants: tuple[Grant, ...], day: dt.date, held: frozenset[str]
-) -> tuple[HeldRight, ...]:
-    """The rights not in `held`, each with its latest window (per organisation) that ended
-    before `day`; a window ends with its grant or with its work relation, whichever is first."""
-    latest: dict[tuple[str, str], HeldRight] = {}
-    for grant in grants:
-        relation = person.relation(grant.relation)
-        if grant.right in held or relation is None:
-            continue
-        last_day = min((d for d in (grant.end, relation.end_date) if d is not None), default=None)
-        if last_day is None or last_day >= day:
-            continue
-        key = (grant.right, relation.organisation_code)
-        seen = latest.get(key)
-        if seen is None or (seen.end is not None and seen.end < last_day):
-            latest[key] = HeldRight(grant.right, relation.organisation_code, grant.begin, last_day)
-    return tuple(latest[key] for key in sorted(latest))
-
-
-def _rights_attribute(held: tuple[HeldRight, ...]) -> list[dict[str, Any]]:
-    out = []
-    for h in held:
-        item = {
-            "value": h.right,
-            "organizationCode": h.organisation_code,
-            "validFrom": _date(h.begin),
-            "validTo": _date(h.end),
-        }
-        out.append({k: v for k, v in item.items() if v is not None})
-    return out
-
-
 def derived_grants(person: Person, mapping: Mapping) -> tuple[Grant, ...]:
     """The person's grants plus those the mapping's rules derive from HR fields."""
     extra = [
@@ -422,8 +362,8 @@ def desired_user(
     values |= _relation_fields(relation)
     key = key or keyring.person_key(person.national_id.digits)
     grants = derived_grants(person, mapping) if grants is None else grants
-    held = _held_rights(person, grants, day) if active else ()
-    ended = _ended_rights(person, grants, day, frozenset(h.right for h in held))
+    held = held_rights(person, grants, day) if active else ()
+    ended = ended_rights(person, grants, day, frozenset(h.right for h in held))
 
     attributes: dict[str, Any] = {
         "externalId": key,
@@ -437,8 +377,9 @@ def desired_user(
         attributes[path] = _fill(template, values)
     if with_acmidm:
         attributes[f"{ACMIDM}:nationalId"] = person.national_id.digits
-        attributes[f"{ACMIDM}:workRelations"] = _work_relations(person, day)
-        attributes[f"{ACMIDM}:rights"] = _rights_attribute(held) or None
+        attributes[f"{ACMIDM}:workRelations"] = work_relations(person, day)
+        # A leaver's rights are ended (their windows' last days), not left out.
+        attributes[f"{ACMIDM}:rights"] = rights_attribute(held if active else ended) or None
     fitted = fit.fitted(attributes, _fill(mapping.user.formatted_name, values))
     digests = fit.carried(value_digests(fitted, keyring, pushed), pushed, attributes, fitted)
 
@@ -454,29 +395,7 @@ def desired_user(
         employee_keys=frozenset(r.key for r in person.relations),
         ended_rights=ended,
         mapped_from=mapped_from,
-    )
-
-
-def _as_last_mapped(
-    person: Person, grants: tuple[Grant, ...], day: dt.date, known: KnownUser
-) -> DesiredUser:
-    """A person whose values are those last pushed (same HR data, same mapping, same window):
-    the rights they hold on `day` (`grants`: their `derived_grants`), and the known user's
-    values, not mapped again."""
-    active = person_active_on(person, day)
-    held = _held_rights(person, grants, day) if active else ()
-    return DesiredUser(
-        key=known.key,
-        label=known.label,
-        national_digits=person.national_id.digits,
-        active=active,
-        user_name=known.user_name,
-        attributes=None,
-        digests=known.digests,
-        rights=held,
-        employee_keys=_shared_keys(known, frozenset(r.key for r in person.relations)),
-        ended_rights=_ended_rights(person, grants, day, frozenset(h.right for h in held)),
-        mapped_from=known.mapped_from,
+        pushed_relations=pushed_relations(person, grants, day),
     )
 
 
@@ -498,16 +417,20 @@ def source_digest(person: Person, mapping_text: str, keyring: Keyring) -> bytes:
             r.key.organisation_code,
             r.key.employee_id,
             r.email,
-            _date(r.start_date),
-            _date(r.end_date),
+            iso(r.start_date),
+            iso(r.end_date),
             r.organisation_name,
             r.department,
             r.job_title,
             r.relation.value,
             r.employer_code,
         )
+        if r.held_active is not None:
+            parts.append(f"held:{r.held_active}")
     for g in person.grants:
-        parts += (g.right, str(g.relation), _date(g.begin), _date(g.end), g.origin)
+        parts += (g.right, str(g.relation), iso(g.begin), iso(g.end), g.origin)
+        if g.held:
+            parts.append("held")
     return keyring.digest(canonical(parts))
 
 
@@ -541,102 +464,10 @@ def _enterprise_templates(enterprise: EnterpriseMapping) -> tuple[tuple[str, str
     )
 
 
-def _as_pushed(user: DesiredUser, known: KnownUser) -> DesiredUser:
-    """`user`, whose values are those last pushed, without them: the known user's objects are
-    shared (its key, label and userName are equal: the same person, the same values)."""
-    return replace(
-        user,
-        key=known.key,
-        label=known.label,
-        user_name=known.user_name,
-        attributes=None,
-        digests=known.digests,
-        employee_keys=_shared_keys(known, user.employee_keys),
-    )
-
-
-def _shared_keys(known: KnownUser, keys: frozenset[EmployeeKey]) -> frozenset[EmployeeKey]:
-    """`keys`, as the known user's set when equal (one set per person, not two)."""
-    return known.employee_keys if known.employee_keys == keys else keys
-
-
 def use_acmidm(mapping: Mapping, target_has_extension: bool) -> bool:
     """Whether to push the ACM/IDM extension to a target that does or does not know it."""
     choice = mapping.user.acmidm.extension
     return choice is ExtensionUse.ALWAYS or (choice is ExtensionUse.AUTO and target_has_extension)
-
-
-def desired_state(
-    people: dict[str, Person],
-    mapping: Mapping,
-    known: KnownState,
-    keyring: Keyring,
-    day: dt.date,
-    *,
-    provision_days_before_start: int = 0,
-    with_acmidm: bool = True,
-    held_national_ids: frozenset[str] = frozenset(),
-    held_employee_keys: frozenset[EmployeeKey] = frozenset(),
-    keep_values: bool = True,
-    fit: TargetFit = _ANY_TARGET,
-) -> DesiredState:
-    """The SCIM users and groups the target should hold on `day`.
-
-    A person is in scope when the connector already manages them, or when a relation is
-    active on `day` (or starts within `provision_days_before_start` days). People behind
-    rejected rows are held: left out of the desired state and listed in `held`.
-    Without `keep_values`, people whose values are exactly those last pushed keep no values
-    (`DesiredUser.attributes` is None): a run over an unchanged HR export stays small.
-    """
-    users: dict[str, DesiredUser] = {}
-    held: dict[str, str] = {}
-    in_use: set[tuple[str, str]] = set()
-    mapped_with = mapping_text(mapping, with_acmidm) + fit.fingerprint()
-    for digits, person in people.items():
-        grants = derived_grants(person, mapping)
-        in_use.update((g.relation.organisation_code, g.right) for g in grants)
-        key = keyring.person_key(digits)
-        if digits in held_national_ids or any(
-            r.key in held_employee_keys for r in person.relations
-        ):
-            held[key] = person.national_id.masked
-            continue
-        managed = known.users.get(key)
-        if managed is None and not person_in_provisioning_window(
-            person, day, provision_days_before_start
-        ):
-            continue
-        source = source_digest(person, mapped_with, keyring)
-        last = managed.mapped_from if managed else None
-        if not keep_values and managed is not None and last and last.covers(source, day):
-            users[key] = _as_last_mapped(person, grants, day, managed)
-            continue
-        user = desired_user(
-            person,
-            mapping,
-            keyring,
-            day,
-            managed.user_name if managed else None,
-            with_acmidm,
-            key,
-            managed.digests if managed else None,
-            MappedFrom(source, *steady_window(person, day)),
-            grants,
-            fit,
-        )
-        if not keep_values and managed is not None and user.digests.same_values(managed.digests):
-            user = _as_pushed(user, managed)
-        users[key] = user
-    for digits in held_national_ids - people.keys():
-        key = keyring.person_key(digits)
-        held[key] = mask_digits(digits)
-    for key, managed in known.users.items():
-        if key not in users and managed.employee_keys & held_employee_keys:
-            held.setdefault(key, managed.label)
-    groups = {name: right.group for name, right in mapping.rights.items()}
-    return DesiredState(
-        users=users, groups=groups, held=held, right_organisations=frozenset(in_use)
-    )
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -30,6 +30,9 @@ class Grant:
     begin: dt.date | None = None
     end: dt.date | None = None
     origin: str = "hr"  # "hr" (rights column), "grants" (grants file) or "rule" (mapping rule)
+    # Kept as last pushed because a rejected row touches it (`holds`): it holds whenever its
+    # work relation is active, whatever its dates (it was held when pushed).
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,9 @@ class WorkRelation:
     job_title: str | None = None
     relation: RelationType = RelationType.EMPLOYEE
     employer_code: str | None = None
+    # Kept as last pushed because its HR row was rejected (`holds`): active or not as it was
+    # then, whatever the day (None: an ordinary relation, active by its dates).
+    held_active: bool | None = None
 
     @property
     def organisation_code(self) -> str:
@@ -68,7 +74,10 @@ class Person:
 
 
 def relation_active_on(relation: WorkRelation, day: dt.date) -> bool:
-    """True iff `start_date <= day <= end_date` (an open end never ends)."""
+    """True iff `start_date <= day <= end_date` (an open end never ends); a held relation is as
+    it was last pushed."""
+    if relation.held_active is not None:
+        return relation.held_active
     return relation.start_date <= day and (relation.end_date is None or day <= relation.end_date)
 
 
@@ -89,13 +98,21 @@ def person_in_provisioning_window(person: Person, day: dt.date, days_before_star
     """True iff some relation is active on `day` or starts within `days_before_start` days."""
     # Counted back from the start (a difference of dates never overflows, `day + n` may).
     return any(
-        (r.start_date - day).days <= days_before_start and (r.end_date is None or day <= r.end_date)
+        relation_active_on(r, day)
+        or (
+            r.held_active is None
+            and (r.start_date - day).days <= days_before_start
+            and (r.end_date is None or day <= r.end_date)
+        )
         for r in person.relations
     )
 
 
 def grant_holds_on(grant: Grant, relation: WorkRelation, day: dt.date) -> bool:
-    """True iff the grant's window contains `day` and its work relation is active on `day`."""
+    """True iff the grant's window contains `day` and its work relation is active on `day` (a
+    held grant: iff its work relation is active)."""
+    if grant.held:
+        return relation_active_on(relation, day)
     if grant.begin is not None and day < grant.begin:
         return False
     if grant.end is not None and day > grant.end:
@@ -135,9 +152,11 @@ def steady_window(person: Person, day: dt.date) -> tuple[dt.date | None, dt.date
     first one after it (None: for ever), exclusive. Whatever follows from the records "as of a
     day" (active relations, rights held, ...) is the same on every day of this window.
     """
-    ends = [r.end_date for r in person.relations] + [g.end for g in person.grants]
-    dates = {r.start_date for r in person.relations}
-    dates.update(g.begin for g in person.grants if g.begin is not None)
+    relations = [r for r in person.relations if r.held_active is None]
+    grants = [g for g in person.grants if not g.held]
+    ends = [r.end_date for r in relations] + [g.end for g in grants]
+    dates = {r.start_date for r in relations}
+    dates.update(g.begin for g in grants if g.begin is not None)
     # The day after each end; after date.max there is none: such an end never comes.
     dates.update(after for end in ends if end is not None and (after := day_after(end)))
     since = max((d for d in dates if d <= day), default=None)

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from connector.acmidm import HeldRight
+from connector.holds import HoldNote
 from connector.known import KnownState, KnownUser
-from connector.mapping import DesiredState, DesiredUser, HeldRight
+from connector.mapping import DesiredState, DesiredUser
 
 
 class OpKind(StrEnum):
@@ -44,6 +46,19 @@ class Change:
 
     path: str
     value: Any = field(repr=False)
+    # The keyed digest of `value` (empty for a removal, or for a plain flag such as `active`):
+    # what a plan's fingerprint holds instead of the value, national numbers included.
+    digest: bytes = field(default=b"", repr=False, compare=False)
+
+    def fingerprinted(self) -> str:
+        """This change as the plan's fingerprint holds it: path and value digest, never a value."""
+        if self.digest:
+            return f"{self.path}={self.digest.hex()}"
+        if self.value is None:
+            return f"{self.path}:removed"
+        if isinstance(self.value, bool):
+            return f"{self.path}={str(self.value).lower()}"
+        raise ValueError(f"change of {self.path} has no digest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,8 @@ class Plan:
     as_of: dt.date
     operations: tuple[Operation, ...]
     held: dict[str, str] = field(default_factory=dict)  # person key -> masked label
+    # person key -> (masked label, what rejected rows hold of them and why)
+    hold_notes: dict[str, tuple[str, tuple[HoldNote, ...]]] = field(default_factory=dict)
     managed_before: int = 0  # people the connector managed before this run
 
     def counts(self) -> dict[str, int]:
@@ -103,16 +120,25 @@ class Plan:
         return not self.operations
 
     def fingerprint(self) -> str:
-        """A digest of what this plan does (kinds, people, attributes, rights), not of when.
+        """A digest of what this plan does (kinds, people, attributes and their values, rights
+        and their windows), not of when.
 
         An approval of a stopped run applies to a later run only if that run would make the
-        very same changes.
+        very same changes, to the same values. Values enter as their keyed digests (those the
+        state store keeps), never in clear.
         """
-        lines = []
-        for op in self.operations:
-            what = ",".join(c.path for c in op.changes) if isinstance(op, UserOp) else op.right
-            lines.append(f"{op.kind.value} {op.person} {what}")
+        lines = [f"{op.kind.value} {op.person} {_fingerprinted(op)}" for op in self.operations]
         return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:32]
+
+
+def _fingerprinted(op: Operation) -> str:
+    if isinstance(op, MembershipOp):
+        days = "..".join(d.isoformat() if d else "" for d in (op.begin, op.end))
+        return f"{op.right} {','.join(op.organisations)} {days}"
+    if op.kind is OpKind.CREATE and op.after is not None:
+        digests = op.after.digests
+        return ",".join(f"{path}={digest.hex()}" for path, digest in digests.items())
+    return ",".join(c.fingerprinted() for c in op.changes)
 
 
 def _known_after(desired: DesiredUser, before: KnownUser | None, day: dt.date) -> KnownUser:
@@ -131,6 +157,7 @@ def _known_after(desired: DesiredUser, before: KnownUser | None, day: dt.date) -
         employee_keys=desired.employee_keys,
         deactivated_on=deactivated_on,
         mapped_from=desired.mapped_from,
+        pushed_relations=desired.pushed_relations,
     )
 
 
@@ -138,7 +165,7 @@ def _changes(desired: DesiredUser, known: KnownUser) -> tuple[Change, ...]:
     if desired.digests.same_values(known.digests):
         return ()
     changes = [
-        Change(path, desired.value(path))
+        Change(path, desired.value(path), digest)
         for path, digest in desired.digests.items()
         if known.digests.get(path) != digest
     ]
@@ -274,12 +301,19 @@ def make_plan(
             desired.users[key], known.users.get(key), desired.groups, day, delete_after_days
         )
     for key in sorted(known.users.keys() - desired.users.keys() - desired.held.keys()):
-        ops += _plan_missing(known.users[key], desired.groups, day, on_missing, delete_after_days)
+        vanished = desired.vanished.get(key)
+        if vanished is not None and on_missing is OnMissing.DEACTIVATE:
+            ops += _plan_desired(vanished, known.users[key], desired.groups, day, delete_after_days)
+        else:
+            ops += _plan_missing(
+                known.users[key], desired.groups, day, on_missing, delete_after_days
+            )
     ops.sort(key=lambda op: ORDER[op.kind])  # stable: people stay in key order within a kind
     return Plan(
         as_of=day,
         operations=tuple(ops),
         held=dict(desired.held),
+        hold_notes=dict(desired.hold_notes),
         managed_before=len(known.users),
     )
 

@@ -13,16 +13,16 @@ from dataclasses import dataclass, replace
 import structlog
 
 from connector.config import Settings
+from connector.desired import desired_state
 from connector.hr.columns import Header, missing_columns
 from connector.hr.read import ReadPolicy, read_hr
-from connector.hr.records import EmployeeKey, HrInput, Rejection, Warning_
+from connector.hr.records import HrInput, Rejection, RowHold, Warning_
 from connector.identity import shared_emails
 from connector.keys import Keyring
-from connector.known import KnownState
+from connector.known import KnownState, PushedRelation
 from connector.mapping import (
     DesiredState,
     Mapping,
-    desired_state,
     load_mapping,
     use_acmidm,
 )
@@ -51,8 +51,7 @@ class Inputs:
     mapping: Mapping
     rejected: list[Rejection]
     warnings: list[Warning_]
-    held_national_ids: frozenset[str]  # people behind rejected rows: left as they are
-    held_employee_keys: frozenset[EmployeeKey]
+    holds: tuple[RowHold, ...]  # what each rejected row touches: kept as last pushed
     records: int  # accepted HR rows
     grants: int  # accepted grant rows
     columns: dict[str, Header]  # the columns each file had ("hr", "grants")
@@ -66,8 +65,7 @@ class Inputs:
             mapping=mapping,
             rejected=list(hr.rejected),
             warnings=[*hr.warnings, *shared_emails(people)],
-            held_national_ids=frozenset(hr.rejected_national_ids),
-            held_employee_keys=frozenset(hr.rejected_keys),
+            holds=tuple(hr.holds),
             records=len(hr.records),
             grants=len(hr.grants),
             columns=dict(hr.columns),
@@ -263,10 +261,10 @@ def desire(
             as_of,
             provision_days_before_start=settings.lifecycle.provision_days_before_start,
             with_acmidm=use_acmidm(inputs.mapping, target_has_acmidm),
-            held_national_ids=inputs.held_national_ids,
-            held_employee_keys=inputs.held_employee_keys,
+            holds=inputs.holds,
             keep_values=keep_values,
             fit=fit or TargetFit(),
+            pushed=lambda keys: pushed_relations(settings, keys),
         )
 
 
@@ -277,6 +275,19 @@ def stored_cases(settings: Settings) -> list[CorrelationCase]:
         return []
     try:
         return store.cases("open")
+    finally:
+        store.close()
+
+
+def pushed_relations(
+    settings: Settings, keys: frozenset[str]
+) -> dict[str, tuple[PushedRelation, ...]]:
+    """The work relations the state store recorded as last pushed for these people."""
+    store = StateStore.open_read_only(settings.state.path)
+    if store is None:
+        return {}
+    try:
+        return store.pushed_relations(keys)
     finally:
         store.close()
 
@@ -340,6 +351,8 @@ def make_planned(
             desired,
             users={k: u for k, u in desired.users.items() if k in only},
             held={k: label for k, label in desired.held.items() if k in only},
+            vanished={k: u for k, u in desired.vanished.items() if k in only},
+            hold_notes={k: n for k, n in desired.hold_notes.items() if k in only},
         )
         scoped_known = replace(known, users={k: u for k, u in known.users.items() if k in only})
     plan = make_plan(
@@ -366,13 +379,27 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
     report.counts = planned.plan.counts()
     report.rejected = list(planned.inputs.rejected)
     report.warnings[:0] = planned.inputs.warnings
-    for label in sorted(planned.plan.held.values()):
-        report.warnings.append(
-            Warning_(
-                kind="held",
-                message=f"person {label} left unchanged: some of their HR rows were rejected",
+    noted = planned.plan.hold_notes
+    for key, label in sorted(planned.plan.held.items(), key=lambda item: item[1]):
+        if key not in noted:
+            report.warnings.append(
+                Warning_(
+                    kind="held",
+                    message=f"person {label} left unchanged: all their HR rows were rejected",
+                )
             )
-        )
+    for label, notes in sorted(noted.values(), key=lambda item: item[0]):
+        for note in notes:
+            why = note.why
+            report.warnings.append(
+                Warning_(
+                    kind="held",
+                    message=f"person {label}: {note.what}, because {why}",
+                    file=why.file,
+                    row=why.row,
+                    field=why.field,
+                )
+            )
     for gap in backup_gaps(planned.desired, min_holders):
         report.warnings.append(Warning_(kind="backup_holders", message=gap.message))
     for trip in planned.trips:

@@ -124,7 +124,7 @@ async def observe(
     owners = {user.scim_id: k for k, user in known.users.items()}
     for key in sorted(keys):
         before = known.users.get(key)
-        wanted = desired.users.get(key)
+        wanted = desired.users.get(key) or desired.vanished.get(key)
         try:
             found = await _find(client, before, key)
         except Unreadable:

@@ -197,8 +197,20 @@ class Run:
         """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
         if self.report.dry_run:
             return False
-        approved = self.store.use_approval(plan.fingerprint(), self.report.run_id)
+        valid_for = self.settings.safety.approval_valid_for
+        fingerprint = plan.fingerprint()
+        approved = self.store.use_approval(fingerprint, self.report.run_id, valid_for)
         if approved is None:
+            expired = self.store.expired_approval(fingerprint, valid_for)
+            if expired is not None:
+                self.report.warnings.append(
+                    Warning_(
+                        kind="approval_expired",
+                        message=f"the approval of run {expired.run_id} covers this plan but "
+                        f"expired at {expired.expires_at:%Y-%m-%d %H:%M} UTC "
+                        "(safety.approval_valid_hours); approve this run to apply it",
+                    )
+                )
             return False
         self.report.warnings.append(
             Warning_(kind="safety_approved", message=f"applied as approved for run {approved}")

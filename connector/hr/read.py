@@ -46,6 +46,7 @@ from connector.hr.records import (
     NationalId,
     Rejection,
     RelationType,
+    RowHold,
     Warning_,
 )
 from connector.nationalid import find_national_ids, mask_national_ids, parse_national_id
@@ -121,6 +122,7 @@ class _CheckedGrant:
     record: GrantRecord | None
     problems: list[_Problem]
     key: EmployeeKey | None = None
+    right: str | None = None  # when readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,13 +274,18 @@ def _read_hr_file(
         if record is not None:
             kept.append(record)
             continue
-        out.rejected.extend(_rejections(source, raw, problems))
+        rejections = _rejections(source, raw, problems)
+        out.rejected.extend(rejections)
         if digits is not None:
             out.rejected_national_ids.add(digits)
         if key is not None:
             out.rejected_keys.add(key)
+        if rejections and (digits is not None or key is not None):
+            out.holds.append(RowHold(rejections[0], digits, key))
         # A row that could not be split into fields still holds whoever it names.
-        out.rejected_national_ids.update(n.digits for n in find_national_ids(raw.text))
+        named = {n.digits for n in find_national_ids(raw.text)} - {digits}
+        out.rejected_national_ids.update(named)
+        out.holds.extend(RowHold(rejections[0], d) for d in sorted(named) if rejections)
     del seen, context
     _reject_duplicates(source, duplicates, out)
     if duplicates:
@@ -442,7 +449,9 @@ def _reject_duplicates(
                 f"organisation_code and employee_id ({key}) also appear in row(s) {others};"
                 " all copies are rejected"
             )
-            out.rejected.append(_rejection(source, here.row, here.line, "employee_id", reason))
+            rejection = _rejection(source, here.row, here.line, "employee_id", reason)
+            out.rejected.append(rejection)
+            out.holds.append(RowHold(rejection, here.national_digits, key))
             if here.national_digits is not None:
                 out.rejected_national_ids.add(here.national_digits)
 
@@ -510,13 +519,16 @@ def _read_grants_file(
             state = "rejected" if checked.key in out.rejected_keys else "not"
             reason = f"unknown or rejected employee: {checked.key} is {state} in {hr_source}"
             problems.append(_Problem("employee_id", reason))
-        elif checked.key is not None and problems:
-            # A typo in a grant must not withdraw the right: hold this accepted employee.
-            out.rejected_keys.add(checked.key)
         if checked.record is not None and not problems:
             out.grants.append(checked.record)
-        else:
-            out.rejected.extend(_rejections(source, raw, problems))
+            continue
+        rejections = _rejections(source, raw, problems)
+        out.rejected.extend(rejections)
+        if checked.key is not None and checked.key in accepted and rejections:
+            # A typo in a grant must not withdraw the right: it holds the employee's
+            # withdrawals (of that right, when it is readable).
+            hold = RowHold(rejections[0], key=checked.key, grant=True, right=checked.right)
+            out.holds.append(hold)
 
 
 def _grant_record(
@@ -571,7 +583,7 @@ def _check_grant_row(raw: _RawRow, source: str, c: _Context) -> _CheckedGrant:
         )
     key = EmployeeKey(organisation_code, employee_id) if organisation_code and employee_id else None
     if f.problems or organisation_code is None or employee_id is None or right is None:
-        return _CheckedGrant(None, f.problems, key)
+        return _CheckedGrant(None, f.problems, key, right)
     record = GrantRecord(
         source=source,
         row=raw.row,
@@ -581,7 +593,7 @@ def _check_grant_row(raw: _RawRow, source: str, c: _Context) -> _CheckedGrant:
         begin_date=begin_date,
         end_date=end_date,
     )
-    return _CheckedGrant(record, [], key)
+    return _CheckedGrant(record, [], key, right)
 
 
 # ---------------------------------------------------------------------------- field parsing

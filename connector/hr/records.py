@@ -132,6 +132,19 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class RowHold:
+    """What one rejected row touches, as far as the row could be read: whose row it is (a
+    valid national number and/or employee key) and, for a grants-file row, which right (None:
+    unreadable). What it touches is held at its last pushed state for the run (`holds`)."""
+
+    rejection: Rejection  # where and why (its first problem)
+    national_digits: str | None = field(default=None, repr=False)
+    key: EmployeeKey | None = None
+    grant: bool = False  # a grants-file row: it holds withdrawals, not the relation
+    right: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Warning_:
     """Something worth a human's attention that did not stop anything."""
 
@@ -157,3 +170,5 @@ class HrInput:
     rejected_keys: set[EmployeeKey] = field(default_factory=set)
     # The columns each file had ("hr", "grants"): for header drift (`connector.hr.columns`).
     columns: dict[str, Header] = field(default_factory=dict)
+    # Each rejected row that names someone, with what it touches (see `holds`).
+    holds: list[RowHold] = field(default_factory=list)

@@ -7,6 +7,8 @@ and groups, what each target was learned to do, run history, the audit journal a
 
 from connector.state.lock import StateLock, lock_path, service_lock_path
 from connector.state.records import (
+    Approval,
+    ApprovalRefused,
     CorrelationCase,
     InboxEvent,
     JournalEntry,
@@ -18,6 +20,8 @@ from connector.state.store import StateStore, store_files
 
 __all__ = [
     "MIGRATIONS",
+    "Approval",
+    "ApprovalRefused",
     "CorrelationCase",
     "InboxEvent",
     "JournalEntry",

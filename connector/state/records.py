@@ -16,6 +16,21 @@ class StateError(ConnectorError):
     """The state store cannot be opened or is from a newer version of the connector."""
 
 
+class ApprovalRefused(StateError):
+    """`approve RUN_ID` cannot approve that run: unknown, not stopped, applied or superseded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """An approval of a stopped run's plan: usable once, by a sync planning the same changes,
+    until it expires."""
+
+    run_id: str
+    fingerprint: str
+    approved_at: dt.datetime
+    expires_at: dt.datetime
+
+
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One line of the audit trail."""

@@ -234,4 +234,8 @@ MIGRATIONS: list[Migration] = [
         PRIMARY KEY (person_key, right_name)
     )
     """,
+    # 9: each managed person's work relations as last pushed (`known.PushedRelation`, a JSON
+    # list), so that a rejected row keeps its relation as pushed and a vanished person is
+    # ended like a leaver. Unknown (NULL) for people not written since.
+    "ALTER TABLE users ADD COLUMN pushed_relations TEXT",
 ]

@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from connector.hr.records import EmployeeKey
-from connector.known import Digests, KnownState, KnownUser, MappedFrom
+from connector.known import Digests, KnownState, KnownUser, MappedFrom, PushedRelation
 from connector.private_files import PRIVATE_FILE_MODE, create_private_file
 from connector.state.cases import CorrelationCases
 from connector.state.records import (
     _INBOX_COLUMNS,
+    Approval,
+    ApprovalRefused,
     Clock,
     InboxEvent,
     JournalEntry,
@@ -125,7 +127,7 @@ class StateStore(CorrelationCases, UncertainMarks):
         self._db.execute("COMMIT")
 
     def _now(self) -> str:
-        return self._clock().isoformat(timespec="milliseconds")
+        return _stamp(self._clock())
 
     # --- what the planner needs ----------------------------------------------------------
 
@@ -184,6 +186,17 @@ class StateStore(CorrelationCases, UncertainMarks):
         groups = dict(self._db.execute("SELECT right_name, scim_id FROM groups").fetchall())
         return KnownState(users=users, groups=groups)
 
+    def pushed_relations(self, keys: Iterable[str]) -> dict[str, tuple[PushedRelation, ...]]:
+        """The work relations last pushed for these people (those recorded; few are asked)."""
+        found: dict[str, tuple[PushedRelation, ...]] = {}
+        for key in keys:
+            row = self._db.execute(
+                "SELECT pushed_relations FROM users WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                found[key] = tuple(PushedRelation.from_json(r) for r in json.loads(row[0]))
+        return found
+
     def person_for_employee(self, key: EmployeeKey) -> str | None:
         """The person key that holds this employee key, if the connector manages them."""
         row = self._db.execute(
@@ -206,14 +219,16 @@ class StateStore(CorrelationCases, UncertainMarks):
             self._db.execute(
                 "INSERT INTO users (key, label, scim_id, user_name, active, digests, "
                 "digest_paths, digest_values, digest_whole, deactivated_on, mapped_source, "
-                "mapped_since, mapped_until) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?) "
+                "mapped_since, mapped_until, pushed_relations) "
+                "VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET label=excluded.label, "
                 "scim_id=excluded.scim_id, user_name=excluded.user_name, "
                 "active=excluded.active, digest_paths=excluded.digest_paths, "
                 "digest_values=excluded.digest_values, digest_whole=excluded.digest_whole, "
                 "mapped_source=excluded.mapped_source, mapped_since=excluded.mapped_since, "
                 "mapped_until=excluded.mapped_until, "
-                "deactivated_on=excluded.deactivated_on, failed_runs=0, last_error=NULL",
+                "deactivated_on=excluded.deactivated_on, failed_runs=0, last_error=NULL, "
+                "pushed_relations=coalesce(excluded.pushed_relations, users.pushed_relations)",
                 (
                     user.key,
                     user.label,
@@ -223,6 +238,7 @@ class StateStore(CorrelationCases, UncertainMarks):
                     *user.digests.pack(),
                     _iso(user.deactivated_on),
                     *_mapped_from_columns(user.mapped_from),
+                    _pushed_relations_column(user.pushed_relations),
                 ),
             )
             self._db.execute("DELETE FROM relations WHERE person_key = ?", (user.key,))
@@ -291,28 +307,59 @@ class StateStore(CorrelationCases, UncertainMarks):
             (run_id, command, as_of.isoformat(), self._now(), self._now(), fingerprint),
         )
 
-    def approve(self, run_id: str) -> str:
-        """Approve a stopped run's plan once; returns its fingerprint."""
+    def approve(self, run_id: str, valid_for: dt.timedelta) -> Approval:
+        """Approve a stopped run's plan, for one use within `valid_for`; raises ApprovalRefused
+        for a run that is unknown, was not stopped, whose approval was used, or whose plan a
+        later run of the same command superseded."""
         row = self._db.execute(
-            "SELECT status, fingerprint FROM runs WHERE run_id = ?", (run_id,)
+            "SELECT status, fingerprint, command, started_at FROM runs WHERE run_id = ?",
+            (run_id,),
         ).fetchone()
         if row is None:
-            raise StateError(f"no run {run_id} in the state store")
-        if row[0] != "stopped" or not row[1]:
-            raise StateError(f"run {run_id} was not stopped by a safety check (it is {row[0]})")
+            raise ApprovalRefused(f"no run {run_id} in the state store")
+        status, fingerprint, command, started_at = row
+        if status != "stopped" or not fingerprint:
+            raise ApprovalRefused(
+                f"run {run_id} was not stopped by a safety check (it is {status}): "
+                "there is nothing to approve"
+            )
+        used = self._db.execute(
+            "SELECT used_by_run FROM approvals WHERE run_id = ? AND used_by_run IS NOT NULL",
+            (run_id,),
+        ).fetchone()
+        if used is not None:
+            raise ApprovalRefused(
+                f"run {run_id} was already approved and its plan applied by run {used[0]}; "
+                "an approval is used once"
+            )
+        later = self._db.execute(
+            "SELECT run_id, status FROM runs WHERE command = ? AND dry_run = 0 "
+            "AND started_at > ? AND run_id != ? ORDER BY started_at DESC LIMIT 1",
+            (command, started_at, run_id),
+        ).fetchone()
+        if later is not None:
+            what = "stopped too" if later[1] == "stopped" else f"that run is {later[1]}"
+            raise ApprovalRefused(
+                f"run {run_id}'s plan was superseded by a later {command}, run {later[0]} "
+                f"({what}); approve the latest stopped run, if any, instead"
+            )
+        now = self._clock()
         self._db.execute(
-            "INSERT INTO approvals VALUES (?, ?, ?, NULL) ON CONFLICT(run_id) DO NOTHING",
-            (run_id, row[1], self._now()),
+            "INSERT INTO approvals VALUES (?, ?, ?, NULL) ON CONFLICT(run_id) "
+            "DO UPDATE SET approved_at = excluded.approved_at",
+            (run_id, fingerprint, _stamp(now)),
         )
-        return str(row[1])
+        return Approval(run_id, str(fingerprint), now, now + valid_for)
 
-    def use_approval(self, fingerprint: str, run_id: str) -> str | None:
-        """Consume an unused approval of a plan with this fingerprint; the approved run's id."""
+    def use_approval(self, fingerprint: str, run_id: str, valid_for: dt.timedelta) -> str | None:
+        """Consume an unused, unexpired approval of a plan with this fingerprint; the approved
+        run's id."""
+        since = _stamp(self._clock() - valid_for)
         with self.transaction():
             row = self._db.execute(
                 "SELECT run_id FROM approvals WHERE fingerprint = ? AND used_by_run IS NULL "
-                "ORDER BY approved_at LIMIT 1",
-                (fingerprint,),
+                "AND approved_at >= ? ORDER BY approved_at LIMIT 1",
+                (fingerprint, since),
             ).fetchone()
             if row is None:
                 return None
@@ -320,6 +367,18 @@ class StateStore(CorrelationCases, UncertainMarks):
                 "UPDATE approvals SET used_by_run = ? WHERE run_id = ?", (run_id, row[0])
             )
         return str(row[0])
+
+    def expired_approval(self, fingerprint: str, valid_for: dt.timedelta) -> Approval | None:
+        """The latest unused approval of a plan with this fingerprint that has expired."""
+        row = self._db.execute(
+            "SELECT run_id, approved_at FROM approvals WHERE fingerprint = ? "
+            "AND used_by_run IS NULL AND approved_at < ? ORDER BY approved_at DESC LIMIT 1",
+            (fingerprint, _stamp(self._clock() - valid_for)),
+        ).fetchone()
+        if row is None:
+            return None
+        approved_at = dt.datetime.fromisoformat(row[1])
+        return Approval(str(row[0]), fingerprint, approved_at, approved_at + valid_for)
 
     # --- runs and journal ------------------------------------------------------------------
 
@@ -547,6 +606,17 @@ _LOAD_USERS = f"""
 def store_files(path: Path) -> tuple[Path, Path, Path]:
     """The files of the store at `path`: the database, and SQLite's `-wal` and `-shm`."""
     return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _pushed_relations_column(relations: tuple[PushedRelation, ...] | None) -> str | None:
+    if relations is None:
+        return None
+    return json.dumps([r.to_json() for r in relations], separators=(",", ":"))
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """A moment as the store keeps it: UTC, ISO 8601, milliseconds (sorts as text)."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _iso(day: dt.date | None) -> str | None:

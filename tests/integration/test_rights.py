@@ -311,7 +311,11 @@ def test_users_acmidm_rights_carry_each_organisations_grant_with_its_dates(
             "validFrom": "2026-11-15",
             "validTo": "2027-06-30",
         },
-        OCMW: {"value": RIGHT, "organizationCode": OCMW},  # the whole work relation: no dates
+        OCMW: {  # the rights column: the whole work relation, with its dates
+            "value": RIGHT,
+            "organizationCode": OCMW,
+            "validFrom": "2020-01-01",
+        },
     }
     assert len(held) == 2
     assert "rights" not in rights.users()[email(2)].get(ACMIDM, {})

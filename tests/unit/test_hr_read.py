@@ -675,14 +675,29 @@ def test_a_grant_for_a_rejected_employee_is_rejected(tmp_path: Path) -> None:
     assert "rejected in hr.csv" in hr.rejected[1].reason
 
 
-def test_a_grant_naming_an_unknown_right_is_rejected_and_holds_the_employee(
+def test_a_grant_naming_an_unknown_right_is_rejected_and_holds_the_employees_withdrawals(
     tmp_path: Path,
 ) -> None:
     hr = read_with_grants(tmp_path, [hr_row(1)], [grant("E0001", right="Premiezoeker")])
     (rejection,) = hr.rejected
     assert rejection.field == "right"
     assert len(hr.records) == 1
-    assert hr.rejected_keys == {EmployeeKey(GENT, "E0001")}
+    (hold,) = hr.holds
+    assert (hold.key, hold.grant, hold.right) == (EmployeeKey(GENT, "E0001"), True, None)
+    assert hold.rejection == rejection
+
+
+def test_a_grant_with_a_bad_date_holds_withdrawals_of_the_right_it_names(tmp_path: Path) -> None:
+    hr = read_with_grants(tmp_path, [hr_row(1)], [grant("E0001", end_date="2026-02-30")])
+    (hold,) = hr.holds
+    assert (hold.grant, hold.right) == (True, "Premiezoeker Gebruiker")
+
+
+def test_a_rejected_hr_row_holds_its_relation_by_number_and_key(tmp_path: Path) -> None:
+    hr = read_with_grants(tmp_path, [hr_row(1, email="bad")], [])
+    (hold,) = [h for h in hr.holds if not h.grant]
+    assert hold.key == EmployeeKey(GENT, "E0001") and hold.national_digits is not None
+    assert hold.national_digits not in repr(hold)
 
 
 def test_a_grant_ending_before_it_begins_is_rejected(tmp_path: Path) -> None:

@@ -8,10 +8,18 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.hr.records import EmployeeKey, GrantRecord, HrRecord, NationalId
+from connector.desired import desired_state
+from connector.hr.records import (
+    EmployeeKey,
+    GrantRecord,
+    HrRecord,
+    NationalId,
+    Rejection,
+    RowHold,
+)
 from connector.keys import Keyring
 from connector.known import KnownState
-from connector.mapping import ACMIDM, ENTERPRISE, DesiredState, desired_state, load_mapping
+from connector.mapping import ACMIDM, ENTERPRISE, DesiredState, load_mapping
 from connector.people import Person, merge_people
 from connector.plan import OnMissing, OpKind, Plan, UserOp, make_plan, simulate
 
@@ -21,6 +29,7 @@ ORG_B = "0212345668"
 RIGHT = "Premiezoeker Gebruiker"
 MAPPING = load_mapping()
 KEYS = Keyring(b"test-secret")
+WHY = Rejection("hr.csv", 1, "end_date", "not a date")
 
 
 def rec(
@@ -171,7 +180,7 @@ def test_held_person_gets_no_operation_at_all() -> None:
     ps = people(rec(1, rights=(RIGHT,)))
     _, known = plan_and_apply(ps, KnownState(), D(2026, 12, 1))
     digits = f"{85000000001:011d}"
-    desired = desire({}, known, D(2027, 1, 1), held_national_ids=frozenset({digits}))
+    desired = desire({}, known, D(2027, 1, 1), holds=[RowHold(WHY, digits)])
     plan = make_plan(desired, known, D(2027, 1, 1))
     assert plan.empty
     assert list(plan.held.values()) == ["85.00.00-***.**"]
@@ -179,9 +188,7 @@ def test_held_person_gets_no_operation_at_all() -> None:
 
 def test_held_by_employee_key_when_the_national_number_itself_was_bad() -> None:
     _, known = plan_and_apply(people(rec(1)), KnownState(), D(2026, 12, 1))
-    desired = desire(
-        {}, known, D(2026, 12, 2), held_employee_keys=frozenset({EmployeeKey(ORG, "E1")})
-    )
+    desired = desire({}, known, D(2026, 12, 2), holds=[RowHold(WHY, key=EmployeeKey(ORG, "E1"))])
     assert make_plan(desired, known, D(2026, 12, 2)).empty
 
 

@@ -9,10 +9,11 @@ from dataclasses import replace
 
 from rich.console import Console
 
+from connector.desired import desired_state
 from connector.hr.records import GrantRecord, HrRecord, NationalId
 from connector.keys import Keyring
 from connector.known import KnownState
-from connector.mapping import DesiredState, desired_state, load_mapping
+from connector.mapping import DesiredState, load_mapping
 from connector.people import Person, merge_people
 from connector.plan import MembershipOp, OpKind, Plan, make_plan, simulate
 from connector.render import render_plan
@@ -95,8 +96,8 @@ def test_leavers_withdrawal_ends_with_the_last_working_day() -> None:
     plan, _ = run(ps, known, D(2027, 1, 1))
     assert [op.kind for op in plan.operations] == [OpKind.WITHDRAW, OpKind.DEACTIVATE]
     (op,) = memberships(plan)
-    assert (op.begin, op.end) == (None, D(2026, 12, 31))
-    assert f"{RIGHT} via {GENT} (… → 2026-12-31)" in shown(plan)
+    assert (op.begin, op.end) == (D(2020, 1, 1), D(2026, 12, 31))  # the relation's window
+    assert f"{RIGHT} via {GENT} (2020-01-01 → 2026-12-31)" in shown(plan)
 
 
 def test_right_held_in_two_organisations_is_one_grant_naming_both() -> None:
