@@ -11,10 +11,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.desired import desired_state
 from connector.hr.read import ReadPolicy, read_hr
 from connector.keys import Keyring
 from connector.known import KnownState
-from connector.mapping import desired_state, load_mapping
+from connector.mapping import load_mapping
 from connector.people import day_after, people_from_input, steady_window
 from connector.plan import OnMissing, OpKind, make_plan, simulate
 from tests.factories import GENT, HR_FIELDS, hr_row, write_csv
