@@ -110,9 +110,11 @@ def plan(settings: Settings, run_id: str, as_of: dt.date) -> Report:
             target_has_acmidm = ACMIDM.casefold() in profile.user_extensions
         desired = desire(settings, inputs, known, as_of, target_has_acmidm, fit=profile.fit())
         planned = make_planned(settings, inputs, desired, known, as_of)
-    report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
-    report.warnings.extend(permission_warnings(settings))
-    return plan_report(planned, report, settings.safety.min_holders)
+        report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
+        report.warnings.extend(permission_warnings(settings))
+        plan_report(planned, report, settings.safety.min_holders)
+        report.name_people(inputs.people.values(), settings.report.names)
+    return report
 
 
 def audit_trail(

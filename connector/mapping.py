@@ -36,6 +36,7 @@ from connector.people import (
     rights_held_on,
     steady_window,
 )
+from connector.people_display import person_label
 from connector.target.fit import TargetFit, nested
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -204,7 +205,7 @@ class DesiredUser:
     """What the target should hold for one person on the run date."""
 
     key: str  # person key: keyed pseudonym of the national number, also the externalId
-    label: str  # masked national number, for people reading reports
+    label: str  # employee keys and masked national number (people_display.person_label)
     national_digits: str  # for matching in the target; never logged
     active: bool
     user_name: str
@@ -243,7 +244,7 @@ class DesiredState:
 
     users: dict[str, DesiredUser]  # by person key
     groups: dict[str, str]  # right name -> group displayName
-    held: dict[str, str]  # person key -> masked label, for people whose rows were rejected
+    held: dict[str, str]  # person key -> label, for people whose rows were rejected
     # (organisation code, right) for every right granted to someone in the HR input, on any
     # date: where a right is in use, so that an organisation left with no holder is seen.
     right_organisations: frozenset[tuple[str, str]] = frozenset()
@@ -439,7 +440,7 @@ def desired_user(
 
     return DesiredUser(
         key=key,
-        label=person.national_id.masked,
+        label=person_label(person),
         national_digits=person.national_id.digits,
         active=active,
         user_name=user_name,
@@ -460,9 +461,10 @@ def _as_last_mapped(
     values, not mapped again."""
     active = person_active_on(person, day)
     held = _held_rights(person, grants, day) if active else ()
+    label = person_label(person)
     return DesiredUser(
         key=known.key,
-        label=known.label,
+        label=known.label if known.label == label else label,
         national_digits=person.national_id.digits,
         active=active,
         user_name=known.user_name,
@@ -538,11 +540,12 @@ def _enterprise_templates(enterprise: EnterpriseMapping) -> tuple[tuple[str, str
 
 def _as_pushed(user: DesiredUser, known: KnownUser) -> DesiredUser:
     """`user`, whose values are those last pushed, without them: the known user's objects are
-    shared (its key, label and userName are equal: the same person, the same values)."""
+    shared (its key and userName are equal: the same person, the same values; its label
+    too, unless the state store holds one from an older version)."""
     return replace(
         user,
         key=known.key,
-        label=known.label,
+        label=known.label if known.label == user.label else user.label,
         user_name=known.user_name,
         attributes=None,
         digests=known.digests,
@@ -594,7 +597,7 @@ def desired_state(
         if digits in held_national_ids or any(
             r.key in held_employee_keys for r in person.relations
         ):
-            held[key] = person.national_id.masked
+            held[key] = person_label(person)
             continue
         managed = known.users.get(key)
         if managed is None and not person_in_provisioning_window(

@@ -268,6 +268,7 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
             Warning_(
                 kind="held",
                 message=f"person {label} left unchanged: some of their HR rows were rejected",
+                person=label,
             )
         )
     for gap in backup_gaps(planned.desired, min_holders):

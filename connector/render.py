@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from connector.people_display import Directory
 from connector.plan import MembershipOp, Operation, OpKind, UserOp
 from connector.report import Report
 from connector.state import JournalEntry
@@ -39,12 +40,13 @@ def _short(path: str) -> str:
     return f"{parts[-4]}:{parts[-1]}"
 
 
-def _detail(op: Operation) -> str:
+def _detail(op: Operation, directory: Directory) -> str:
     if isinstance(op, MembershipOp):
         window = ""
         if op.begin or op.end:
             window = f" ({op.begin or '…'} → {op.end or '…'})"
-        orgs = f" via {', '.join(op.organisations)}" if op.organisations else ""
+        named = (directory.organisation(code) for code in op.organisations)
+        orgs = f" via {', '.join(named)}" if op.organisations else ""
         return f"{op.group}{orgs}{window}"
     if op.kind is OpKind.CREATE:
         return "new user"
@@ -55,6 +57,11 @@ def _detail(op: Operation) -> str:
 def _text(value: object) -> Text:
     """A piece of data as literal text (no markup, no emoji codes, no highlighting)."""
     return Text(str(value))
+
+
+def _person(report: Report, label: str) -> str:
+    """A person as this report shows them: keys, name (where on) and masked number."""
+    return report.directory.person(label, report.names)
 
 
 def _line(*parts: str | tuple[str, str]) -> Text:
@@ -78,7 +85,10 @@ def render_rejections(console: Console, report: Report) -> None:
 def render_warnings(console: Console, report: Report) -> None:
     """One line per warning."""
     for w in report.warnings:
-        console.print(_line(("warning", "yellow"), f" [{w.kind}] {w.message}"))
+        message = w.message
+        if w.person:  # the label in the message, as reports show the person
+            message = message.replace(w.person, _person(report, w.person))
+        console.print(_line(("warning", "yellow"), f" [{w.kind}] {message}"))
 
 
 def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
@@ -98,7 +108,7 @@ def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
         table.add_column("person")
         table.add_column("what", overflow="fold")
         for op in sorted(ops, key=lambda op: op.label):
-            table.add_row(_text(op.label), _text(_detail(op)))
+            table.add_row(_text(_person(report, op.label)), _text(_detail(op, report.directory)))
         console.print(table)
 
 
@@ -110,7 +120,7 @@ def render_failures(console: Console, report: Report) -> None:
     for column in ("person", "operation", "reason"):
         table.add_column(column, overflow="fold")
     for f in report.failures:
-        table.add_row(_text(f.person), _text(f.operation), _text(f.reason))
+        table.add_row(_text(_person(report, f.person)), _text(f.operation), _text(f.reason))
     console.print(table)
 
 
