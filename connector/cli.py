@@ -39,9 +39,10 @@ from connector.errors import (
 from connector.hr.records import EmployeeKey
 from connector.logs import configure_logging
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
-from connector.render import render_journal, render_report, render_target_check
+from connector.render import render_journal, render_report, render_target_check, render_upcoming
 from connector.report import Report, stopped_json
 from connector.target.checking import job as target_check
+from connector.upcoming import timeline, timeline_json
 
 if TYPE_CHECKING:
     from connector.sandbox.oauth import DemoClient, SandboxConfig
@@ -329,6 +330,56 @@ def resync(
         emit(report, format)
 
     guarded(action, attempt.answer())
+
+
+@app.command()
+def upcoming(
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=366, help="How many days to look ahead.")
+    ] = 30,
+    config: ConfigOption = None,
+    as_of: AsOfOption = None,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """What the next days bring if HR stays as it is: joiners, leavers, rights, back-ups.
+
+    Contacts nobody and writes nothing."""
+
+    def action() -> None:
+        settings = load(config)
+        first = parse_as_of(as_of) or jobs.today(settings)
+        inputs = jobs.read_inputs(settings)
+        ahead = timeline(
+            inputs.people.values(), inputs.mapping, first, days, settings.safety.min_holders
+        )
+        code = EXIT_PARTIAL if inputs.rejected else EXIT_OK
+        if format is Format.JSON:
+            rejected = Report(run_id="", command="upcoming", as_of=first, dry_run=True)
+            rejected.rejected = list(inputs.rejected)
+            answer = timeline_json(ahead, settings.report.names)
+            write_json(
+                {
+                    **answer,
+                    "rejected": rejected.to_json()["rejected"],
+                    "exit_code": code,
+                    "errors": [],
+                }
+            )
+        else:
+            render_upcoming(out, ahead, settings.report.names)
+            if inputs.rejected:
+                out.print(
+                    Text(
+                        f"{len(inputs.rejected)} HR rows were rejected and are left out of this "
+                        "look ahead (`scim-connector validate` lists them)."
+                    )
+                )
+        raise typer.Exit(code)
+
+    def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
+        return {"command": "upcoming", "errors": errors, "exit_code": code}
+
+    guarded(action, stopped if format is Format.JSON else None)
 
 
 @app.command()

@@ -6,6 +6,7 @@ Only the renderer's own words carry styles."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from connector.plan import MembershipOp, Operation, OpKind, UserOp
 from connector.report import Report
 from connector.state import JournalEntry
 from connector.target.check import Verdict
+from connector.upcoming import Event, EventKind, Timeline, shortfall_message
 
 if TYPE_CHECKING:
     from connector.target.checking.job import CheckedTarget
@@ -246,3 +248,65 @@ def render_target_check(console: Console, checked: CheckedTarget) -> None:
     console.print(table)
     counts = ", ".join(f"{verdict} {number}" for verdict, number in check.counts().items())
     console.print(Text(f"{len(check.findings)} findings: {counts}"))
+
+
+UPCOMING_WORDS = {
+    EventKind.JOINS: ("+ joins", "first working day at"),
+    EventKind.LEAVES: ("- leaves", "account goes inactive; left"),
+    EventKind.RIGHT_BEGINS: ("+ right", "gets"),
+    EventKind.RIGHT_ENDS: ("- right", "loses"),
+}
+
+
+def _upcoming_event(event: Event, timeline: Timeline, names: bool) -> Text:
+    mark, words = UPCOMING_WORDS[event.kind]
+    where = ", ".join(timeline.organisation(code) for code in event.organisations)
+    what = f"{words} {where}"
+    if event.right is not None:
+        what = f"{words} {event.right!r} via {where}"
+    if event.kind in (EventKind.LEAVES, EventKind.RIGHT_ENDS):
+        what += f" (last day {event.day - dt.timedelta(days=1)})"
+    return _line(f"  {mark:<9} ", event.person.text(names), f": {what}")
+
+
+def render_upcoming(console: Console, timeline: Timeline, names: bool = True) -> None:
+    """The look ahead as a compact timeline: one block per day on which something changes."""
+    days = timeline.days
+    console.print(
+        _line(
+            f"Upcoming from {timeline.first} to {timeline.last} ({len(days) - 1} days) if HR "
+            "stays as it is (nothing was contacted):"
+        )
+    )
+    for (organisation, right), counts in timeline.holders.items():
+        where = timeline.organisation(organisation)
+        console.print(_line(f"  {right!r} at {where}: {counts[0]} holder(s) on {timeline.first}"))
+    shortfalls = {
+        s.day: [t for t in timeline.shortfalls if t.day == s.day] for s in timeline.shortfalls
+    }
+    quiet = True
+    for index, day in enumerate(days):
+        events = timeline.events_on(day)
+        changed = [
+            (pair, counts[index - 1], counts[index])
+            for pair, counts in timeline.holders.items()
+            if index and counts[index] != counts[index - 1]
+        ]
+        short = shortfalls.get(day, [])
+        if not (events or changed or short):
+            continue
+        quiet = False
+        console.print(_line((f"{day} {day:%a}", "bold")))
+        for event in events:
+            console.print(_upcoming_event(event, timeline, names))
+        for (organisation, right), before, after in changed:
+            where = timeline.organisation(organisation)
+            console.print(_line(f"  {'= holders':<9} {right!r} at {where}: {before} → {after}"))
+        for shortfall in short:
+            console.print(
+                _line(
+                    (f"  {'! warning':<9}", "yellow"), " ", shortfall_message(shortfall, timeline)
+                )
+            )
+    if quiet:
+        console.print(_line("Nothing changes in these days."))
