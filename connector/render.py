@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
@@ -198,8 +199,30 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
     render_counts(console, report)
 
 
-def render_journal(console: Console, entries: list[JournalEntry]) -> None:
-    """The audit trail as a table."""
+def _in_zone(at: str, zone: ZoneInfo) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(zone)
+
+
+def local_moment(at: str, zone: ZoneInfo) -> str:
+    """A journal time (ISO, UTC) as ISO in the configured time zone (`...T08:30:00.000+01:00`)."""
+    local = _in_zone(at, zone)
+    return local.isoformat(timespec="milliseconds") if local else at
+
+
+def local_time(at: str, zone: ZoneInfo) -> str:
+    """A journal time for people, in the configured time zone: `2026-12-01 08:30:00 CET`."""
+    local = _in_zone(at, zone)
+    return f"{local:%Y-%m-%d %H:%M:%S %Z}" if local else at
+
+
+def render_journal(console: Console, entries: list[JournalEntry], zone: ZoneInfo) -> None:
+    """The audit trail as a table, times in the configured time zone."""
     if not entries:
         console.print(_line("No entries."))
         return
@@ -207,7 +230,8 @@ def render_journal(console: Console, entries: list[JournalEntry]) -> None:
     for column in ("at", "run", "person", "operation", "phase", "detail"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        cells = (e.at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
+        at = local_time(e.at, zone)
+        cells = (at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
         table.add_row(*(_text(cell) for cell in cells))
     console.print(table)
 
