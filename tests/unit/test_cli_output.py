@@ -17,9 +17,19 @@ from connector.config import load_config
 from connector.state import StateStore
 
 runner = CliRunner()
-COMMANDS = (
-    "validate plan sync resync upcoming log check-target demo sandbox serve approve"
-).split()
+COMMANDS = [
+    "validate",
+    "plan",
+    "sync",
+    "resync",
+    "upcoming",
+    "log",
+    "check-target",
+    "demo",
+    "sandbox",
+    "serve",
+    "approve",
+]
 
 
 def help_of(*command: str) -> str:
