@@ -67,6 +67,10 @@ def _person(report: Report, label: str) -> str:
     return report.directory.person(label, report.names)
 
 
+def _rows(number: int) -> str:
+    return f"{number} row" if number == 1 else f"{number} rows"
+
+
 def _line(*parts: str | tuple[str, str]) -> Text:
     """A line of literal text; `(text, style)` parts are styled."""
     return Text.assemble(*parts)
@@ -76,7 +80,13 @@ def render_rejections(console: Console, report: Report) -> None:
     """A table of rejected rows, if any."""
     if not report.rejected:
         return
-    table = Table(title=f"Rejected rows ({len(report.rejected)})", title_justify="left")
+    rows, reasons = report.rejected_rows, len(report.rejected)
+    title = (
+        f"Rejected rows ({rows})"
+        if rows == reasons
+        else f"Rejected rows ({rows}; {reasons} reasons)"
+    )
+    table = Table(title=title, title_justify="left")
     for column in ("file", "row", "field", "reason"):
         table.add_column(column, overflow="fold")
     for r in report.rejected:
@@ -146,10 +156,13 @@ def render_summary(console: Console, report: Report) -> None:
 def render_counts(console: Console, report: Report) -> None:
     """The summary line of counts, rejections, warnings and failures."""
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    if not any(report.counts.values()):  # nothing to count (validate, or no change)
+        counts = "no changes" if report.command != "validate" else ""
     console.print(
         _line(
-            f"{report.command} {report.run_id} as of {report.as_of}: {counts}; "
-            f"rejected {len(report.rejected)}, warnings {len(report.warnings)}, "
+            f"{report.command} {report.run_id} as of {report.as_of}: "
+            + (f"{counts}; " if counts else "")
+            + f"rejected rows {report.rejected_rows}, warnings {len(report.warnings)}, "
             f"failures {len(report.failures)} (exit {report.exit_code})"
         )
     )
@@ -178,7 +191,7 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
     elif report.rejected or report.warnings:
         console.print(
             _line(
-                f"({len(report.rejected)} rows rejected and {len(report.warnings)} warnings, "
+                f"({_rows(report.rejected_rows)} rejected and {len(report.warnings)} warnings, "
                 "as above)"
             )
         )
@@ -193,7 +206,7 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
         console.print(
             _line(
                 f"Read {report.extra.get('records', 0)} records ({people} people) and "
-                f"{report.extra.get('grants', 0)} grants; {len(report.rejected)} rows rejected."
+                f"{report.extra.get('grants', 0)} grants; {_rows(report.rejected_rows)} rejected."
             )
         )
     render_counts(console, report)

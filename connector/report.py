@@ -43,6 +43,12 @@ class Report:
     directory: Directory = EMPTY_DIRECTORY
     names: bool = True
 
+    @property
+    def rejected_rows(self) -> int:
+        """How many rows were rejected (a row rejected for two reasons is one row)."""
+        rows = {(r.file, r.row) for r in self.rejected if r.row is not None}
+        return len(rows) + sum(1 for r in self.rejected if r.row is None)
+
     def labels(self) -> set[str]:
         """The labels of every person the report mentions."""
         found = {f.person for f in self.failures}

@@ -119,3 +119,35 @@ def test_a_file_where_a_folder_is_expected_is_an_error_not_a_traceback(
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"{option}: {a_file} is a file" in done.stderr
+
+
+def hr_config(tmp_path: Path, rows: list[dict[str, str]]) -> Path:
+    from tests.factories import HR_FIELDS, write_csv
+
+    config = configure(tmp_path)
+    write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
+    return config
+
+
+def test_rows_rejected_counts_rows_and_reasons_apart(tmp_path: Path) -> None:
+    from tests.factories import hr_row
+
+    # one row with two bad fields, one row with one
+    rows = [hr_row(1), hr_row(2, email="no-at", start_date="soon"), hr_row(3, email="x")]
+    result = runner.invoke(
+        app, ["validate", "--config", str(hr_config(tmp_path, rows))], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 1
+    assert "Rejected rows (2; 3 reasons)" in result.stdout
+    assert "2 rows rejected." in result.stdout
+
+
+def test_validate_summary_has_no_all_zero_operation_line(tmp_path: Path) -> None:
+    from tests.factories import hr_row
+
+    result = runner.invoke(
+        app, ["validate", "--config", str(hr_config(tmp_path, [hr_row(1)]))], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0
+    assert "create 0" not in result.stdout and "deactivate" not in result.stdout
+    assert "rejected rows 0, warnings 0" in result.stdout

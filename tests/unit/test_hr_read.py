@@ -917,3 +917,26 @@ def test_a_grant_naming_a_national_number_as_employee_id_is_rejected_masked(
     assert (rejected.file, rejected.field) == ("grants.csv", "employee_id")
     assert "85.07.30-***.**" in rejected.reason and "03328" not in rejected.reason
     assert len(hr.grants) == 1
+
+
+def test_excel_scientific_notation_national_number_gets_the_exported_as_a_number_hint(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path / "hr.csv", [hr_row(1, national_id="8.5073E+10")])
+    (rejected,) = read_hr(path, POLICY).rejected
+    assert rejected.field == "national_id"
+    assert "exported as a number" in rejected.reason and "as text" in rejected.reason
+
+
+def test_wrong_headers_error_lists_the_columns_it_found(tmp_path: Path) -> None:
+    path = tmp_path / "hr.csv"
+    path.write_text("employee_id,naam,email\nE1,An,an@gent.be\n", encoding="utf-8")
+    with pytest.raises(InputError, match="the header has: employee_id, naam, email"):
+        read_hr(path, POLICY)
+
+
+def test_name_mismatch_warning_names_the_file(tmp_path: Path) -> None:
+    rows = [hr_row(1), hr_row(1, employee_id="E0901", given_name="Other")]
+    path = write_csv(tmp_path / "hr.csv", rows)
+    (warning,) = [w for w in read_hr(path, POLICY).warnings if w.kind == "name_mismatch"]
+    assert "in hr.csv rows 1, 2" in warning.message
