@@ -156,8 +156,8 @@ def render_summary(console: Console, report: Report) -> None:
 def render_counts(console: Console, report: Report) -> None:
     """The summary line of counts, rejections, warnings and failures."""
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
-    if not any(report.counts.values()):  # nothing to count (validate, or no change)
-        counts = "no changes" if report.command != "validate" else ""
+    if report.plan is None and not any(report.counts.values()):  # validate plans nothing
+        counts = ""
     console.print(
         _line(
             f"{report.command} {report.run_id} as of {report.as_of}: "

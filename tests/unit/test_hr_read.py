@@ -940,3 +940,37 @@ def test_name_mismatch_warning_names_the_file(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "hr.csv", rows)
     (warning,) = [w for w in read_hr(path, POLICY).warnings if w.kind == "name_mismatch"]
     assert "in hr.csv rows 1, 2" in warning.message
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_a_name_starting_like_a_formula_is_accepted_with_a_warning(
+    tmp_path: Path, start: str
+) -> None:
+    path = write_csv(tmp_path / "hr.csv", [hr_row(1, family_name=f"{start}SUM(A1)")])
+    hr = read_hr(path, POLICY)
+    assert len(hr.records) == 1
+    (warning,) = [w for w in hr.warnings if w.kind == "formula"]
+    assert (warning.file, warning.row, warning.field) == ("hr.csv", 1, "family_name")
+    assert "formula" in warning.message
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"),
+    [
+        ("given_name", 64),
+        ("family_name", 64),
+        ("department", 64),
+        ("job_title", 128),
+        ("organisation_name", 256),
+        ("employee_id", 64),
+    ],
+)
+def test_a_very_long_value_is_rejected_with_its_limit(
+    tmp_path: Path, field: str, limit: int
+) -> None:
+    fits = write_csv(tmp_path / "fits.csv", [hr_row(1, **{field: "x" * limit})])
+    assert len(read_hr(fits, POLICY).records) == 1
+    path = write_csv(tmp_path / "hr.csv", [hr_row(1, **{field: "x" * (limit + 1)})])
+    (rejected,) = read_hr(path, POLICY).rejected
+    assert rejected.field == field
+    assert f"{limit + 1} characters long; at most {limit}" in rejected.reason
