@@ -21,8 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
+from typer._click import core as click
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from connector import __version__, jobs, resolving
 from connector.config import Settings, config_path_from_env, load_config
@@ -39,9 +42,16 @@ from connector.errors import (
 from connector.hr.records import EmployeeKey
 from connector.logs import configure_logging
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
-from connector.render import render_journal, render_report, render_target_check
+from connector.render import (
+    local_moment,
+    render_journal,
+    render_report,
+    render_target_check,
+    render_upcoming,
+)
 from connector.report import Report, stopped_json
 from connector.target.checking import job as target_check
+from connector.upcoming import timeline, timeline_json
 
 if TYPE_CHECKING:
     from connector.sandbox.oauth import DemoClient, SandboxConfig
@@ -49,7 +59,61 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_SAFETY = 0, 1, 2, 3
 
+
+def _readable(params: list[click.Parameter]) -> list[click.Parameter]:
+    """Parameters as `--help` should show them: a flag with no `<bool>` type, an argument
+    named in capitals (`RUN_ID`)."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is None:
+            param.metavar = (param.name or "").upper()
+    return params
+
+
+def _literal_help(params: list[click.Parameter]) -> None:
+    """Help texts print as written: `[default: ...]` is text, not Rich markup."""
+    for param in params:
+        text = getattr(param, "help", None)
+        if isinstance(param, TyperOption | TyperArgument) and text:
+            param.help = escape(text)
+
+
+class Command(TyperCommand):
+    """A command whose `--help` reads cleanly (see `_readable`, `_literal_help`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _literal_help(self.params)
+        if self.help:
+            self.help = escape(self.help)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        """The parameters, `--help` included, made readable."""
+        return _readable(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        """`[OPTIONS] RUN_ID`, not `[OPTIONS] {run_id}`."""
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+class Group(TyperGroup):
+    """The command group, its own options (`--version`, `--help`) made readable."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        """The parameters, `--help` included, made readable."""
+        return _readable(super().get_params(ctx))
+
+
 app = typer.Typer(
+    cls=Group,
     name="scim-connector",
     help="Keep an ACM/IDM-style identity provider in step with HR, over SCIM 2.0.",
     no_args_is_help=True,
@@ -80,6 +144,7 @@ AsOfOption = Annotated[
     str | None,
     typer.Option(
         "--as-of",
+        metavar="YYYY-MM-DD",
         help="Run as of this date (YYYY-MM-DD) [default: today in the configured time zone].",
         show_default=False,
     ),
@@ -219,7 +284,7 @@ class Attempt:
         return stopped
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(
     config: ConfigOption = None, as_of: AsOfOption = None, format: FormatOption = Format.TEXT
 ) -> None:
@@ -243,7 +308,7 @@ AcceptColumnsOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=Command)
 def plan(
     config: ConfigOption = None,
     as_of: AsOfOption = None,
@@ -260,7 +325,7 @@ def plan(
     guarded(action, attempt.answer())
 
 
-@app.command()
+@app.command(cls=Command)
 def sync(
     config: ConfigOption = None,
     as_of: AsOfOption = None,
@@ -311,15 +376,23 @@ def parse_employee(text: str) -> EmployeeKey:
         raise UsageError(f"--employee: {exc}") from None
 
 
-@app.command()
+@app.command(cls=Command)
 def resync(
     employee: Annotated[
         list[str] | None,
-        typer.Option("--employee", help="ORG:EMPLOYEE_ID of a person to resync (repeatable)."),
+        typer.Option(
+            "--employee",
+            metavar="ORG:ID",
+            help="ORG:EMPLOYEE_ID of a person to resync (repeatable).",
+        ),
     ] = None,
     person: Annotated[
         list[str] | None,
-        typer.Option("--person", help="National number of a person to resync (repeatable)."),
+        typer.Option(
+            "--person",
+            metavar="NATIONAL_ID",
+            help="National number of a person to resync (repeatable).",
+        ),
     ] = None,
     config: ConfigOption = None,
     as_of: AsOfOption = None,
@@ -354,15 +427,67 @@ def resync(
     guarded(action, attempt.answer())
 
 
-@app.command()
+@app.command(cls=Command)
+def upcoming(
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=366, help="How many days to look ahead.")
+    ] = 30,
+    config: ConfigOption = None,
+    as_of: AsOfOption = None,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """What the next days bring if HR stays as it is: joiners, leavers, rights, back-ups.
+
+    Contacts nobody and writes nothing."""
+
+    def action() -> None:
+        settings = load(config)
+        first = parse_as_of(as_of) or jobs.today(settings)
+        inputs = jobs.read_inputs(settings)
+        ahead = timeline(
+            inputs.people.values(), inputs.mapping, first, days, settings.safety.min_holders
+        )
+        code = EXIT_PARTIAL if inputs.rejected else EXIT_OK
+        if format is Format.JSON:
+            rejected = Report(run_id="", command="upcoming", as_of=first, dry_run=True)
+            rejected.rejected = list(inputs.rejected)
+            answer = timeline_json(ahead, settings.report.names)
+            write_json(
+                {
+                    **answer,
+                    "rejected": rejected.to_json()["rejected"],
+                    "exit_code": code,
+                    "errors": [],
+                }
+            )
+        else:
+            render_upcoming(out, ahead, settings.report.names)
+            if inputs.rejected:
+                out.print(
+                    Text(
+                        f"{len(inputs.rejected)} HR rows were rejected and are left out of this "
+                        "look ahead (`scim-connector validate` lists them)."
+                    )
+                )
+        raise typer.Exit(code)
+
+    def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
+        return {"command": "upcoming", "errors": errors, "exit_code": code}
+
+    guarded(action, stopped if format is Format.JSON else None)
+
+
+@app.command(cls=Command)
 def log(
     person: Annotated[
-        str | None, typer.Option("--person", help="National number of the person.")
+        str | None,
+        typer.Option("--person", metavar="NATIONAL_ID", help="National number of the person."),
     ] = None,
     employee: Annotated[
-        str | None, typer.Option("--employee", help="ORG:EMPLOYEE_ID of the person.")
+        str | None,
+        typer.Option("--employee", metavar="ORG:ID", help="ORG:EMPLOYEE_ID of the person."),
     ] = None,
-    run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
+    run: Annotated[str | None, typer.Option("--run", metavar="RUN_ID", help="A run id.")] = None,
     config: ConfigOption = None,
     format: FormatOption = Format.TEXT,
 ) -> None:
@@ -374,15 +499,23 @@ def log(
         key = parse_employee(employee) if employee else None
         settings = load(config)
         entries = jobs.audit_trail(settings, person=person, employee=key, run_id=run)
+        zone = settings.lifecycle.zone()
         if format is Format.JSON:
-            write_json({"entries": [dataclasses.asdict(e) for e in entries]})
+            write_json(
+                {
+                    "timezone": settings.lifecycle.timezone,
+                    "entries": [
+                        {**dataclasses.asdict(e), "at": local_moment(e.at, zone)} for e in entries
+                    ],
+                }
+            )
             return
-        render_journal(out, entries)
+        render_journal(out, entries, zone)
 
     guarded(action)
 
 
-@app.command("check-target")
+@app.command("check-target", cls=Command)
 def check_target(
     config: ConfigOption = None,
     write_test: Annotated[
@@ -411,7 +544,7 @@ def check_target(
     guarded(action, stopped if format is Format.JSON else None)
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     state: Annotated[
         Path | None,
@@ -461,7 +594,7 @@ def demo(
     guarded(action)
 
 
-@app.command()
+@app.command(cls=Command)
 def sandbox(
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free one).")] = 8080,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -487,7 +620,7 @@ def sandbox(
         raise fail(f"--port: {port} is not a TCP port (0 to 65535)")
 
     def action() -> None:
-        with demo_job.state_directory(key_dir) as directory:
+        with demo_job.state_directory(key_dir, "--key-dir") as directory:
             client = generate_demo_client(directory)
             config = SandboxConfig(
                 clients=(client.sandbox_client(),), token_lifetime_seconds=token_lifetime
@@ -537,7 +670,7 @@ def _announce_sandbox(box: RunningSandbox, client: DemoClient, config: SandboxCo
     sys.stdout.flush()
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(config: ConfigOption = None) -> None:
     """Run as a service: HR webhook, scheduled syncs, /healthz, /readyz and /metrics."""
     from connector.service.server import (
@@ -558,7 +691,7 @@ def serve(config: ConfigOption = None) -> None:
     guarded(action)
 
 
-@app.command()
+@app.command(cls=Command)
 def resolve(
     employee: Annotated[
         str | None, typer.Option("--employee", help="ORG:EMPLOYEE_ID of the held person.")
@@ -608,7 +741,7 @@ def resolve(
     guarded(action, stopped if format is Format.JSON else None)
 
 
-@app.command()
+@app.command(cls=Command)
 def approve(
     run_id: Annotated[str, typer.Argument(help="The id of the run a safety check stopped.")],
     config: ConfigOption = None,

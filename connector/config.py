@@ -623,6 +623,14 @@ class LoggingSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
 
 
+class ReportSettings(_Section):
+    """`[report]`: what reports for people show."""
+
+    # People's names beside their employee keys in text reports and in `--format json`
+    # (`name`); off: keys and masked national numbers only.
+    names: bool = True
+
+
 class Settings(_Section):
     """The whole configuration; build it with `load_config`."""
 
@@ -635,6 +643,7 @@ class Settings(_Section):
     state: StateSettings = Field(default_factory=StateSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     _config_file: Path | None = PrivateAttr(default=None)
 

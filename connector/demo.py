@@ -18,6 +18,7 @@ from pathlib import Path
 
 from connector import jobs
 from connector.config import Settings, load_config
+from connector.errors import UsageError
 from connector.report import Report
 from connector.sandbox.oauth import DemoClient, SandboxConfig, generate_demo_client
 from connector.sandbox.server import RunningSandbox, sandbox_in_thread
@@ -79,10 +80,19 @@ path = "state.db"
 
 
 @contextmanager
-def state_directory(keep: Path | None) -> Iterator[Path]:
-    """`keep` if given (created if needed), else a temporary directory removed afterwards."""
+def state_directory(keep: Path | None, option: str = "--state") -> Iterator[Path]:
+    """`keep` if given (created if needed), else a temporary directory removed afterwards.
+
+    UsageError, naming `option`, if `keep` cannot be a folder (a file is there, say)."""
     if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
+        if keep.exists() and not keep.is_dir():
+            raise UsageError(f"{option}: {keep} is a file; give a folder (created if needed)")
+        try:
+            keep.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"{option}: cannot make the folder {keep}: {exc.strerror or exc}"
+            ) from None
         yield keep
         return
     with tempfile.TemporaryDirectory(prefix="scim-connector-demo-") as tmp:

@@ -42,6 +42,7 @@ from connector.people import (
     person_in_provisioning_window,
     steady_window,
 )
+from connector.people_display import person_label
 from connector.target.fit import TargetFit
 
 
@@ -53,9 +54,10 @@ def _as_last_mapped(
     values, not mapped again."""
     active = person_active_on(person, day)
     held = held_rights(person, grants, day) if active else ()
+    label = person_label(person)
     return DesiredUser(
         key=known.key,
-        label=known.label,
+        label=known.label if known.label == label else label,
         national_digits=person.national_id.digits,
         active=active,
         user_name=known.user_name,
@@ -70,11 +72,12 @@ def _as_last_mapped(
 
 def _as_pushed(user: DesiredUser, known: KnownUser) -> DesiredUser:
     """`user`, whose values are those last pushed, without them: the known user's objects are
-    shared (its key, label and userName are equal: the same person, the same values)."""
+    shared (its key and userName are equal: the same person, the same values; its label
+    too, unless the state store holds one from an older version)."""
     return replace(
         user,
         key=known.key,
-        label=known.label,
+        label=known.label if known.label == user.label else user.label,
         user_name=known.user_name,
         attributes=None,
         digests=known.digests,
@@ -221,7 +224,7 @@ def desired_state(
         outcome = holding(person, mine, known.users.get(key), last_pushed.get(key))
         notes[key] = outcome.notes
         if outcome.person is None:
-            whole[key] = person.national_id.masked
+            whole[key] = person_label(person)
         else:
             add(key, outcome.person, derived_grants(outcome.person, mapping))
     for key, label in whole.items():

@@ -126,10 +126,11 @@ def plan(
         planned = make_planned(
             settings, inputs, desired, known, as_of, initial_load=history.initial_load
         )
-    report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
-    report.warnings.extend(permission_warnings(settings))
-    plan_report(planned, report, settings.safety.min_holders)
-    report_cases(report, cases)
+        report = Report(run_id=run_id, command="plan", as_of=as_of, dry_run=True)
+        report.warnings.extend(permission_warnings(settings))
+        plan_report(planned, report, settings.safety.min_holders)
+        report_cases(report, cases)
+        report.name_people(inputs.people.values(), settings.report.names)
     return report
 
 

@@ -44,6 +44,7 @@ from connector.people import (
     most_recent_relation,
     person_active_on,
 )
+from connector.people_display import person_label
 from connector.target.fit import TargetFit, nested
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -202,7 +203,7 @@ class DesiredUser:
     """What the target should hold for one person on the run date."""
 
     key: str  # person key: keyed pseudonym of the national number, also the externalId
-    label: str  # masked national number, for people reading reports
+    label: str  # employee keys and masked national number (people_display.person_label)
     national_digits: str  # for matching in the target; never logged
     active: bool
     user_name: str
@@ -243,7 +244,7 @@ class DesiredState:
 
     users: dict[str, DesiredUser]  # by person key
     groups: dict[str, str]  # right name -> group displayName
-    held: dict[str, str]  # person key -> masked label, for people whose rows were rejected
+    held: dict[str, str]  # person key -> label, for people whose rows were rejected
     # (organisation code, right) for every right granted to someone in the HR input, on any
     # date: where a right is in use, so that an organisation left with no holder is seen.
     right_organisations: frozenset[tuple[str, str]] = frozenset()
@@ -385,7 +386,7 @@ def desired_user(
 
     return DesiredUser(
         key=key,
-        label=person.national_id.masked,
+        label=person_label(person),
         national_digits=person.national_id.digits,
         active=active,
         user_name=user_name,

@@ -80,6 +80,9 @@ def find_national_ids(text: str) -> list[NationalId]:
     return found
 
 
+_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+]?[0-9]+")
+
+
 def _compact(text: str) -> str:
     if text.isascii():
         if text.isprintable():  # the usual case: the only white space is the space
@@ -92,6 +95,11 @@ def _compact(text: str) -> str:
         return digits
     if not digits:
         raise InvalidNationalId("is empty")
+    if _SCIENTIFIC.fullmatch(text.strip()):
+        raise InvalidNationalId(
+            "is a number in scientific notation (like 8.5073E+10): it was exported as a number"
+            " (e.g. by a spreadsheet) and its last digits are lost: export the number as text"
+        )
     if not digits.isascii() or not digits.isdigit():
         raise InvalidNationalId(
             "contains characters other than digits and separators (dots, dashes, spaces)"

@@ -386,6 +386,7 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
                 Warning_(
                     kind="held",
                     message=f"person {label} left unchanged: all their HR rows were rejected",
+                    person=label,
                 )
             )
     for label, notes in sorted(noted.values(), key=lambda item: item[0]):
@@ -398,6 +399,7 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
                     file=why.file,
                     row=why.row,
                     field=why.field,
+                    person=label,
                 )
             )
     for gap in backup_gaps(planned.desired, min_holders):

@@ -6,16 +6,20 @@ Only the renderer's own words carry styles."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from connector.people_display import Directory
 from connector.plan import MembershipOp, Operation, OpKind, UserOp
 from connector.report import Report
 from connector.state import JournalEntry
 from connector.target.check import Verdict
+from connector.upcoming import Event, EventKind, Timeline, shortfall_message
 
 if TYPE_CHECKING:
     from connector.target.checking.job import CheckedTarget
@@ -39,12 +43,13 @@ def _short(path: str) -> str:
     return f"{parts[-4]}:{parts[-1]}"
 
 
-def _detail(op: Operation) -> str:
+def _detail(op: Operation, directory: Directory) -> str:
     if isinstance(op, MembershipOp):
         window = ""
         if op.begin or op.end:
             window = f" ({op.begin or '…'} → {op.end or '…'})"
-        orgs = f" via {', '.join(op.organisations)}" if op.organisations else ""
+        named = (directory.organisation(code) for code in op.organisations)
+        orgs = f" via {', '.join(named)}" if op.organisations else ""
         return f"{op.group}{orgs}{window}"
     if op.kind is OpKind.CREATE:
         return "new user"
@@ -57,6 +62,15 @@ def _text(value: object) -> Text:
     return Text(str(value))
 
 
+def _person(report: Report, label: str) -> str:
+    """A person as this report shows them: keys, name (where on) and masked number."""
+    return report.directory.person(label, report.names)
+
+
+def _rows(number: int) -> str:
+    return f"{number} row" if number == 1 else f"{number} rows"
+
+
 def _line(*parts: str | tuple[str, str]) -> Text:
     """A line of literal text; `(text, style)` parts are styled."""
     return Text.assemble(*parts)
@@ -66,7 +80,13 @@ def render_rejections(console: Console, report: Report) -> None:
     """A table of rejected rows, if any."""
     if not report.rejected:
         return
-    table = Table(title=f"Rejected rows ({len(report.rejected)})", title_justify="left")
+    rows, reasons = report.rejected_rows, len(report.rejected)
+    title = (
+        f"Rejected rows ({rows})"
+        if rows == reasons
+        else f"Rejected rows ({rows}; {reasons} reasons)"
+    )
+    table = Table(title=title, title_justify="left")
     for column in ("file", "row", "field", "reason"):
         table.add_column(column, overflow="fold")
     for r in report.rejected:
@@ -78,7 +98,10 @@ def render_rejections(console: Console, report: Report) -> None:
 def render_warnings(console: Console, report: Report) -> None:
     """One line per warning."""
     for w in report.warnings:
-        console.print(_line(("warning", "yellow"), f" [{w.kind}] {w.message}"))
+        message = w.message
+        if w.person:  # the label in the message, as reports show the person
+            message = message.replace(w.person, _person(report, w.person))
+        console.print(_line(("warning", "yellow"), f" [{w.kind}] {message}"))
 
 
 def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
@@ -98,7 +121,7 @@ def render_plan(console: Console, report: Report, title: str = "Plan") -> None:
         table.add_column("person")
         table.add_column("what", overflow="fold")
         for op in sorted(ops, key=lambda op: op.label):
-            table.add_row(_text(op.label), _text(_detail(op)))
+            table.add_row(_text(_person(report, op.label)), _text(_detail(op, report.directory)))
         console.print(table)
 
 
@@ -110,7 +133,7 @@ def render_failures(console: Console, report: Report) -> None:
     for column in ("person", "operation", "reason"):
         table.add_column(column, overflow="fold")
     for f in report.failures:
-        table.add_row(_text(f.person), _text(f.operation), _text(f.reason))
+        table.add_row(_text(_person(report, f.person)), _text(f.operation), _text(f.reason))
     console.print(table)
 
 
@@ -153,10 +176,13 @@ def render_summary(console: Console, report: Report) -> None:
 def render_counts(console: Console, report: Report) -> None:
     """The summary line of counts, rejections, warnings and failures."""
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    if report.plan is None and not any(report.counts.values()):  # validate plans nothing
+        counts = ""
     console.print(
         _line(
-            f"{report.command} {report.run_id} as of {report.as_of}: {counts}; "
-            f"rejected {len(report.rejected)}, warnings {len(report.warnings)}, "
+            f"{report.command} {report.run_id} as of {report.as_of}: "
+            + (f"{counts}; " if counts else "")
+            + f"rejected rows {report.rejected_rows}, warnings {len(report.warnings)}, "
             f"failures {len(report.failures)} (exit {report.exit_code})"
         )
     )
@@ -185,7 +211,7 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
     elif report.rejected or report.warnings:
         console.print(
             _line(
-                f"({len(report.rejected)} rows rejected and {len(report.warnings)} warnings, "
+                f"({_rows(report.rejected_rows)} rejected and {len(report.warnings)} warnings, "
                 "as above)"
             )
         )
@@ -201,14 +227,36 @@ def render_report(console: Console, report: Report, details: bool = True) -> Non
         console.print(
             _line(
                 f"Read {report.extra.get('records', 0)} records ({people} people) and "
-                f"{report.extra.get('grants', 0)} grants; {len(report.rejected)} rows rejected."
+                f"{report.extra.get('grants', 0)} grants; {_rows(report.rejected_rows)} rejected."
             )
         )
     render_counts(console, report)
 
 
-def render_journal(console: Console, entries: list[JournalEntry]) -> None:
-    """The audit trail as a table."""
+def _in_zone(at: str, zone: ZoneInfo) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(zone)
+
+
+def local_moment(at: str, zone: ZoneInfo) -> str:
+    """A journal time (ISO, UTC) as ISO in the configured time zone (`...T08:30:00.000+01:00`)."""
+    local = _in_zone(at, zone)
+    return local.isoformat(timespec="milliseconds") if local else at
+
+
+def local_time(at: str, zone: ZoneInfo) -> str:
+    """A journal time for people, in the configured time zone: `2026-12-01 08:30:00 CET`."""
+    local = _in_zone(at, zone)
+    return f"{local:%Y-%m-%d %H:%M:%S %Z}" if local else at
+
+
+def render_journal(console: Console, entries: list[JournalEntry], zone: ZoneInfo) -> None:
+    """The audit trail as a table, times in the configured time zone."""
     if not entries:
         console.print(_line("No entries."))
         return
@@ -216,7 +264,8 @@ def render_journal(console: Console, entries: list[JournalEntry]) -> None:
     for column in ("at", "run", "person", "operation", "phase", "detail"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        cells = (e.at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
+        at = local_time(e.at, zone)
+        cells = (at, e.run_id, e.person or "", e.kind, e.phase, e.detail or "")
         table.add_row(*(_text(cell) for cell in cells))
     console.print(table)
 
@@ -257,3 +306,65 @@ def render_target_check(console: Console, checked: CheckedTarget) -> None:
     console.print(table)
     counts = ", ".join(f"{verdict} {number}" for verdict, number in check.counts().items())
     console.print(Text(f"{len(check.findings)} findings: {counts}"))
+
+
+UPCOMING_WORDS = {
+    EventKind.JOINS: ("+ joins", "first working day at"),
+    EventKind.LEAVES: ("- leaves", "account goes inactive; left"),
+    EventKind.RIGHT_BEGINS: ("+ right", "gets"),
+    EventKind.RIGHT_ENDS: ("- right", "loses"),
+}
+
+
+def _upcoming_event(event: Event, timeline: Timeline, names: bool) -> Text:
+    mark, words = UPCOMING_WORDS[event.kind]
+    where = ", ".join(timeline.organisation(code) for code in event.organisations)
+    what = f"{words} {where}"
+    if event.right is not None:
+        what = f"{words} {event.right!r} via {where}"
+    if event.kind in (EventKind.LEAVES, EventKind.RIGHT_ENDS):
+        what += f" (last day {event.day - dt.timedelta(days=1)})"
+    return _line(f"  {mark:<9} ", event.person.text(names), f": {what}")
+
+
+def render_upcoming(console: Console, timeline: Timeline, names: bool = True) -> None:
+    """The look ahead as a compact timeline: one block per day on which something changes."""
+    days = timeline.days
+    console.print(
+        _line(
+            f"Upcoming from {timeline.first} to {timeline.last} ({len(days) - 1} days) if HR "
+            "stays as it is (nothing was contacted):"
+        )
+    )
+    for (organisation, right), counts in timeline.holders.items():
+        where = timeline.organisation(organisation)
+        console.print(_line(f"  {right!r} at {where}: {counts[0]} holder(s) on {timeline.first}"))
+    shortfalls = {
+        s.day: [t for t in timeline.shortfalls if t.day == s.day] for s in timeline.shortfalls
+    }
+    quiet = True
+    for index, day in enumerate(days):
+        events = timeline.events_on(day)
+        changed = [
+            (pair, counts[index - 1], counts[index])
+            for pair, counts in timeline.holders.items()
+            if index and counts[index] != counts[index - 1]
+        ]
+        short = shortfalls.get(day, [])
+        if not (events or changed or short):
+            continue
+        quiet = False
+        console.print(_line((f"{day} {day:%a}", "bold")))
+        for event in events:
+            console.print(_upcoming_event(event, timeline, names))
+        for (organisation, right), before, after in changed:
+            where = timeline.organisation(organisation)
+            console.print(_line(f"  {'= holders':<9} {right!r} at {where}: {before} → {after}"))
+        for shortfall in short:
+            console.print(
+                _line(
+                    (f"  {'! warning':<9}", "yellow"), " ", shortfall_message(shortfall, timeline)
+                )
+            )
+    if quiet:
+        console.print(_line("Nothing changes in these days."))

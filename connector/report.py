@@ -4,10 +4,13 @@ monitoring scripts (`--format json`). Holds no national number in clear."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector.hr.records import Rejection, Warning_
+from connector.people import Person
+from connector.people_display import EMPTY_DIRECTORY, Directory, directory_for
 from connector.plan import MembershipOp, Operation, OpKind, Plan
 from connector.state.records import CorrelationCase
 
@@ -16,7 +19,7 @@ from connector.state.records import CorrelationCase
 class Failure:
     """An operation that failed after its retries."""
 
-    person: str  # masked
+    person: str  # the person's label: employee keys and masked national number
     operation: str
     reason: str
 
@@ -38,6 +41,40 @@ class Report:
     # Open correlation cases: people held until `scim-connector resolve` says which account.
     correlation_cases: list[CorrelationCase] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # How the people and organisations the report mentions are shown (`name_people`), and
+    # whether names are (`[report] names`).
+    directory: Directory = EMPTY_DIRECTORY
+    names: bool = True
+
+    @property
+    def rejected_rows(self) -> int:
+        """How many rows were rejected (a row rejected for two reasons is one row)."""
+        rows = {(r.file, r.row) for r in self.rejected if r.row is not None}
+        return len(rows) + sum(1 for r in self.rejected if r.row is None)
+
+    def labels(self) -> set[str]:
+        """The labels of every person the report mentions."""
+        found = {f.person for f in self.failures}
+        found.update(w.person for w in self.warnings if w.person)
+        if self.plan is not None:
+            found.update(op.label for op in self.plan.operations)
+            found.update(self.plan.held.values())
+        return found
+
+    def name_people(self, people: Iterable[Person], names: bool) -> None:
+        """Look up, in the HR input's people, how the people the report mentions are shown."""
+        self.names = names
+        self.directory = directory_for(self.labels(), people)
+
+    def person_json(self, label: str) -> dict[str, Any]:
+        """`person` (the label), `employee_keys` and (names on) `name`, for a JSON object."""
+        shown = self.directory.people.get(label)
+        if shown is not None:
+            return {"person": label, **shown.json_fields(self.names)}
+        out: dict[str, Any] = {"person": label, "employee_keys": []}
+        if self.names:
+            out["name"] = None
+        return out
 
     @property
     def exit_code(self) -> int:
@@ -61,20 +98,44 @@ class Report:
                 {"file": r.file, "row": r.row, "line": r.line, "field": r.field, "reason": r.reason}
                 for r in self.rejected
             ],
-            "warnings": [_warning_json(w) for w in self.warnings],
+            "warnings": [self._warning_json(w) for w in self.warnings],
             "failures": [
-                {"person": f.person, "operation": f.operation, "reason": f.reason}
+                {**self.person_json(f.person), "operation": f.operation, "reason": f.reason}
                 for f in self.failures
             ],
-            "held": sorted(self.plan.held.values()) if self.plan else [],
+            "held": [self.person_json(label) for label in sorted(self.plan.held.values())]
+            if self.plan
+            else [],
             "correlation_cases": [case.to_json() for case in self.correlation_cases],
             "safety_stopped": self.safety_stopped,
             "exit_code": self.exit_code,
             "errors": [],
         }
         if self.plan is not None:
-            out["operations"] = [_operation_json(op) for op in self.plan.operations]
+            out["operations"] = [self._operation_json(op) for op in self.plan.operations]
         out.update(self.extra)
+        return out
+
+    def _warning_json(self, warning: Warning_) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": warning.kind, "message": warning.message}
+        for key in ("file", "row", "field"):
+            value = getattr(warning, key)
+            if value is not None:
+                out[key] = value
+        if warning.person:
+            out.update(self.person_json(warning.person))
+        return out
+
+    def _operation_json(self, op: Operation) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": op.kind.value, **self.person_json(op.label)}
+        if isinstance(op, MembershipOp):
+            out["right"] = op.right
+            out["group"] = op.group
+            out["organisations"] = list(op.organisations)
+            out["begin"] = op.begin.isoformat() if op.begin else None
+            out["end"] = op.end.isoformat() if op.end else None
+        else:
+            out["attributes"] = [c.path for c in op.changes]
         return out
 
 
@@ -105,25 +166,3 @@ def stopped_json(
         "exit_code": exit_code,
         "errors": errors,
     }
-
-
-def _warning_json(warning: Warning_) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": warning.kind, "message": warning.message}
-    for key in ("file", "row", "field"):
-        value = getattr(warning, key)
-        if value is not None:
-            out[key] = value
-    return out
-
-
-def _operation_json(op: Operation) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": op.kind.value, "person": op.label}
-    if isinstance(op, MembershipOp):
-        out["right"] = op.right
-        out["group"] = op.group
-        out["organisations"] = list(op.organisations)
-        out["begin"] = op.begin.isoformat() if op.begin else None
-        out["end"] = op.end.isoformat() if op.end else None
-    else:
-        out["attributes"] = [c.path for c in op.changes]
-    return out

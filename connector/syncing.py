@@ -131,6 +131,7 @@ async def sync(
                         store.save_target_profile(target_key(settings), run.profile)
             finally:
                 store.close()
+        report.name_people(inputs.people.values(), settings.report.names)
     return report
 
 
@@ -230,6 +231,7 @@ class Run:
                     Warning_(
                         kind="persistent_failure",
                         message=f"{label}: failed in {runs} consecutive runs; last: {reason}",
+                        person=label,
                     )
                 )
 
@@ -396,7 +398,9 @@ def _deleted_leavers(
 def _report_observation(report: Report, observation: Observation) -> None:
     for label in observation.drifted:
         report.warnings.append(
-            Warning_(kind="drift", message=f"{label}: changed in the target; put back")
+            Warning_(
+                kind="drift", message=f"{label}: changed in the target; put back", person=label
+            )
         )
     for label in observation.unreadable:
         report.warnings.append(
@@ -407,7 +411,7 @@ def _report_observation(report: Report, observation: Observation) -> None:
         )
     for label in observation.vanished:
         report.warnings.append(
-            Warning_(kind="vanished", message=f"{label}: no longer in the target")
+            Warning_(kind="vanished", message=f"{label}: no longer in the target", person=label)
         )
     for label, right in observation.lost_memberships:
         report.warnings.append(
@@ -415,6 +419,7 @@ def _report_observation(report: Report, observation: Observation) -> None:
                 kind="membership_restored",
                 message=f"{label}: managed membership of {right!r} was removed in the target; "
                 "restoring it while the grant is valid",
+                person=label,
             )
         )
 

@@ -139,7 +139,11 @@ def check_header(
         raise InputError(name, f"column(s) {', '.join(doubled)} appear more than once")
     missing = [n for n in layout.required if n not in names]
     if missing:
-        hint = "" if layout.known & set(names) else "; is the header row missing?"
+        if layout.known & set(names):  # a header: say what it has
+            listed = ", ".join(n for n in names if n)
+            hint = mask_national_ids(f"; the header has: {listed}")
+        else:  # the first line is data, not to be repeated
+            hint = "; is the header row missing?"
         raise InputError(name, f"missing required column(s): {', '.join(missing)}{hint}")
     unknown = [n for n in names if n and n not in layout.known]
     if unknown:

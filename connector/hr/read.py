@@ -273,6 +273,7 @@ def _read_hr_file(
                 copies.append(_seen(here, lines))
         if record is not None:
             kept.append(record)
+            out.warnings.extend(_formula_warnings(source, record))
             continue
         rejections = _rejections(source, raw, problems)
         out.rejected.extend(rejections)
@@ -306,6 +307,50 @@ def _seen(where: HrRecord | _Seen, lines: _LineNumbers) -> _Seen:
     return _Seen(where.row, lines.line(where.row), where.national_id.digits)
 
 
+# The longest value accepted per field, in characters: the usual limits of identity providers'
+# SCIM endpoints (Microsoft Entra ID, for one: givenName, surname, department 64; jobTitle 128),
+# so that a value is rejected here, with its row, rather than refused by the target.
+MAX_LENGTHS = {
+    "employee_id": 64,
+    "given_name": 64,
+    "family_name": 64,
+    "organisation_name": 256,
+    "department": 64,
+    "job_title": 128,
+}
+# A cell starting with one of these is a formula to a spreadsheet that opens an export of
+# the target (CSV injection): accepted, with a warning.
+FORMULA_STARTS = ("=", "+", "-", "@")
+FORMULA_FIELDS = ("given_name", "family_name", "organisation_name", "department", "job_title")
+
+
+def _too_long(values: dict[str, str]) -> bool:
+    return any(len(values.get(name) or "") > limit for name, limit in MAX_LENGTHS.items())
+
+
+def _check_lengths(f: _Fields) -> None:
+    for name, limit in MAX_LENGTHS.items():
+        value = f.optional(name)
+        if value is not None and len(value) > limit and not f.has_problem(name):
+            f.reject(name, f"is {len(value)} characters long; at most {limit} are accepted")
+
+
+def _formula_warnings(source: str, record: HrRecord) -> Iterator[Warning_]:
+    for name in FORMULA_FIELDS:
+        value = getattr(record, name)
+        if value and value.startswith(FORMULA_STARTS):
+            yield Warning_(
+                kind="formula",
+                message=mask_national_ids(
+                    f"{source} row {record.row}: {name} starts with {value[0]!r}; a spreadsheet "
+                    "opening an export of the target may run it as a formula"
+                ),
+                file=source,
+                row=record.row,
+                field=name,
+            )
+
+
 def _hr_record(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) -> HrRecord | None:
     """The fast path: the row's record if the row is valid as it is, else None.
 
@@ -334,6 +379,8 @@ def _hr_record(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) -> Hr
     except (KeyError, ValueError):
         return None
     if _relation_dates_problem(start_date, end_date, relation, policy) is not None:
+        return None
+    if _too_long(values):
         return None
     return HrRecord(
         source=source,
@@ -372,6 +419,7 @@ def _check_hr_row(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) ->
     relation = f.parse("relation", _relation) or RelationType.EMPLOYEE
     rights = f.parse("rights", c.rights) or ()
     _check_relation_dates(f, start_date, end_date, relation, policy)
+    _check_lengths(f)
     key = EmployeeKey(organisation_code, employee_id) if organisation_code and employee_id else None
     if (
         f.problems
@@ -479,7 +527,8 @@ def _name_mismatches(source: str, records: list[HrRecord]) -> list[Warning_]:
         first = person_records[0]
         rows = ", ".join(str(r.row) for r in person_records)
         message = (
-            f"national number {first.national_id.masked} has different names in rows {rows};"
+            f"national number {first.national_id.masked} has different names in {source}"
+            f" rows {rows};"
             " the row with the latest start_date gives the name"
         )
         warnings.append(

@@ -153,6 +153,7 @@ class Warning_:
     file: str | None = None
     row: int | None = None
     field: str | None = None
+    person: str | None = None  # the label of the person it is about (people_display)
 
 
 @dataclass(slots=True)

@@ -932,3 +932,60 @@ def test_a_grant_naming_a_national_number_as_employee_id_is_rejected_masked(
     assert (rejected.file, rejected.field) == ("grants.csv", "employee_id")
     assert "85.07.30-***.**" in rejected.reason and "03328" not in rejected.reason
     assert len(hr.grants) == 1
+
+
+def test_excel_scientific_notation_national_number_gets_the_exported_as_a_number_hint(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path / "hr.csv", [hr_row(1, national_id="8.5073E+10")])
+    (rejected,) = read_hr(path, POLICY).rejected
+    assert rejected.field == "national_id"
+    assert "exported as a number" in rejected.reason and "as text" in rejected.reason
+
+
+def test_wrong_headers_error_lists_the_columns_it_found(tmp_path: Path) -> None:
+    path = tmp_path / "hr.csv"
+    path.write_text("employee_id,naam,email\nE1,An,an@gent.be\n", encoding="utf-8")
+    with pytest.raises(InputError, match="the header has: employee_id, naam, email"):
+        read_hr(path, POLICY)
+
+
+def test_name_mismatch_warning_names_the_file(tmp_path: Path) -> None:
+    rows = [hr_row(1), hr_row(1, employee_id="E0901", given_name="Other")]
+    path = write_csv(tmp_path / "hr.csv", rows)
+    (warning,) = [w for w in read_hr(path, POLICY).warnings if w.kind == "name_mismatch"]
+    assert "in hr.csv rows 1, 2" in warning.message
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_a_name_starting_like_a_formula_is_accepted_with_a_warning(
+    tmp_path: Path, start: str
+) -> None:
+    path = write_csv(tmp_path / "hr.csv", [hr_row(1, family_name=f"{start}SUM(A1)")])
+    hr = read_hr(path, POLICY)
+    assert len(hr.records) == 1
+    (warning,) = [w for w in hr.warnings if w.kind == "formula"]
+    assert (warning.file, warning.row, warning.field) == ("hr.csv", 1, "family_name")
+    assert "formula" in warning.message
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"),
+    [
+        ("given_name", 64),
+        ("family_name", 64),
+        ("department", 64),
+        ("job_title", 128),
+        ("organisation_name", 256),
+        ("employee_id", 64),
+    ],
+)
+def test_a_very_long_value_is_rejected_with_its_limit(
+    tmp_path: Path, field: str, limit: int
+) -> None:
+    fits = write_csv(tmp_path / "fits.csv", [hr_row(1, **{field: "x" * limit})])
+    assert len(read_hr(fits, POLICY).records) == 1
+    path = write_csv(tmp_path / "hr.csv", [hr_row(1, **{field: "x" * (limit + 1)})])
+    (rejected,) = read_hr(path, POLICY).rejected
+    assert rejected.field == field
+    assert f"{limit + 1} characters long; at most {limit}" in rejected.reason

@@ -132,10 +132,13 @@ def test_plan_json_lists_grants_with_right_group_organisations_and_dates() -> No
     ps = merge_people([record()], [grant(D(2026, 12, 1), D(2026, 12, 31))])
     plan, _ = run(ps, KnownState(), D(2026, 12, 1))
     report = Report(run_id="r", command="plan", as_of=plan.as_of, dry_run=True, plan=plan)
+    report.name_people(ps.values(), names=True)
     (granted,) = [op for op in report.to_json()["operations"] if op["kind"] == "grant"]
     assert granted == {
         "kind": "grant",
-        "person": "85.07.30-***.**",
+        "person": f"{GENT}:E1 (85.07.30-***.**)",
+        "employee_keys": [f"{GENT}:E1"],
+        "name": "An Peeters",
         "right": RIGHT,
         "group": RIGHT,
         "organisations": [GENT],
