@@ -167,7 +167,7 @@ def test_without_a_record_of_what_was_pushed_the_whole_person_is_held() -> None:
         people(rec(2, org=ORG_B, digits=DIGITS)), known, D(2027, 1, 5), holds=[relation_hold()]
     )
     plan = make_plan(desired, known, D(2027, 1, 5))
-    assert plan.empty and list(plan.held.values()) == ["85.00.00-***.**"]
+    assert plan.empty and list(plan.held.values()) == ["0212345668:E2 (85.00.00-***.**)"]
     assert notes(plan) == [f"left unchanged: no record of work relation {E1} as last pushed"]
 
 

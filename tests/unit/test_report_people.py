@@ -22,8 +22,8 @@ runner = CliRunner()
 
 def setup(tmp_path: Path, *, names: bool | None = None, bad_row: bool = False) -> Path:
     rows = [hr_row(n, rights="Premiezoeker Gebruiker") for n in (1, 2)]
-    if bad_row:  # a second relation of person 2, with a bad e-mail: person 2 is held
-        # (named by the keys of their accepted rows; the rejected row is listed as rejected)
+    if bad_row:  # a second relation of person 2, with a bad e-mail: that relation is held
+        # (person 2 named by the keys of their accepted rows; the row is listed as rejected)
         rows.append(hr_row(2, employee_id="E0902", email="no-at-sign"))
     write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
     config = tmp_path / "connector.toml"
@@ -79,21 +79,16 @@ def test_json_operations_carry_employee_keys_and_name(tmp_path: Path) -> None:
     assert creates[0]["person"] == f"{GENT}:E0001 (85.07.30-***.**)"
 
 
-def test_held_person_is_named_in_the_warning_and_in_json(tmp_path: Path) -> None:
+def test_a_held_relation_names_its_person_in_the_warning_and_in_json(tmp_path: Path) -> None:
     config = setup(tmp_path, bad_row=True)
     code, text = plan(config)
     assert code == 1
-    assert f"person {GENT}:E0002 Given2 Family2 (85.07.30-***.**) left" in text
+    assert f"person {GENT}:E0002 Given2 Family2 (85.07.30-***.**): work relation" in text
     _, answer = plan(config, "--format", "json")
     report = json.loads(answer)
-    assert report["held"] == [
-        {
-            "person": f"{GENT}:E0002 (85.07.30-***.**)",
-            "employee_keys": [f"{GENT}:E0002"],
-            "name": "Given2 Family2",
-        }
-    ]
+    assert report["held"] == []  # only the rejected relation is held, not the person
     (held,) = [w for w in report["warnings"] if w["kind"] == "held"]
+    assert held["person"] == f"{GENT}:E0002 (85.07.30-***.**)"
     assert held["employee_keys"] == [f"{GENT}:E0002"]
     assert held["name"] == "Given2 Family2"
 
