@@ -53,6 +53,12 @@ def label_of(employee_keys: Iterable[str], masked: str) -> str:
     return f"{keys} ({masked})" if keys else masked
 
 
+def masked_of(label: str) -> str:
+    """The masked national number in a label (`label_of`'s inverse; a bare masked number as is)."""
+    keys, sep, rest = label.rpartition(" (")
+    return rest[:-1] if sep and keys and rest.endswith(")") else label
+
+
 def display_of(person: Person) -> PersonDisplay:
     """How reports name this person."""
     return PersonDisplay(

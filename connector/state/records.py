@@ -10,6 +10,7 @@ from typing import Any
 
 from connector.errors import ConnectorError
 from connector.hr.records import EmployeeKey
+from connector.people_display import masked_of
 
 
 class StateError(ConnectorError):
@@ -104,7 +105,7 @@ class CorrelationCase:
     word: both sides, as reports show them (no national number in clear)."""
 
     person_key: str
-    label: str  # the person's masked national number
+    label: str  # the person's label (`people_display.label_of`: keys, masked number)
     name: str | None
     employee_keys: tuple[str, ...]  # ORG:ID
     scim_id: str  # the account's
@@ -122,7 +123,7 @@ class CorrelationCase:
         """The person as reports name them: employee keys, name, masked number."""
         keys = ", ".join(self.employee_keys) or "(no employee key)"
         name = f" {self.name}" if self.name else ""
-        return f"{keys}{name} ({self.label})"
+        return f"{keys}{name} ({masked_of(self.label)})"
 
     def account_text(self) -> str:
         """The account as reports name it: SCIM id, userName, externalId, masked number."""
@@ -141,7 +142,7 @@ class CorrelationCase:
             "person": {
                 "employees": list(self.employee_keys),
                 "name": self.name,
-                "national_id": self.label,
+                "national_id": masked_of(self.label),
             },
             "account": {
                 "scim_id": self.scim_id,

@@ -206,7 +206,7 @@ def test_resolved_by_link_the_newcomer_adopts_that_account_and_the_leaver_is_unl
 ) -> None:
     a_id, _, _ = leaver_and_newcomer(connector)
     done = connector.resolve(person="99.09.09-302.18", link=a_id)
-    assert done.link_scim_id == a_id and done.unlinked == "66.06.06-***.**"
+    assert done.link_scim_id == a_id and done.unlinked == "0207451227:A1 (66.06.06-***.**)"
 
     report = connector.sync(D(2027, 1, 5))
     assert report.exit_code == 0, report.to_json()
