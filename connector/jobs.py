@@ -42,9 +42,10 @@ from connector.planning import (
     warn_loose_state_files,
 )
 from connector.report import Report
+from connector.selection import Selection, SelectionError
 from connector.state import Approval, JournalEntry, StateLock, StateStore, lock_path
 from connector.state import backup as state_backup
-from connector.syncing import ProgressSink, Run, Selection, SelectionError, learned, sync
+from connector.syncing import ProgressSink, Run, learned, sync
 from connector.target.connect import retry_policy, target_key
 
 log = structlog.get_logger(__name__)

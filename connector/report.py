@@ -24,6 +24,18 @@ class Failure:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Elsewhere:
+    """The rejected rows a resync leaves out of its report (`Report.scope_rejections`)."""
+
+    other_rows: int  # about other people
+    unattributed_rows: int  # about nobody who can be told: could be anyone's
+
+
+def _rows(n: int) -> str:
+    return f"{n} HR row{'' if n == 1 else 's'}"
+
+
 @dataclass(slots=True)
 class Report:
     """Everything a run reports; `to_json` gives the documented `--format json` object."""
@@ -45,12 +57,47 @@ class Report:
     # whether names are (`[report] names`).
     directory: Directory = EMPTY_DIRECTORY
     names: bool = True
+    # A resync's: the rejected rows of the input that are not about the people it resyncs.
+    elsewhere: Elsewhere | None = None
 
     @property
     def rejected_rows(self) -> int:
         """How many rows were rejected (a row rejected for two reasons is one row)."""
         rows = {(r.file, r.row) for r in self.rejected if r.row is not None}
         return len(rows) + sum(1 for r in self.rejected if r.row is None)
+
+    @property
+    def input_rejected_rows(self) -> int:
+        """How many rows of the input were rejected, those a resync leaves out included."""
+        out = self.rejected_rows
+        if self.elsewhere is not None:
+            out += self.elsewhere.other_rows + self.elsewhere.unattributed_rows
+        return out
+
+    def scope_rejections(
+        self, theirs: Iterable[Rejection], other_rows: int, unattributed_rows: int
+    ) -> None:
+        """Keep only a resync's own rejected rows; count the others in a warning each (rows
+        about other people; rows that name nobody who can be told)."""
+        self.rejected = list(theirs)
+        self.elsewhere = Elsewhere(other_rows, unattributed_rows)
+        if other_rows:
+            self.warnings.append(
+                Warning_(
+                    kind="rejected_elsewhere",
+                    message=f"{_rows(other_rows)} about other people rejected in the HR input; "
+                    "not this resync's business: `scim-connector validate` lists them",
+                )
+            )
+        if unattributed_rows:
+            self.warnings.append(
+                Warning_(
+                    kind="unattributed_rows",
+                    message=f"{_rows(unattributed_rows)} rejected that name nobody who can be "
+                    "told (no readable national number, no known employee key): they could be "
+                    "anyone's, these people's too; `scim-connector validate` lists them",
+                )
+            )
 
     def labels(self) -> set[str]:
         """The labels of every person the report mentions."""
@@ -113,6 +160,11 @@ class Report:
         }
         if self.plan is not None:
             out["operations"] = [self._operation_json(op) for op in self.plan.operations]
+        if self.elsewhere is not None:
+            out["rejected_elsewhere"] = {
+                "other_people_rows": self.elsewhere.other_rows,
+                "unattributed_rows": self.elsewhere.unattributed_rows,
+            }
         out.update(self.extra)
         return out
 

@@ -12,13 +12,12 @@ import structlog
 
 from connector.apply import Applier, ApplyResult
 from connector.config import Settings
-from connector.errors import ConnectorError
 from connector.hr.columns import contract_columns
-from connector.hr.records import EmployeeKey, Warning_
+from connector.hr.records import Warning_
 from connector.keys import Keyring
 from connector.known import KnownState
 from connector.mapping import DesiredState
-from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
+from connector.nationalid import mask_national_ids
 from connector.ownership import claims, recover, recovery_reason
 from connector.plan import Plan
 from connector.planning import (
@@ -39,6 +38,7 @@ from connector.planning import (
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
+from connector.selection import Selection, owners, scope_rejections
 from connector.settling import settle
 from connector.state import StateLock, StateStore, lock_path
 from connector.state.backup import write_run_marker
@@ -48,37 +48,6 @@ from connector.target.profile import TargetProfile
 from connector.target.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
-
-
-class SelectionError(ConnectorError):
-    """A resync names someone the connector cannot find."""
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The people a `resync` is about: national numbers and/or employee keys."""
-
-    national_ids: tuple[str, ...] = ()  # as typed by the user; parsed here
-    employees: tuple[EmployeeKey, ...] = ()
-
-    def person_keys(self, ring: Keyring, inputs: Inputs, store: StateStore) -> frozenset[str]:
-        """The person keys selected; raises SelectionError for what matches nobody."""
-        keys = set()
-        for text in self.national_ids:
-            try:
-                keys.add(ring.person_key(parse_national_id(text).digits))
-            except InvalidNationalId as exc:
-                raise SelectionError(f"--person: {exc}") from None
-        owners = {r.key: digits for digits, p in inputs.people.items() for r in p.relations}
-        for employee in self.employees:
-            digits = owners.get(employee)
-            key = ring.person_key(digits) if digits else store.person_for_employee(employee)
-            if key is None:
-                raise SelectionError(
-                    f"--employee {employee}: not in the HR input and not managed by the connector"
-                )
-            keys.add(key)
-        return frozenset(keys)
 
 
 async def sync(
@@ -239,7 +208,8 @@ class Run:
         """Observe (if asked), plan, check, apply and record."""
         settings, store, client, report = self.settings, self.store, self.client, self.report
         ring = keyring(settings)
-        only = selection.person_keys(ring, self.inputs, store) if selection else None
+        owner_of = owners(self.inputs.people, ring, store.person_for_employee)
+        only = selection.person_keys(ring, owner_of, self.inputs.rejected) if selection else None
         with building():
             known = store.load_known()
         cases = store.cases("open")
@@ -282,6 +252,11 @@ class Run:
             initial_load=history.initial_load,
         )
         plan_report(planned, report, settings.safety.min_holders)
+        if selection is not None and only is not None:
+            scoped = scope_rejections(
+                self.inputs.rejected, only, selection.employees, ring, owner_of
+            )
+            report.scope_rejections(scoped.theirs, scoped.other_rows, scoped.unattributed_rows)
         report_cases(report, cases)
         report.extra["planned"] = planned.plan.counts()
         if planned.trips and not force and not self._approved(planned.plan):

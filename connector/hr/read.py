@@ -131,7 +131,7 @@ class _Seen:
 
     row: int
     line: int
-    national_digits: str | None
+    national_id: NationalId | None
 
 
 class _LineNumbers:
@@ -257,14 +257,14 @@ def _read_hr_file(
         if record is not None:  # the common case
             key: EmployeeKey | None = record.key
             problems: list[_Problem] = []
-            digits: str | None = record.national_id.digits
+            national_id: NationalId | None = record.national_id
         else:
             checked = _check_hr_row(raw, source, policy, context)
             record, problems = checked.record, checked.problems
             key = record.key if record is not None else checked.key
-            digits = checked.national_id.digits if checked.national_id else None
+            national_id = checked.national_id
         if key is not None:
-            here = record if record is not None else _Seen(raw.row, raw.line, digits)
+            here = record if record is not None else _Seen(raw.row, raw.line, national_id)
             first = seen.setdefault(key, here)
             if first is not here:
                 copies = duplicates.get(key)
@@ -275,7 +275,12 @@ def _read_hr_file(
             kept.append(record)
             out.warnings.extend(_formula_warnings(source, record))
             continue
-        rejections = _rejections(source, raw, problems)
+        digits = national_id.digits if national_id is not None else None
+        # A row that could not be split into fields still names whoever it names.
+        named = {n.digits: n for n in find_national_ids(raw.text) if n.digits != digits}
+        whom: tuple[NationalId, ...] = (national_id,) if national_id is not None else ()
+        whom += tuple(named[d] for d in sorted(named))
+        rejections = _rejections(source, raw, problems, key, whom)
         out.rejected.extend(rejections)
         if digits is not None:
             out.rejected_national_ids.add(digits)
@@ -284,7 +289,6 @@ def _read_hr_file(
         if rejections and (digits is not None or key is not None):
             out.holds.append(RowHold(rejections[0], digits, key))
         # A row that could not be split into fields still holds whoever it names.
-        named = {n.digits for n in find_national_ids(raw.text)} - {digits}
         out.rejected_national_ids.update(named)
         out.holds.extend(RowHold(rejections[0], d) for d in sorted(named) if rejections)
     del seen, context
@@ -304,7 +308,7 @@ def _read_hr_file(
 def _seen(where: HrRecord | _Seen, lines: _LineNumbers) -> _Seen:
     if isinstance(where, _Seen):
         return where
-    return _Seen(where.row, lines.line(where.row), where.national_id.digits)
+    return _Seen(where.row, lines.line(where.row), where.national_id)
 
 
 # The longest value accepted per field, in characters: the usual limits of identity providers'
@@ -497,11 +501,13 @@ def _reject_duplicates(
                 f"organisation_code and employee_id ({key}) also appear in row(s) {others};"
                 " all copies are rejected"
             )
-            rejection = _rejection(source, here.row, here.line, "employee_id", reason)
+            whom = (here.national_id,) if here.national_id is not None else ()
+            rejection = _rejection(source, here.row, here.line, "employee_id", reason, key, whom)
             out.rejected.append(rejection)
-            out.holds.append(RowHold(rejection, here.national_digits, key))
-            if here.national_digits is not None:
-                out.rejected_national_ids.add(here.national_digits)
+            digits = here.national_id.digits if here.national_id is not None else None
+            out.holds.append(RowHold(rejection, digits, key))
+            if digits is not None:
+                out.rejected_national_ids.add(digits)
 
 
 def _name_mismatches(source: str, records: list[HrRecord]) -> list[Warning_]:
@@ -571,7 +577,7 @@ def _read_grants_file(
         if checked.record is not None and not problems:
             out.grants.append(checked.record)
             continue
-        rejections = _rejections(source, raw, problems)
+        rejections = _rejections(source, raw, problems, checked.key)
         out.rejected.extend(rejections)
         if checked.key is not None and checked.key in accepted and rejections:
             # A typo in a grant must not withdraw the right: it holds the employee's
@@ -964,11 +970,35 @@ def _values(
 # ---------------------------------------------------------------------------- rejections
 
 
-def _rejections(source: str, raw: _RawRow, problems: list[_Problem]) -> list[Rejection]:
-    return [_rejection(source, raw.row, raw.line, p.field, p.reason) for p in problems]
+def _rejections(
+    source: str,
+    raw: _RawRow,
+    problems: list[_Problem],
+    key: EmployeeKey | None = None,
+    national_ids: tuple[NationalId, ...] = (),
+) -> list[Rejection]:
+    """The rejections of one row, one per problem, each saying whom the row is about."""
+    return [
+        _rejection(source, raw.row, raw.line, p.field, p.reason, key, national_ids)
+        for p in problems
+    ]
 
 
-def _rejection(source: str, row: int, line: int, field_: str | None, reason: str) -> Rejection:
+def _rejection(
+    source: str,
+    row: int,
+    line: int,
+    field_: str | None,
+    reason: str,
+    key: EmployeeKey | None = None,
+    national_ids: tuple[NationalId, ...] = (),
+) -> Rejection:
     return Rejection(
-        file=source, row=row, field=field_, reason=mask_national_ids(reason), line=line
+        file=source,
+        row=row,
+        field=field_,
+        reason=mask_national_ids(reason),
+        line=line,
+        key=key,
+        national_ids=national_ids,
     )

@@ -112,13 +112,23 @@ class GrantRecord:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A row that was not accepted: where it is and why. Never holds a national number in clear."""
+    """A row that was not accepted: where it is, why, and whom it is about as far as its cells
+    could be read. Never shows a national number in clear (`NationalId` masks itself)."""
 
     file: str
     row: int | None  # None for problems that are not about one row
     field: str | None
     reason: str
     line: int | None = None  # physical line in the file, when known
+    # Whom the row is about: its employee key (organisation code and employee id readable)
+    # and the valid national numbers it names. Neither: it could be anyone's row.
+    key: EmployeeKey | None = None
+    national_ids: tuple[NationalId, ...] = ()
+
+    @property
+    def attributed(self) -> bool:
+        """Whether the row says whom it is about (an employee key or a national number)."""
+        return self.key is not None or bool(self.national_ids)
 
     def __str__(self) -> str:
         where = self.file

@@ -127,7 +127,7 @@ class Metrics:
                 self.operations.labels(kind, "done").inc(count)
             for failure in report.failures:
                 self.operations.labels(failure.operation, "failed").inc()
-        self.rejected_rows.set(len(report.rejected))
+        self.rejected_rows.set(report.input_rejected_rows)
         retries = report.extra.get("retries")
         if isinstance(retries, int) and retries > 0:
             self.retries.inc(retries)

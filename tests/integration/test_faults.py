@@ -20,6 +20,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from connector import cli, jobs
+from connector.cli import output
 from connector.config import load_config
 from connector.report import Report
 from tests.factories import HR_FIELDS, hr_row, write_csv
@@ -220,7 +221,7 @@ def test_a_stopped_run_reports_nothing_done_the_plan_as_planned_and_how_to_appro
     config = configure(tmp_path / "run", server.base_url, people)
     sync(config)
     write_csv(tmp_path / "run" / "hr.csv", people[:8], fields=HR_FIELDS)
-    monkeypatch.setattr(cli, "out", Console(width=400, soft_wrap=True))  # no folded lines
+    monkeypatch.setattr(output, "out", Console(width=400, soft_wrap=True))  # no folded lines
     command = ["sync", "--config", str(config), "--as-of", DAY.isoformat()]
 
     as_json = CliRunner().invoke(cli.app, [*command, "--format", "json"])

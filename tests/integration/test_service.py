@@ -278,6 +278,23 @@ def test_a_signed_termination_event_deactivates_the_employee_in_the_target(setup
     assert trail == [("deactivate", "intent"), ("deactivate", "done")]
 
 
+def test_an_event_ends_ok_when_only_other_peoples_rows_are_bad(setup: Setup) -> None:
+    assert setup.sync().exit_code == 0
+    setup.rows[2]["email"] = "not an address"  # person 3's row is rejected from now on
+    setup.end(1, today() - dt.timedelta(days=1))
+    with in_thread(setup) as client:
+        assert client.event("ev-1", "E0001").status_code == 202
+        first = processed(setup, "ev-1")
+        rejected_rows = client.metrics()["scim_connector_rejected_rows"]
+        assert client.event("ev-2", "E0003", kind="updated").status_code == 202
+        own = processed(setup, "ev-2")
+    assert first.outcome == "ok"  # person 3's row is not person 1's business
+    assert setup.users()["person1@gent.be"]["active"] is False
+    assert rejected_rows == 1  # the gauge still counts the input's rejected rows
+    assert own.outcome == "partial"  # person 3's event: their own row is rejected
+    assert [status for _, _, status in setup.runs("event")] == ["done", "done"]
+
+
 def test_bad_signature_stale_timestamp_and_oversized_body_are_refused_and_change_nothing(
     setup: Setup,
 ) -> None:

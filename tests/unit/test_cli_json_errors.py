@@ -222,7 +222,9 @@ def test_a_report_has_an_empty_errors_list(tmp_path: Path) -> None:
 def test_a_safety_stop_that_escapes_as_an_error_answers_exit_3(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from connector.cli import Attempt, Format, guarded
+    from connector.cli.exits import guarded
+    from connector.cli.output import Format
+    from connector.cli.runs import Attempt
     from connector.errors import SafetyStop
 
     attempt = Attempt("sync", Format.JSON, dry_run=False)

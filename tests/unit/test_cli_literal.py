@@ -13,6 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from connector import cli, jobs
+from connector.cli import output
 from connector.config import load_config
 from connector.mapping import builtin_mapping_path
 from connector.report import Failure, Report
@@ -26,7 +27,7 @@ NASTY = ("Bogus [/] right", "[red]x[/red]", 'Odd "Q" [x]/y\\z', "[bold]big :smil
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wide enough that no table cell is folded, so that values can be looked for whole."""
-    monkeypatch.setattr(cli, "out", Console(width=400, soft_wrap=True))
+    monkeypatch.setattr(output, "out", Console(width=400, soft_wrap=True))
 
 
 def configure(tmp_path: Path, rights: tuple[str, ...], *, define: bool) -> Path:

@@ -1,0 +1,157 @@
+"""The commands on the state store: log, resolve, approve, state backup and restore."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from connector import jobs, resolving
+from connector.cli import output
+from connector.cli.exits import EXIT_OK, guarded
+from connector.cli.options import ConfigOption, FormatOption, load, parse_employee
+from connector.cli.output import Format, write_json
+from connector.errors import UsageError
+from connector.render import local_moment, render_journal
+
+
+def log(
+    person: Annotated[
+        str | None,
+        typer.Option("--person", metavar="NATIONAL_ID", help="National number of the person."),
+    ] = None,
+    employee: Annotated[
+        str | None,
+        typer.Option("--employee", metavar="ORG:ID", help="ORG:EMPLOYEE_ID of the person."),
+    ] = None,
+    run: Annotated[str | None, typer.Option("--run", metavar="RUN_ID", help="A run id.")] = None,
+    config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """The audit trail from the state store: by person, employee or run."""
+
+    def action() -> None:
+        if sum(x is not None for x in (person, employee, run)) != 1:
+            raise UsageError("log needs exactly one of --person, --employee or --run")
+        key = parse_employee(employee) if employee else None
+        settings = load(config)
+        entries = jobs.audit_trail(settings, person=person, employee=key, run_id=run)
+        zone = settings.lifecycle.zone()
+        if format is Format.JSON:
+            write_json(
+                {
+                    "timezone": settings.lifecycle.timezone,
+                    "entries": [
+                        {**dataclasses.asdict(e), "at": local_moment(e.at, zone)} for e in entries
+                    ],
+                }
+            )
+            return
+        render_journal(output.out, entries, zone)
+
+    guarded(action)
+
+
+def resolve(
+    employee: Annotated[
+        str | None, typer.Option("--employee", help="ORG:EMPLOYEE_ID of the held person.")
+    ] = None,
+    person: Annotated[
+        str | None, typer.Option("--person", help="National number of the held person.")
+    ] = None,
+    link: Annotated[
+        str | None,
+        typer.Option("--link", help="SCIM id of the account that is theirs: adopted next run."),
+    ] = None,
+    new_account: Annotated[
+        bool,
+        typer.Option("--new-account", help="Give them a new account of their own next run."),
+    ] = False,
+    config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """Resolve a correlation case: link the person to an account, or give them a new one."""
+    run_id = jobs.new_run_id()
+
+    def action() -> None:
+        key = parse_employee(employee) if employee else None
+        settings = load(config)
+        done = resolving.resolve(
+            settings, run_id, employee=key, person=person, link=link, new_account=new_account
+        )
+        if format is Format.JSON:
+            write_json({"command": "resolve", **done.to_json(), "exit_code": EXIT_OK, "errors": []})
+            return
+        out = output.out
+        who = done.case.person_text()
+        if done.link_scim_id is not None:
+            out.print(Text(f"{who}: the next sync adopts account {done.link_scim_id} for them."))
+        else:
+            out.print(Text(f"{who}: the next sync creates a new account for them."))
+        if done.unlinked is not None:
+            out.print(
+                Text(
+                    f"Account {done.link_scim_id} was linked to person {done.unlinked}; that "
+                    "link is dropped: the connector no longer manages them by that account."
+                )
+            )
+
+    def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
+        return {"command": "resolve", "errors": errors, "exit_code": code}
+
+    guarded(action, stopped if format is Format.JSON else None)
+
+
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The id of the run a safety check stopped.")],
+    config: ConfigOption = None,
+) -> None:
+    """Approve, once, the changes of a run a safety check stopped."""
+
+    def action() -> None:
+        settings = load(config)
+        approval = jobs.approve(settings, run_id)
+        output.out.print(
+            Text(
+                f"Approved run {run_id}: the next sync that plans exactly the same changes "
+                f"(the same people, attributes and values) applies them, once, until "
+                f"{approval.expires_at:%Y-%m-%d %H:%M} UTC. A sync planning anything else "
+                "is checked as usual."
+            )
+        )
+
+    guarded(action)
+
+
+def state_backup(
+    to: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
+    config: ConfigOption = None,
+) -> None:
+    """Copy the state store to a file, consistently, also while a sync or the service runs."""
+
+    def action() -> None:
+        jobs.backup_state(load(config), to)
+        output.out.print(Text(f"State store backed up to {to}."))
+
+    guarded(action)
+
+
+def state_restore(
+    backup: Annotated[Path, typer.Argument(help="A backup made by `state backup`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Replace the state store by a backup; the next sync recovers ownership of memberships."""
+
+    def action() -> None:
+        jobs.restore_state(load(config), backup)
+        output.out.print(
+            Text(
+                f"State store restored from {backup}. The next sync reads back the memberships "
+                "of the managed rights and recovers which are the connector's."
+            )
+        )
+
+    guarded(action)
