@@ -66,7 +66,10 @@ def demo(
         failed = any(r.failures or r.safety_stopped for r in reports)
         out.print(
             "The rejected rows are deliberate: they show how bad HR input is reported. "
-            "People behind them are held (left as they are), not cut off.",
+            "What a rejected row touches is held (left as last pushed), never cut off. "
+            "So is the correlation case: two people in the demo data share an e-mail "
+            "address, and an account is never handed to someone without proof that it is "
+            "theirs (README, 'How matching decides').",
             highlight=False,
         )
         raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
