@@ -244,7 +244,7 @@ def desired_state(
         hold_notes={
             key: (users[key].label if key in users else held[key], n)
             for key, n in notes.items()
-            if n
+            if n and (key in users or key in held)  # else out of scope: nothing to hold
         },
     )
 
