@@ -211,7 +211,9 @@ def desired_state(
 
     whole: dict[str, str] = {}  # people whose rows were all rejected, or not known enough
     for digits in by_digits.keys() - people.keys():
-        whole[keyring.person_key(digits)] = mask_digits(digits)
+        key = keyring.person_key(digits)
+        managed = known.users.get(key)
+        whole[key] = managed.label if managed is not None else mask_digits(digits)
     for key, managed in known.users.items():
         if key not in users and key not in pending and managed.employee_keys & by_key.keys():
             whole.setdefault(key, managed.label)
@@ -244,7 +246,7 @@ def desired_state(
         hold_notes={
             key: (users[key].label if key in users else held[key], n)
             for key, n in notes.items()
-            if n
+            if n and (key in users or key in held)  # else out of scope: nothing to hold
         },
     )
 

@@ -793,9 +793,9 @@ def _rows(
     name = str(path)
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-            lines = _decoded_lines(f, name)
+            lines = _Lines(f, name)
             if path.suffix.lower() in JSON_LINES_SUFFIXES:
-                yield from _jsonl_rows(lines, path.name, layout, warnings, header)
+                yield from _jsonl_rows(lines, name, path.name, layout, warnings, header)
             else:
                 yield from _csv_rows(lines, name, path.name, layout, warnings, header)
     except FileNotFoundError:
@@ -806,15 +806,43 @@ def _rows(
         raise InputError(name, f"cannot be read: {error.strerror or error}") from None
 
 
-def _decoded_lines(f: IO[str], name: str) -> Iterator[str]:
-    for number, line in enumerate(f, start=1):
+class _Lines:
+    """A file's lines, each checked to be UTF-8 text; `ended`: whether the latest line read
+    ended with a line break (only a file's last line may not)."""
+
+    __slots__ = ("_f", "_name", "_number", "ended")
+
+    def __init__(self, f: IO[str], name: str) -> None:
+        self._f, self._name, self._number, self.ended = f, name, 0, True
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._f)
+        self._number += 1
         if not line.isascii() and _UNDECODABLE.search(line):
-            raise InputError(name, f"line {number} is not UTF-8 text; export the file as UTF-8")
-        yield line
+            raise InputError(
+                self._name, f"line {self._number} is not UTF-8 text; export the file as UTF-8"
+            )
+        self.ended = line.endswith(("\n", "\r"))
+        return line
+
+
+def _cut_short(name: str, row: int, line: int, what: str) -> InputError:
+    """The error for a file whose last line is an incomplete row: an export or copy that was
+    interrupted. What it lost cannot be known, so nothing of it is used (not a rejected row:
+    the rows after it would read as people who left)."""
+    return InputError(
+        name,
+        f"the file ends in the middle of row {row} (line {line}): {what} and no line break"
+        " follows; it looks cut short (an interrupted export or copy), so nothing was"
+        " applied. Export it again",
+    )
 
 
 def _csv_rows(
-    lines: Iterator[str],
+    lines: _Lines,
     name: str,
     source: str,
     layout: Layout,
@@ -829,13 +857,13 @@ def _csv_rows(
         names = [n.strip().lower() for n in next(reader)]
         check_header(names, name, source, layout, warnings)
         header.names = [n for n in names if n]
-        yield from _csv_data_rows(reader, names, name, layout)
+        yield from _csv_data_rows(reader, names, name, layout, lines)
     except csv.Error as error:
         raise InputError(name, mask_national_ids(f"line {reader.line_num}: {error}")) from None
 
 
 def _csv_data_rows(
-    reader: _csv.Reader, names: list[str], name: str, layout: Layout
+    reader: _csv.Reader, names: list[str], name: str, layout: Layout, lines: _Lines
 ) -> Iterator[_RawRow]:
     known = [(i, n) for i, n in enumerate(names) if n in layout.known]
     normalize = unicodedata.normalize
@@ -871,6 +899,8 @@ def _csv_data_rows(
             )
         else:
             reason = f"has {len(cells)} values where the header has {len(names)} columns"
+            if len(cells) < len(names) and not lines.ended:
+                raise _cut_short(name, row, start, reason.removeprefix("has "))
             yield _RawRow(row, start, {}, (_Problem(None, reason),), text="\n".join(cells))
         start = end + 1
 
@@ -882,7 +912,12 @@ def _delimiter(header: str) -> str:
 
 
 def _jsonl_rows(
-    lines: Iterator[str], source: str, layout: Layout, warnings: list[Warning_], header: Header
+    lines: _Lines,
+    name: str,
+    source: str,
+    layout: Layout,
+    warnings: list[Warning_],
+    header: Header,
 ) -> Iterator[_RawRow]:
     unknown: dict[str, None] = {}
     known: dict[str, None] = {}  # the contract's keys some row has, in the order first seen
@@ -891,11 +926,17 @@ def _jsonl_rows(
         if not line.strip():
             continue
         row += 1
-        yield _json_row(line, row, number, layout, unknown, known)
+        raw = _json_row(line, row, number, layout, unknown, known)
+        if not lines.ended and raw.problems and raw.problems[0].reason == _NOT_JSON:
+            raise _cut_short(name, row, number, "a JSON object that is not complete")
+        yield raw
     header.names = [*known, *unknown]
     header.known = row > 0  # a file without rows says nothing about its keys
     if unknown:
         warnings.append(unknown_fields_warning(source, list(unknown)))
+
+
+_NOT_JSON = "is not valid JSON"
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -913,7 +954,7 @@ def _json_row(
     try:
         obj = json.loads(line, object_pairs_hook=_Pairs)
     except (ValueError, RecursionError):
-        return _RawRow(row, number, {}, (_Problem(None, "is not valid JSON"),), text=line)
+        return _RawRow(row, number, {}, (_Problem(None, _NOT_JSON),), text=line)
     if not isinstance(obj, _Pairs):
         return _RawRow(row, number, {}, (_Problem(None, "is not a JSON object"),), text=line)
     pairs: list[tuple[str, str]] = []

@@ -183,7 +183,7 @@ def test_held_person_gets_no_operation_at_all() -> None:
     desired = desire({}, known, D(2027, 1, 1), holds=[RowHold(WHY, digits)])
     plan = make_plan(desired, known, D(2027, 1, 1))
     assert plan.empty
-    assert list(plan.held.values()) == ["85.00.00-***.**"]
+    assert list(plan.held.values()) == [f"{ORG}:E1 (85.00.00-***.**)"]  # as in every report
 
 
 def test_held_by_employee_key_when_the_national_number_itself_was_bad() -> None:
