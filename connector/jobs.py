@@ -42,7 +42,7 @@ from connector.planning import (
     warn_loose_state_files,
 )
 from connector.report import Report
-from connector.state import Approval, JournalEntry, StateLock, StateStore, lock_path
+from connector.state import Approval, JournalEntry, StateStore, sync_lock
 from connector.state import backup as state_backup
 from connector.syncing import ProgressSink, Run, Selection, SelectionError, learned, sync
 from connector.target.connect import retry_policy, target_key
@@ -142,7 +142,7 @@ def audit_trail(
     run_id: str | None = None,
 ) -> list[JournalEntry]:
     """The journal entries of one person (by national number or employee key) or one run."""
-    store = StateStore.open_read_only(settings.state.path)
+    store = StateStore.open_read_only(settings.state.location)
     if store is None:
         return []
     try:
@@ -164,7 +164,7 @@ def audit_trail(
 
 def approve(settings: Settings, run_id: str) -> Approval:
     """Approve, once, the plan of a run that a safety check stopped (raises ApprovalRefused)."""
-    store = StateStore.open(settings.state.path)
+    store = StateStore.open(settings.state.location)
     try:
         return store.approve(run_id, settings.safety.approval_valid_for)
     finally:
@@ -173,11 +173,11 @@ def approve(settings: Settings, run_id: str) -> Approval:
 
 def backup_state(settings: Settings, to: Path) -> None:
     """Copy the state store to `to` while it may be in use (SQLite online backup)."""
-    state_backup.backup(settings.state.path, to)
+    state_backup.backup(settings.state.location, to)
 
 
 def restore_state(settings: Settings, backup_file: Path) -> None:
     """Replace the state store by a backup, with no sync running (the state lock held); the
     next run recovers ownership of what was done since the backup."""
-    with StateLock(lock_path(settings.state.path)):
-        state_backup.restore(backup_file, settings.state.path)
+    with sync_lock(settings.state.location):
+        state_backup.restore(backup_file, settings.state.location)
