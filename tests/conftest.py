@@ -15,7 +15,15 @@ import pytest
 from hypothesis import settings
 
 from connector.state import Location
-from tests.postgres import PostgresServer, start_server, stop_server
+from tests.postgres import (
+    PASSWORD,
+    PASSWORD_ENV,
+    SQLITE,
+    PostgresServer,
+    StateBackend,
+    start_server,
+    stop_server,
+)
 
 settings.register_profile("deterministic", derandomize=True, deadline=None, database=None)
 settings.register_profile("explore", deadline=None)
@@ -46,3 +54,14 @@ def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
         return tmp_path / "state.db"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.new_address()
+
+
+@pytest.fixture(params=BACKENDS)
+def state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> StateBackend:
+    """Where the connectors a test configures keep their state: SQLite, and (a second run)
+    PostgreSQL; `StateBackend.toml` gives their `[state]` keys."""
+    if request.param == "sqlite":
+        return SQLITE
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    return StateBackend("postgresql", server)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from connector.state import PostgresAddress
+from connector.state import Location, PostgresAddress
 
 ROLE, PASSWORD = "connector", "test-password-of-the-connector"
 
@@ -161,3 +161,52 @@ def stop_server(folder: Path) -> None:
             capture_output=True,
         )
     shutil.rmtree(folder, ignore_errors=True)
+
+
+PASSWORD_ENV = "SCIM_TEST_STATE_PASSWORD"  # the fixture sets it to the role's password
+
+
+@dataclass(eq=False)  # one per test; hashable, so a dataclass field may default to SQLITE
+class StateBackend:
+    """Where the connectors a test configures keep their state: SQLite files (the default),
+    or one fresh PostgreSQL database per connector folder."""
+
+    name: str = "sqlite"
+    server: PostgresServer | None = None
+    _databases: dict[Path, str] = field(default_factory=dict)
+
+    def toml(self, directory: Path, *, secret: bool = True) -> str:
+        """The keys of `[state]` for a connector configured in `directory` (`secret`: with a
+        secret file for PostgreSQL, where it must be given; SQLite generates one)."""
+        if self.server is None:
+            return 'path = "state.db"\n'
+        database = self._databases.get(directory)
+        if database is None:
+            database = self._databases[directory] = self.server.new_database()
+        lines = f'url = "{self.server.url(database)}"\npassword_env = "{PASSWORD_ENV}"\n'
+        if secret:
+            secret_file = directory / "state.secret"
+            if not secret_file.exists():
+                secret_file.write_text("a state secret for the tests, 32 bytes or so\n")
+                secret_file.chmod(0o600)
+            lines += 'secret_file = "state.secret"\n'
+        return lines
+
+    def location(self, directory: Path) -> Location:
+        """Where the store of the connector configured in `directory` is."""
+        if self.server is None:
+            return directory / "state.db"
+        self.toml(directory, secret=False)
+        return PostgresAddress(self.server.url(self._databases[directory]), password=PASSWORD)
+
+    def lose(self, directory: Path) -> None:
+        """The store of the connector in `directory` is lost: every table gone."""
+        if self.server is None:
+            for name in ("state.db", "state.db-wal", "state.db-shm"):
+                (directory / name).unlink(missing_ok=True)
+            return
+        with self.server.admin(self._databases[directory]) as admin:
+            admin.execute(f"DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION {ROLE}")
+
+
+SQLITE = StateBackend()

@@ -253,8 +253,9 @@ class StateStore(RunHistory, WebhookInbox, CorrelationCases, UncertainMarks):
             )
             self._db.executemany(
                 "INSERT INTO person_failures VALUES (?, ?, 1, ?, ?) ON CONFLICT(person_key) "
-                "DO UPDATE SET failed_runs = failed_runs + 1, label = excluded.label, "
-                "last_error = excluded.last_error, last_run_id = excluded.last_run_id",
+                "DO UPDATE SET failed_runs = person_failures.failed_runs + 1, "
+                "label = excluded.label, last_error = excluded.last_error, "
+                "last_run_id = excluded.last_run_id",
                 [(key, label, reason, run_id) for key, (label, reason) in failed.items()],
             )
         counts = {}
