@@ -50,6 +50,7 @@ from connector.render import (
     render_upcoming,
 )
 from connector.report import Report, stopped_json
+from connector.state.transfer import migration_done, migration_target
 from connector.target.checking import job as target_check
 from connector.upcoming import timeline, timeline_json
 
@@ -763,7 +764,7 @@ def approve(
     guarded(action)
 
 
-state_app = typer.Typer(help="Back up and restore the state store.", no_args_is_help=True)
+state_app = typer.Typer(help="Back up, restore and migrate the state store.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 
 
@@ -796,6 +797,30 @@ def state_restore(
                 "of the managed rights and recovers which are the connector's."
             )
         )
+
+    guarded(action)
+
+
+@state_app.command("migrate")
+def state_migrate(
+    to: Annotated[
+        str, typer.Option("--to", help="The empty PostgreSQL database: postgresql://USER@HOST/DB")
+    ],
+    password_env: Annotated[
+        str | None,
+        typer.Option(help="Variable holding the database password (else PGPASSWORD, ~/.pgpass)."),
+    ] = None,
+    sslmode: Annotated[str | None, typer.Option(help="libpq's sslmode, e.g. verify-full.")] = None,
+    sslrootcert: Annotated[Path | None, typer.Option(help="CA certificate(s) (PEM).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy the SQLite state store into an empty PostgreSQL database, row counts verified."""
+
+    def action() -> None:
+        settings = load(config)
+        address = migration_target(to, password_env, sslmode, sslrootcert)
+        copied = jobs.migrate_state(settings, address)
+        out.print(Text(migration_done(settings, address, copied.rows)))
 
     guarded(action)
 

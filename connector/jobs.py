@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from connector.config import Settings
+from connector.errors import ConfigError
 from connector.hr.records import EmployeeKey
 from connector.mapping import ACMIDM
 from connector.nationalid import InvalidNationalId, parse_national_id
@@ -42,7 +43,7 @@ from connector.planning import (
     warn_loose_state_files,
 )
 from connector.report import Report
-from connector.state import Approval, JournalEntry, StateStore, sync_lock
+from connector.state import Approval, JournalEntry, PostgresAddress, StateStore, sync_lock, transfer
 from connector.state import backup as state_backup
 from connector.syncing import ProgressSink, Run, Selection, SelectionError, learned, sync
 from connector.target.connect import retry_policy, target_key
@@ -174,6 +175,14 @@ def approve(settings: Settings, run_id: str) -> Approval:
 def backup_state(settings: Settings, to: Path) -> None:
     """Copy the state store to `to` while it may be in use (SQLite online backup)."""
     state_backup.backup(settings.state.location, to)
+
+
+def migrate_state(settings: Settings, to: PostgresAddress) -> transfer.Transferred:
+    """Copy the SQLite state store into the empty PostgreSQL database `to` (StateError,
+    ConfigError when the configured store is not a SQLite one)."""
+    if settings.state.url is not None:
+        raise ConfigError("state.url", "the state store is in PostgreSQL already")
+    return transfer.copy_to_postgres(settings.state.path, to)
 
 
 def restore_state(settings: Settings, backup_file: Path) -> None:

@@ -173,6 +173,7 @@ class StateBackend:
 
     name: str = "sqlite"
     server: PostgresServer | None = None
+    secret_file: str = "state.secret"  # PostgreSQL: its secret (made if missing)
     _databases: dict[Path, str] = field(default_factory=dict)
 
     def toml(self, directory: Path, *, secret: bool = True) -> str:
@@ -185,11 +186,11 @@ class StateBackend:
             database = self._databases[directory] = self.server.new_database()
         lines = f'url = "{self.server.url(database)}"\npassword_env = "{PASSWORD_ENV}"\n'
         if secret:
-            secret_file = directory / "state.secret"
+            secret_file = directory / self.secret_file
             if not secret_file.exists():
                 secret_file.write_text("a state secret for the tests, 32 bytes or so\n")
                 secret_file.chmod(0o600)
-            lines += 'secret_file = "state.secret"\n'
+            lines += f'secret_file = "{self.secret_file}"\n'
         return lines
 
     def location(self, directory: Path) -> Location:

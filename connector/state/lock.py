@@ -87,8 +87,14 @@ class AdvisoryLock:
 
     def __exit__(self, *exc: object) -> None:
         if self._db is not None:
-            self._db.close()  # ends the session, and with it the lock
-            self._db = None
+            try:  # released now: a closed session's locks go only once the server notices
+                self._db.execute(
+                    "SELECT pg_advisory_unlock(hashtextextended(? || current_schema(), 0))",
+                    (_SYNC_LOCK,),
+                )
+            finally:
+                self._db.close()
+                self._db = None
 
 
 _SYNC_LOCK = "scim-connector sync "
