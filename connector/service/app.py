@@ -59,7 +59,7 @@ class Service:
         self._secret = webhook_secret
         self._clock = clock
         self.metrics = Metrics(clock)
-        self.inbox = Inbox(settings.state.path)
+        self.inbox = Inbox(settings.state.location)
         self.runner = SyncRunner(settings=settings, inbox=self.inbox, metrics=self.metrics)
         self.metrics.sync_running_seconds.set_function(self.runner.running_for)
         self.metrics.sync_overdue.set_function(lambda: float(self.runner.overdue() is not None))
