@@ -209,6 +209,10 @@ class ApplyContext:
         with self.store.transaction():
             self.store.open_case(case, self.run_id)
             self.store.journal(self.run_id, kind, "correlation", person, label, str(exc))
+            if exc.stale_link is not None:  # their account is gone: resolved like a newcomer's
+                detail = f"no longer linked to {exc.stale_link}: not in the target"
+                self.store.journal(self.run_id, kind, "note", person, label, detail)
+                self.store.forget_user(person)
             self._settled(person)  # nothing was written: the lookup found the account
         self.result.correlated.append(case)
         log.warning(
