@@ -260,9 +260,19 @@ class Run:
         observation = None
         if observing:
             not_kept = self.profile.not_kept
-            observation = await observe(client, known, desired, ring, only, not_kept)
+            claimed = {
+                key: claim.rights
+                for key, claim in claims(
+                    self.inputs.people, self.inputs.mapping, ring, report.as_of
+                ).items()
+            }
+            observation = await observe(
+                client, known, desired, ring, only, not_kept, claimed=claimed
+            )
             known = _merged(known, observation.known, only)
             _report_observation(report, observation)
+            if observation.adopted and not report.dry_run:
+                _record_relinked(store, desired, observation)
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
             desired = replace(
                 desired, users={k: u for k, u in desired.users.items() if k not in gone}
@@ -395,6 +405,22 @@ def _deleted_leavers(
     return frozenset(gone)
 
 
+def _record_relinked(store: StateStore, desired: DesiredState, observation: Observation) -> None:
+    """Link again the users the connector made that the state store did not know (found by
+    externalId), with their memberships as the ownership rule recovered them."""
+    with store.transaction():
+        for key in sorted(observation.adopted):
+            wanted = desired.users.get(key)
+            user = observation.known.users[key]
+            if wanted is not None:
+                user = replace(user, employee_keys=wanted.employee_keys)
+            store.save_user(user)
+        for key, right in observation.recovered:
+            store.add_membership(key, right)
+        for key, right in observation.left:
+            store.add_membership(key, right, owned=False)
+
+
 def _report_observation(report: Report, observation: Observation) -> None:
     for label in observation.drifted:
         report.warnings.append(
@@ -412,6 +438,18 @@ def _report_observation(report: Report, observation: Observation) -> None:
     for label in observation.vanished:
         report.warnings.append(
             Warning_(kind="vanished", message=f"{label}: no longer in the target", person=label)
+        )
+    if observation.adopted:
+        report.warnings.append(
+            Warning_(
+                kind="ownership_recovered",
+                message=f"{len(observation.adopted)} user(s) the connector made were found in "
+                "the target by externalId but unknown to the state store (a lost record, or a "
+                "store restored with its run marker): linked again; "
+                f"{len(observation.recovered)} of their membership(s) recovered as the "
+                "connector's (their holders have a grant of that right in the HR input); "
+                f"{len(observation.left)} left as someone else's",
+            )
         )
     for label, right in observation.lost_memberships:
         report.warnings.append(

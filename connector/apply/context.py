@@ -146,6 +146,10 @@ class ApplyContext:
     # People whose user write this run ended with an unknown outcome: their uncertain mark stays
     # whatever their later operations do (`connector.state.uncertain`).
     unsure: set[str] = field(default_factory=set)
+    # People whose account this run found by their own externalId without a record in the state
+    # store (the connector made it; the record was lost): a membership of a right the HR input
+    # grants them is the connector's (the ownership rule, `connector.ownership`).
+    relinked: set[str] = field(default_factory=set)
 
     def learned(self) -> TargetProfile:
         """What is known of the target after this run."""

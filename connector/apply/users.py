@@ -128,7 +128,7 @@ class UserOps(Matching):
             else:
                 existing = await self._match(op.person, op.national_digits, user_name)
             if existing is not None:
-                return self._proven(seeker, existing), True
+                return self._adopted(seeker, existing), True
             try:
                 created, answer = await self.client.create_user_answer(resource)
             except Conflict:
@@ -139,7 +139,7 @@ class UserOps(Matching):
                     )
                 if existing is None:
                     raise
-                return self._proven(seeker, existing), True
+                return self._adopted(seeker, existing), True
             if answer is not None:
                 self.not_kept.update(fit.not_kept(fit.flat(resource), answer))
             self.owners[created] = op.person
@@ -147,6 +147,14 @@ class UserOps(Matching):
 
         result: tuple[str, bool] = await self._call("create user", match_then_create)
         return result
+
+    def _adopted(self, seeker: Seeker, account: Account) -> str:
+        """`_proven`; an account carrying the person's own externalId is one the connector
+        made whose record the state store lost: noted (`relinked`), for its memberships."""
+        scim_id = self._proven(seeker, account)
+        if account.external_id == seeker.key:
+            self.relinked.add(seeker.key)
+        return scim_id
 
     async def _linked(self, seeker: Seeker, scim_id: str) -> str:
         """The account a resolved correlation case links the person to: read (it must still
