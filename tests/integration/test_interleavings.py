@@ -141,7 +141,7 @@ FAULTS = st.one_of(
     st.just(Fault("none")),
     st.builds(Fault, st.just("lost"), st.sampled_from(sorted(WRITES)), st.integers(1, 3)),
     st.builds(
-        Fault, st.sampled_from(["kill_after", "kill_before"]), st.just("all"), st.integers(1, 4)
+        Fault, st.sampled_from(["kill_after", "kill_before"]), st.just("all"), st.integers(1, 2)
     ),
 )
 CHANGES = st.tuples(
