@@ -76,12 +76,13 @@ def _observed_user(
     desired: DesiredUser | None,
     keyring: Keyring,
     not_kept: frozenset[str],
+    key: str,
+    label: str = "?",
 ) -> KnownUser:
     assert user.id is not None
     body = _body(user)
     paths = set(before.digests if before else ()) | set(desired.digests if desired else ())
-    label = before.label if before else (desired.label if desired else "?")
-    key = before.key if before else (desired.key if desired else "")
+    label = before.label if before else (desired.label if desired else label)
     return KnownUser(
         key=key,
         label=label,
@@ -115,6 +116,7 @@ async def observe(
     not_kept: frozenset[str] = frozenset(),
     uncertain: Mapping[tuple[str, str], str] | None = None,
     claimed: Mapping[str, frozenset[str]] | None = None,
+    strays: Mapping[str, str] | None = None,
 ) -> Observation:
     """Read the managed (or, with `only`, the named) people and the managed groups back
     (`not_kept`: paths the target does not keep as sent, never taken for drift; `uncertain`:
@@ -124,8 +126,12 @@ async def observe(
     A user found by externalId that the state store does not know (`adopted`: the connector
     made it, and the store lost its record) has its memberships recovered by the ownership rule
     (`connector.ownership`): the connector's where `claimed` (rights granted by the HR input,
-    begun, by person key) has the right, else someone else's."""
-    keys = set(known.users) | set(desired.users)
+    begun, by person key) has the right, else someone else's.
+
+    `strays`: people neither managed nor wanted (by person key, with their label) whose user a
+    write of unknown outcome may have made: looked for by externalId too."""
+    strays = strays or {}
+    keys = set(known.users) | set(desired.users) | set(strays)
     if only is not None:
         keys &= only
     observation = Observation(known=KnownState(users={}, groups=dict(known.groups)))
@@ -149,7 +155,7 @@ async def observe(
             continue
         if before is None and owners.get(found.id or "", key) != key:
             continue  # another person's account: two people are never linked to one
-        seen = _observed_user(found, before, wanted, keyring, not_kept)
+        seen = _observed_user(found, before, wanted, keyring, not_kept, key, strays.get(key, "?"))
         if before is None:
             observation.adopted.add(key)
         elif not seen.digests.same_values(before.digests) or seen.active != before.active:

@@ -16,10 +16,11 @@ from connector.errors import ConnectorError
 from connector.hr.columns import contract_columns
 from connector.hr.records import EmployeeKey, Warning_
 from connector.keys import Keyring
-from connector.known import KnownState
+from connector.known import KnownState, Uncertain
 from connector.mapping import DesiredState
 from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
 from connector.ownership import claims, recover, recovery_reason
+from connector.people_display import person_label
 from connector.plan import Plan
 from connector.planning import (
     History,
@@ -39,7 +40,7 @@ from connector.planning import (
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
-from connector.settling import settle
+from connector.settling import Stray, settle
 from connector.state import StateLock, StateStore, lock_path
 from connector.state.backup import write_run_marker
 from connector.target.client import TargetClient
@@ -176,6 +177,7 @@ class Run:
             keep_values=True,
             fit=self.profile.fit(),
         )
+        strays = self._strays(uncertain, known, desired, ring)
         groups = known.groups
         if recovery is not None:  # the groups it found, to read them back (not recorded)
             known = replace(known, groups={**recovery.groups, **known.groups})
@@ -190,9 +192,30 @@ class Run:
             as_of=report.as_of,
             record=not report.dry_run,
             recovery=recovery if recovery is not None and recovery.claimed else None,
+            strays=strays,
         )
         report.warnings.extend(settled.warnings)
         return replace(settled.known, groups=groups)
+
+    def _strays(
+        self, uncertain: Uncertain, known: KnownState, desired: DesiredState, ring: Keyring
+    ) -> dict[str, Stray]:
+        """The people with an uncertain user write that the store does not know and this run
+        does not want, named as the HR input does (else as the journal last did)."""
+        keys = [k for k in uncertain.users if k not in known.users and k not in desired.users]
+        if not keys:
+            return {}
+        people = {ring.person_key(digits): p for digits, p in self.inputs.people.items()}
+        strays = {}
+        for key in keys:
+            person = people.get(key)
+            if person is not None:
+                employee_keys = frozenset(r.key for r in person.relations)
+                strays[key] = Stray(person_label(person), employee_keys)
+            else:
+                labels = [e.person for e in self.store.history(person_key=key) if e.person]
+                strays[key] = Stray(labels[-1] if labels else "?")
+        return strays
 
     def _approved(self, plan: Plan) -> bool:
         """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""

@@ -288,3 +288,33 @@ def test_after_lost_answers_and_killed_runs_a_full_sync_ends_as_an_uninterrupted
         assert actual == expected, shown
         assert BY_HAND in actual.members and BY_HAND not in actual.owned, shown
         assert {email(n) for n in actual.users} <= set(faulted.users()), shown
+
+
+# --- what the property found, each on its own ---------------------------------------------------
+
+
+@pytest.mark.parametrize("then", ["leave", "vanish"])
+def test_a_joiner_created_by_a_killed_run_is_deactivated_when_hr_ends_them_before_the_next_run(
+    scim_tenants: ScimTenants, tmp_path: Path, then: str
+) -> None:
+    hr = Hr.first()
+    rights = Rights(scim_tenants.new(), tmp_path, extra_config=CONFIG)
+    rights.target_config = "concurrency = 1"
+    hr.put(rights)
+    rights.sync(FIRST_DAY)
+    hr.change("join", 4, D(2026, 12, 2))
+    hr.put(rights)
+    assert run(rights, D(2026, 12, 2), Fault("kill_after", n=1)) is None  # at the create
+    assert rights.users()[email(4)]["active"] is True  # made, never recorded
+
+    # HR ends them (a mistaken hire, say) before the next run: last day the 2nd, or gone
+    hr.rows[4]["end_date"] = "2026-12-02"
+    if then == "vanish":
+        hr.change("vanish", 4, D(2026, 12, 3))
+    hr.put(rights)
+    after = rights.sync(D(2026, 12, 3))
+
+    assert after.counts["deactivate"] == 1, after.to_json()
+    assert rights.users()[email(4)]["active"] is False
+    assert sum(rights.sync(D(2026, 12, 4), full=True).counts.values()) == 0
+    assert rights.users()[email(4)]["active"] is False
