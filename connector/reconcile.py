@@ -9,7 +9,7 @@ looked at, so they are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -115,7 +115,7 @@ async def observe(
     only: frozenset[str] | None = None,
     not_kept: frozenset[str] = frozenset(),
     uncertain: Mapping[tuple[str, str], str] | None = None,
-    claimed: Mapping[str, frozenset[str]] | None = None,
+    claimed: Callable[[], Mapping[str, frozenset[str]]] | None = None,
     strays: Mapping[str, str] | None = None,
 ) -> Observation:
     """Read the managed (or, with `only`, the named) people and the managed groups back
@@ -125,8 +125,8 @@ async def observe(
 
     A user found by externalId that the state store does not know (`adopted`: the connector
     made it, and the store lost its record) has its memberships recovered by the ownership rule
-    (`connector.ownership`): the connector's where `claimed` (rights granted by the HR input,
-    begun, by person key) has the right, else someone else's.
+    (`connector.ownership`): the connector's where `claimed()` (rights granted by the HR input,
+    begun, by person key; asked only then) has the right, else someone else's.
 
     `strays`: people neither managed nor wanted (by person key, with their label) whose user a
     write of unknown outcome may have made: looked for by externalId too."""
@@ -161,7 +161,8 @@ async def observe(
         elif not seen.digests.same_values(before.digests) or seen.active != before.active:
             observation.drifted.append(seen.label)
         users[key] = seen
-    await _observe_memberships(client, observation, uncertain or {}, claimed or {})
+    rights = claimed() if claimed is not None and observation.adopted else {}
+    await _observe_memberships(client, observation, uncertain or {}, rights)
     return observation
 
 

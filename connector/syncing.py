@@ -283,12 +283,12 @@ class Run:
         observation = None
         if observing:
             not_kept = self.profile.not_kept
-            claimed = {
-                key: claim.rights
-                for key, claim in claims(
-                    self.inputs.people, self.inputs.mapping, ring, report.as_of
-                ).items()
-            }
+            inputs = self.inputs
+
+            def claimed() -> dict[str, frozenset[str]]:
+                found = claims(inputs.people, inputs.mapping, ring, report.as_of)
+                return {key: claim.rights for key, claim in found.items()}
+
             observation = await observe(
                 client, known, desired, ring, only, not_kept, claimed=claimed
             )
