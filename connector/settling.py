@@ -20,6 +20,8 @@ from connector.keys import Keyring
 from connector.known import KnownState, Uncertain
 from connector.mapping import DesiredState
 from connector.ownership import RECOVER, Recovery
+from connector.people import Person
+from connector.people_display import person_label
 from connector.reconcile import Observation, observe
 from connector.state import StateStore
 from connector.target.client import TargetClient
@@ -172,3 +174,30 @@ def _warnings(
             )
         )
     return warnings
+
+
+def strays_of(
+    uncertain: Uncertain,
+    known: KnownState,
+    desired: DesiredState,
+    people: MappingOf[str, Person],
+    keyring: Keyring,
+    store: StateStore,
+) -> dict[str, Stray]:
+    """The people with an uncertain user write that the store does not know and this run does
+    not want (`people`: the HR input's, by national number), named as the HR input does, else
+    as the journal last did."""
+    keys = [k for k in uncertain.users if k not in known.users and k not in desired.users]
+    if not keys:
+        return {}
+    by_key = {keyring.person_key(digits): person for digits, person in people.items()}
+    strays = {}
+    for key in keys:
+        person = by_key.get(key)
+        if person is not None:
+            employee_keys = frozenset(r.key for r in person.relations)
+            strays[key] = Stray(person_label(person), employee_keys)
+        else:
+            labels = [entry.person for entry in store.history(person_key=key) if entry.person]
+            strays[key] = Stray(labels[-1] if labels else "?")
+    return strays

@@ -16,11 +16,16 @@ from connector.errors import ConnectorError
 from connector.hr.columns import contract_columns
 from connector.hr.records import EmployeeKey, Warning_
 from connector.keys import Keyring
-from connector.known import KnownState, Uncertain
+from connector.known import KnownState
 from connector.mapping import DesiredState
 from connector.nationalid import InvalidNationalId, mask_national_ids, parse_national_id
-from connector.ownership import claims, recover, recovery_reason
-from connector.people_display import person_label
+from connector.ownership import (
+    claims,
+    record_relinked,
+    recover,
+    recovery_reason,
+    relinked_warning,
+)
 from connector.plan import Plan
 from connector.planning import (
     History,
@@ -40,7 +45,7 @@ from connector.planning import (
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
-from connector.settling import Stray, settle
+from connector.settling import settle, strays_of
 from connector.state import StateLock, StateStore, lock_path
 from connector.state.backup import write_run_marker
 from connector.target.client import TargetClient
@@ -177,7 +182,7 @@ class Run:
             keep_values=True,
             fit=self.profile.fit(),
         )
-        strays = self._strays(uncertain, known, desired, ring)
+        strays = strays_of(uncertain, known, desired, self.inputs.people, ring, store)
         groups = known.groups
         if recovery is not None:  # the groups it found, to read them back (not recorded)
             known = replace(known, groups={**recovery.groups, **known.groups})
@@ -196,26 +201,6 @@ class Run:
         )
         report.warnings.extend(settled.warnings)
         return replace(settled.known, groups=groups)
-
-    def _strays(
-        self, uncertain: Uncertain, known: KnownState, desired: DesiredState, ring: Keyring
-    ) -> dict[str, Stray]:
-        """The people with an uncertain user write that the store does not know and this run
-        does not want, named as the HR input does (else as the journal last did)."""
-        keys = [k for k in uncertain.users if k not in known.users and k not in desired.users]
-        if not keys:
-            return {}
-        people = {ring.person_key(digits): p for digits, p in self.inputs.people.items()}
-        strays = {}
-        for key in keys:
-            person = people.get(key)
-            if person is not None:
-                employee_keys = frozenset(r.key for r in person.relations)
-                strays[key] = Stray(person_label(person), employee_keys)
-            else:
-                labels = [e.person for e in self.store.history(person_key=key) if e.person]
-                strays[key] = Stray(labels[-1] if labels else "?")
-        return strays
 
     def _approved(self, plan: Plan) -> bool:
         """True if an approval (`scim-connector approve RUN_ID`) covers exactly this plan."""
@@ -295,7 +280,7 @@ class Run:
             known = _merged(known, observation.known, only)
             _report_observation(report, observation)
             if observation.adopted and not report.dry_run:
-                _record_relinked(store, desired, observation)
+                record_relinked(store, desired, observation)
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
             desired = replace(
                 desired, users={k: u for k, u in desired.users.items() if k not in gone}
@@ -428,22 +413,6 @@ def _deleted_leavers(
     return frozenset(gone)
 
 
-def _record_relinked(store: StateStore, desired: DesiredState, observation: Observation) -> None:
-    """Link again the users the connector made that the state store did not know (found by
-    externalId), with their memberships as the ownership rule recovered them."""
-    with store.transaction():
-        for key in sorted(observation.adopted):
-            wanted = desired.users.get(key)
-            user = observation.known.users[key]
-            if wanted is not None:
-                user = replace(user, employee_keys=wanted.employee_keys)
-            store.save_user(user)
-        for key, right in observation.recovered:
-            store.add_membership(key, right)
-        for key, right in observation.left:
-            store.add_membership(key, right, owned=False)
-
-
 def _report_observation(report: Report, observation: Observation) -> None:
     for label in observation.drifted:
         report.warnings.append(
@@ -463,17 +432,7 @@ def _report_observation(report: Report, observation: Observation) -> None:
             Warning_(kind="vanished", message=f"{label}: no longer in the target", person=label)
         )
     if observation.adopted:
-        report.warnings.append(
-            Warning_(
-                kind="ownership_recovered",
-                message=f"{len(observation.adopted)} user(s) the connector made were found in "
-                "the target by externalId but unknown to the state store (a lost record, or a "
-                "store restored with its run marker): linked again; "
-                f"{len(observation.recovered)} of their membership(s) recovered as the "
-                "connector's (their holders have a grant of that right in the HR input); "
-                f"{len(observation.left)} left as someone else's",
-            )
-        )
+        report.warnings.append(relinked_warning(observation))
     for label, right in observation.lost_memberships:
         report.warnings.append(
             Warning_(
