@@ -130,6 +130,9 @@ class CorrelationFound(ConnectorError):
         self.seeker = seeker
         self.account = account
         self.reason = reason
+        # The SCIM id the state store links the person to, gone from the target (a 404), when
+        # the account was looked for again for a managed person: that link is dropped.
+        self.stale_link: str | None = None
         super().__init__(f"correlation case: account {account.scim_id} ({reason})")
 
 

@@ -15,22 +15,27 @@ Members are found by reading each such group once; a member the store does not l
 is read (one GET) and linked when its externalId is the person key of someone with such a grant.
 Recovered memberships are marked uncertain ("recover") and settled like any uncertain write
 (`connector.settling`), so the truth is read from the target in one place.
+
+The same rule applies to a user the connector made that a store which looks current does not
+know (`sync --full` or `resync` finds it by externalId: a record lost, or a store restored with
+its run marker): `record_relinked` links it again with its memberships as the rule says.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping as MappingOf
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
 
-from connector.hr.records import EmployeeKey, mask_digits
+from connector.hr.records import EmployeeKey, Warning_, mask_digits
 from connector.keys import Keyring
 from connector.known import Digests, KnownState, KnownUser
-from connector.mapping import Mapping, derived_grants
+from connector.mapping import DesiredState, Mapping, derived_grants
 from connector.people import Person
+from connector.reconcile import Observation
 from connector.state import StateStore
 from connector.state.backup import read_run_marker
 from connector.target.client import TargetClient
@@ -183,3 +188,32 @@ async def _link(
     )
     store.mark_uncertain([(key, None, RECOVER)], run_id)
     return key
+
+
+def record_relinked(store: StateStore, desired: DesiredState, observation: Observation) -> None:
+    """Link again the users the connector made that the state store did not know (found by
+    externalId), with their memberships as the ownership rule recovered them."""
+    with store.transaction():
+        for key in sorted(observation.adopted):
+            wanted = desired.users.get(key)
+            user = observation.known.users[key]
+            if wanted is not None:
+                user = replace(user, employee_keys=wanted.employee_keys)
+            store.save_user(user)
+        for key, right in observation.recovered:
+            store.add_membership(key, right)
+        for key, right in observation.left:
+            store.add_membership(key, right, owned=False)
+
+
+def relinked_warning(observation: Observation) -> Warning_:
+    """The report's one warning for users linked again by `record_relinked`."""
+    return Warning_(
+        kind="ownership_recovered",
+        message=f"{len(observation.adopted)} user(s) the connector made were found in the "
+        "target by externalId but unknown to the state store (a lost record, or a store "
+        "restored with its run marker): linked again; "
+        f"{len(observation.recovered)} of their membership(s) recovered as the connector's "
+        "(their holders have a grant of that right in the HR input); "
+        f"{len(observation.left)} left as someone else's",
+    )

@@ -72,7 +72,10 @@ class UserOp:
     changes: tuple[Change, ...] = ()
     # For creates: the full resource and the number to look the person up with before creating.
     resource: dict[str, Any] | None = field(default=None, repr=False)
+    # The number (creates, and changes of a person in the HR input: to judge an account found
+    # again after a 404 with it) and, for changes, the person's name (given, family) likewise.
     national_digits: str | None = field(default=None, repr=False)
+    name: tuple[str | None, str | None] = field(default=(None, None), repr=False)
     # What the state store holds for this person once the operation succeeded.
     after: KnownUser | None = field(default=None, repr=False)
 
@@ -173,6 +176,14 @@ def _changes(desired: DesiredUser, known: KnownUser) -> tuple[Change, ...]:
     return tuple(sorted(changes, key=lambda c: c.path))
 
 
+def _name_of(desired: DesiredUser) -> tuple[str | None, str | None]:
+    """The person's given and family name as mapped (None where the values were not kept)."""
+    name = (desired.attributes or {}).get("name")
+    if not isinstance(name, dict):
+        return None, None
+    return name.get("givenName"), name.get("familyName")
+
+
 def _user_kind(changes: tuple[Change, ...], desired_active: bool) -> OpKind:
     if any(c.path == "active" for c in changes):
         return OpKind.ACTIVATE if desired_active else OpKind.DEACTIVATE
@@ -241,7 +252,16 @@ def _plan_desired(
             kind = _user_kind(changes, desired.active)
             after = _known_after(desired, known, day)
             ops.append(
-                UserOp(kind, desired.key, desired.label, known.scim_id, changes, after=after)
+                UserOp(
+                    kind,
+                    desired.key,
+                    desired.label,
+                    known.scim_id,
+                    changes,
+                    national_digits=desired.national_digits or None,
+                    name=_name_of(desired),
+                    after=after,
+                )
             )
         granted = known.memberships
     wanted = desired.right_names

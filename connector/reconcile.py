@@ -9,7 +9,7 @@ looked at, so they are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +32,9 @@ class Observation:
     unreadable: list[str] = field(default_factory=list)  # users whose answer does not parse
     unreadable_keys: set[str] = field(default_factory=set)  # their person keys
     adopted: set[str] = field(default_factory=set)  # keys found by externalId, not in the store
+    # Of the adopted: memberships found in the groups, by the ownership rule (`claimed`).
+    recovered: list[tuple[str, str]] = field(default_factory=list)  # (key, right): the connector's
+    left: list[tuple[str, str]] = field(default_factory=list)  # (key, right): someone else's
     lost_memberships: list[tuple[str, str]] = field(default_factory=list)  # (label, right)
     # Uncertain memberships read back: (person key, right) -> whether the member is in the group.
     settled_memberships: dict[tuple[str, str], bool] = field(default_factory=dict)
@@ -73,12 +76,13 @@ def _observed_user(
     desired: DesiredUser | None,
     keyring: Keyring,
     not_kept: frozenset[str],
+    key: str,
+    label: str = "?",
 ) -> KnownUser:
     assert user.id is not None
     body = _body(user)
     paths = set(before.digests if before else ()) | set(desired.digests if desired else ())
-    label = before.label if before else (desired.label if desired else "?")
-    key = before.key if before else (desired.key if desired else "")
+    label = before.label if before else (desired.label if desired else label)
     return KnownUser(
         key=key,
         label=label,
@@ -111,12 +115,23 @@ async def observe(
     only: frozenset[str] | None = None,
     not_kept: frozenset[str] = frozenset(),
     uncertain: Mapping[tuple[str, str], str] | None = None,
+    claimed: Callable[[], Mapping[str, frozenset[str]]] | None = None,
+    strays: Mapping[str, str] | None = None,
 ) -> Observation:
     """Read the managed (or, with `only`, the named) people and the managed groups back
     (`not_kept`: paths the target does not keep as sent, never taken for drift; `uncertain`:
     memberships, by (person key, right), whose last write's outcome is unknown, or whose owner
-    is to be recovered: a member there is the connector's, one not there is nobody's)."""
-    keys = set(known.users) | set(desired.users)
+    is to be recovered: a member there is the connector's, one not there is nobody's).
+
+    A user found by externalId that the state store does not know (`adopted`: the connector
+    made it, and the store lost its record) has its memberships recovered by the ownership rule
+    (`connector.ownership`): the connector's where `claimed()` (rights granted by the HR input,
+    begun, by person key; asked only then) has the right, else someone else's.
+
+    `strays`: people neither managed nor wanted (by person key, with their label) whose user a
+    write of unknown outcome may have made: looked for by externalId too."""
+    strays = strays or {}
+    keys = set(known.users) | set(desired.users) | set(strays)
     if only is not None:
         keys &= only
     observation = Observation(known=KnownState(users={}, groups=dict(known.groups)))
@@ -140,18 +155,22 @@ async def observe(
             continue
         if before is None and owners.get(found.id or "", key) != key:
             continue  # another person's account: two people are never linked to one
-        seen = _observed_user(found, before, wanted, keyring, not_kept)
+        seen = _observed_user(found, before, wanted, keyring, not_kept, key, strays.get(key, "?"))
         if before is None:
             observation.adopted.add(key)
         elif not seen.digests.same_values(before.digests) or seen.active != before.active:
             observation.drifted.append(seen.label)
         users[key] = seen
-    await _observe_memberships(client, observation, uncertain or {})
+    rights = claimed() if claimed is not None and observation.adopted else {}
+    await _observe_memberships(client, observation, uncertain or {}, rights)
     return observation
 
 
 async def _observe_memberships(
-    client: TargetClient, observation: Observation, uncertain: Mapping[tuple[str, str], str]
+    client: TargetClient,
+    observation: Observation,
+    uncertain: Mapping[tuple[str, str], str],
+    claimed: Mapping[str, frozenset[str]],
 ) -> None:
     users = observation.known.users
     for right, group_id in sorted(observation.known.groups.items()):
@@ -173,6 +192,18 @@ async def _observe_memberships(
                     else user.memberships - {right},
                     foreign_memberships=user.foreign_memberships - {right},
                 )
+                continue
+            if key in observation.adopted:
+                if user.scim_id in members:
+                    ours = right in claimed.get(key, frozenset())
+                    (observation.recovered if ours else observation.left).append((key, right))
+                    users[key] = replace(
+                        user,
+                        memberships=user.memberships | {right} if ours else user.memberships,
+                        foreign_memberships=user.foreign_memberships
+                        if ours
+                        else user.foreign_memberships | {right},
+                    )
                 continue
             owned = right in user.memberships
             foreign = right in user.foreign_memberships

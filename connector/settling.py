@@ -12,16 +12,28 @@ connector's, one not there is nobody's. A dry run reads the same but records not
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass, replace
 
-from connector.hr.records import Warning_
+from connector.hr.records import EmployeeKey, Warning_
 from connector.keys import Keyring
 from connector.known import KnownState, Uncertain
 from connector.mapping import DesiredState
 from connector.ownership import RECOVER, Recovery
+from connector.people import Person
+from connector.people_display import person_label
 from connector.reconcile import Observation, observe
 from connector.state import StateStore
 from connector.target.client import TargetClient
+
+
+@dataclass(frozen=True, slots=True)
+class Stray:
+    """A person the store does not know and the run does not want, whose user a write of
+    unknown outcome may have made: how reports name them."""
+
+    label: str
+    employee_keys: frozenset[EmployeeKey] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +56,27 @@ async def settle(
     as_of: dt.date,
     record: bool,
     recovery: Recovery | None = None,
+    strays: MappingOf[str, Stray] | None = None,
 ) -> Settled:
     """Read back what `uncertain` names (`desired`: with its values kept), merge it into
-    `known`, and (with `record`) write it to the store and clear the marks read."""
+    `known`, and (with `record`) write it to the store and clear the marks read.
+
+    `strays`: people with an uncertain user write whom the store does not know and this run
+    does not want (a joiner whose create's answer was lost, ended or gone from the HR input
+    since): a user found for them by externalId is the connector's, and linked, so that the
+    run deactivates it like any leaver's."""
     if not uncertain:
         return Settled(known)
+    strays = strays or {}
     observation = await observe(
-        client, known, desired, keyring, uncertain.people, not_kept, uncertain.memberships
+        client,
+        known,
+        desired,
+        keyring,
+        uncertain.people,
+        not_kept,
+        uncertain.memberships,
+        strays={key: stray.label for key, stray in strays.items()},
     )
     users = dict(known.users)
     changed = set()  # people whose user differs from what the store knew: the write took effect
@@ -58,7 +84,12 @@ async def settle(
         before = known.users.get(key)
         wanted = desired.users.get(key)
         if before is None and wanted is None:
-            continue  # not someone this run manages
+            stray = strays.get(key)
+            if stray is None:
+                continue  # not someone this run manages
+            changed.add(key)
+            users[key] = replace(seen, employee_keys=stray.employee_keys)
+            continue
         if (
             before is None
             or before.active != seen.active
@@ -143,3 +174,30 @@ def _warnings(
             )
         )
     return warnings
+
+
+def strays_of(
+    uncertain: Uncertain,
+    known: KnownState,
+    desired: DesiredState,
+    people: MappingOf[str, Person],
+    keyring: Keyring,
+    store: StateStore,
+) -> dict[str, Stray]:
+    """The people with an uncertain user write that the store does not know and this run does
+    not want (`people`: the HR input's, by national number), named as the HR input does, else
+    as the journal last did."""
+    keys = [k for k in uncertain.users if k not in known.users and k not in desired.users]
+    if not keys:
+        return {}
+    by_key = {keyring.person_key(digits): person for digits, person in people.items()}
+    strays = {}
+    for key in keys:
+        person = by_key.get(key)
+        if person is not None:
+            employee_keys = frozenset(r.key for r in person.relations)
+            strays[key] = Stray(person_label(person), employee_keys)
+        else:
+            labels = [entry.person for entry in store.history(person_key=key) if entry.person]
+            strays[key] = Stray(labels[-1] if labels else "?")
+    return strays

@@ -18,7 +18,13 @@ from connector.keys import Keyring
 from connector.known import KnownState
 from connector.mapping import DesiredState
 from connector.nationalid import mask_national_ids
-from connector.ownership import claims, recover, recovery_reason
+from connector.ownership import (
+    claims,
+    record_relinked,
+    recover,
+    recovery_reason,
+    relinked_warning,
+)
 from connector.plan import Plan
 from connector.planning import (
     History,
@@ -39,7 +45,7 @@ from connector.planning import (
 from connector.reconcile import Observation, observe
 from connector.report import Report
 from connector.selection import Selection, owners, scope_rejections
-from connector.settling import settle
+from connector.settling import settle, strays_of
 from connector.state import StateStore, sync_lock
 from connector.state.backup import write_run_marker
 from connector.target.client import TargetClient
@@ -145,6 +151,7 @@ class Run:
             keep_values=True,
             fit=self.profile.fit(),
         )
+        strays = strays_of(uncertain, known, desired, self.inputs.people, ring, store)
         groups = known.groups
         if recovery is not None:  # the groups it found, to read them back (not recorded)
             known = replace(known, groups={**recovery.groups, **known.groups})
@@ -159,6 +166,7 @@ class Run:
             as_of=report.as_of,
             record=not report.dry_run,
             recovery=recovery if recovery is not None and recovery.claimed else None,
+            strays=strays,
         )
         report.warnings.extend(settled.warnings)
         return replace(settled.known, groups=groups)
@@ -230,9 +238,19 @@ class Run:
         observation = None
         if observing:
             not_kept = self.profile.not_kept
-            observation = await observe(client, known, desired, ring, only, not_kept)
+            inputs = self.inputs
+
+            def claimed() -> dict[str, frozenset[str]]:
+                found = claims(inputs.people, inputs.mapping, ring, report.as_of)
+                return {key: claim.rights for key, claim in found.items()}
+
+            observation = await observe(
+                client, known, desired, ring, only, not_kept, claimed=claimed
+            )
             known = _merged(known, observation.known, only)
             _report_observation(report, observation)
+            if observation.adopted and not report.dry_run:
+                record_relinked(store, desired, observation)
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
             desired = replace(
                 desired, users={k: u for k, u in desired.users.items() if k not in gone}
@@ -388,6 +406,8 @@ def _report_observation(report: Report, observation: Observation) -> None:
         report.warnings.append(
             Warning_(kind="vanished", message=f"{label}: no longer in the target", person=label)
         )
+    if observation.adopted:
+        report.warnings.append(relinked_warning(observation))
     for label, right in observation.lost_memberships:
         report.warnings.append(
             Warning_(

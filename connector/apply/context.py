@@ -146,6 +146,10 @@ class ApplyContext:
     # People whose user write this run ended with an unknown outcome: their uncertain mark stays
     # whatever their later operations do (`connector.state.uncertain`).
     unsure: set[str] = field(default_factory=set)
+    # People whose account this run found by their own externalId without a record in the state
+    # store (the connector made it; the record was lost): a membership of a right the HR input
+    # grants them is the connector's (the ownership rule, `connector.ownership`).
+    relinked: set[str] = field(default_factory=set)
 
     def learned(self) -> TargetProfile:
         """What is known of the target after this run."""
@@ -209,6 +213,10 @@ class ApplyContext:
         with self.store.transaction():
             self.store.open_case(case, self.run_id)
             self.store.journal(self.run_id, kind, "correlation", person, label, str(exc))
+            if exc.stale_link is not None:  # their account is gone: resolved like a newcomer's
+                detail = f"no longer linked to {exc.stale_link}: not in the target"
+                self.store.journal(self.run_id, kind, "note", person, label, detail)
+                self.store.forget_user(person)
             self._settled(person)  # nothing was written: the lookup found the account
         self.result.correlated.append(case)
         log.warning(

@@ -222,9 +222,12 @@ class GroupOps(MemberWrites):
     def _already_member(self, right: str, op: MembershipOp) -> None:
         """A grant whose member is already there: someone else's, unless the connector's own
         earlier attempt got through without being recorded (a run stopped or a request timed
-        out in between); someone else's membership is never withdrawn by the connector."""
+        out in between), or the person's account was found again by their externalId after the
+        state store lost its record (`relinked`: the ownership rule, their HR grant of the
+        right has begun); someone else's membership is never withdrawn by the connector."""
         last = self.store.last_journal_entry(op.person, ("grant", "withdraw"), right)
         ours = last is not None and last.kind == "grant" and last.phase in ("intent", "failed")
+        ours = ours or op.person in self.relinked
         self.store.add_membership(op.person, right, owned=ours)
         if ours:
             self.store.journal(self.run_id, "grant", "done", op.person, op.label, right)

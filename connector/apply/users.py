@@ -128,7 +128,7 @@ class UserOps(Matching):
             else:
                 existing = await self._match(op.person, op.national_digits, user_name)
             if existing is not None:
-                return self._proven(seeker, existing), True
+                return self._adopted(seeker, existing), True
             try:
                 created, answer = await self.client.create_user_answer(resource)
             except Conflict:
@@ -139,7 +139,7 @@ class UserOps(Matching):
                     )
                 if existing is None:
                     raise
-                return self._proven(seeker, existing), True
+                return self._adopted(seeker, existing), True
             if answer is not None:
                 self.not_kept.update(fit.not_kept(fit.flat(resource), answer))
             self.owners[created] = op.person
@@ -147,6 +147,14 @@ class UserOps(Matching):
 
         result: tuple[str, bool] = await self._call("create user", match_then_create)
         return result
+
+    def _adopted(self, seeker: Seeker, account: Account) -> str:
+        """`_proven`; an account carrying the person's own externalId is one the connector
+        made whose record the state store lost: noted (`relinked`), for its memberships."""
+        scim_id = self._proven(seeker, account)
+        if account.external_id == seeker.key:
+            self.relinked.add(seeker.key)
+        return scim_id
 
     async def _linked(self, seeker: Seeker, scim_id: str) -> str:
         """The account a resolved correlation case links the person to: read (it must still
@@ -200,20 +208,36 @@ class UserOps(Matching):
         return partial(self.store.save_user, after)
 
     async def _rematched(self, op: UserOp) -> str | None:
-        """A managed person's account found again after a 404 (recreated under another id):
-        only with proof of identity; an account that is not provably theirs is not theirs."""
+        """A managed person's account found again after a 404 (recreated under another id),
+        judged by the same proof as any match, with the person's national number and name
+        where the plan has them. None: nothing found, or, for a deactivation, only an inactive
+        account that is not provably theirs (no active account is left either way). Any other
+        account that is not provably theirs is a correlation case (`CorrelationFound`): the
+        state store's link to the vanished account is dropped with it (`stale_link`), so that
+        the case is resolved like any other."""
         assert op.after is not None
-        found = await self._match(op.person, None, op.after.user_name)
+        found = await self._match(op.person, op.national_digits, op.after.user_name)
         if found is None:
             return None
-        seeker = Seeker(key=op.person, digits=None, user_name=op.after.user_name)
+        given, family = op.name
+        seeker = Seeker(
+            key=op.person,
+            digits=op.national_digits,
+            user_name=op.after.user_name,
+            given_name=given,
+            family_name=family,
+            employee_keys=tuple(sorted(str(k) for k in op.after.employee_keys)),
+        )
         try:
             return self._proven(seeker, found)
         except CorrelationFound as exc:
             log.warning(
                 "apply.rematch_refused", run_id=self.run_id, person=op.label, why=exc.reason
             )
-            return None
+            if op.kind is OpKind.DEACTIVATE and not found.active:
+                return None
+            exc.stale_link = op.scim_id
+            raise
 
     def _gone(self, op: UserOp) -> Record:
         """A leaver whose account was deleted in the target (by an administrator): nothing is

@@ -88,3 +88,42 @@ def test_after_the_store_is_lost_an_ended_grant_is_withdrawn_and_a_hand_made_mem
     assert "the state store is new" in warning(recovered, "ownership_recovered")
     assert recovered.counts["withdraw"] == 1
     assert rights.members() == {2, 3}
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["full", "plain"])
+def test_a_joiner_whose_record_a_restore_with_its_run_marker_lost_is_linked_and_recovered(
+    rights: Rights, tmp_path: Path, full: bool
+) -> None:
+    rights.rows[0]["rights"] = RIGHT  # person 1 holds the right for good: the group exists
+    rights.sync(D(2026, 12, 1))
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    state(rights, "backup", str(saved / "state.db"))
+    marker = rights.directory / "state.db.last-run"
+    (saved / "state.db.last-run").write_bytes(marker.read_bytes())
+
+    rights.rows.append(person(4, start_date="2026-12-02"))
+    rights.grant(4, begin="2026-12-02", end="2026-12-05")
+    joined = rights.sync(D(2026, 12, 2))
+    assert (joined.counts["create"], joined.counts["grant"]) == (1, 1)
+    rights.add_by_hand(3)  # someone else's: person 3 has no grant of the right
+
+    # The folder restored whole, marker included: the store looks current, but knows nothing
+    # of person 4 (nor of anything the run of the 2nd did).
+    for name in ("state.db-wal", "state.db-shm"):
+        (rights.directory / name).unlink(missing_ok=True)
+    for name in ("state.db", "state.db.last-run"):
+        (rights.directory / name).write_bytes((saved / name).read_bytes())
+
+    found = rights.sync(D(2026, 12, 3), full=full)
+    assert found.extra["adopted"] == 1 and len(rights.users()) == 4  # linked, not made twice
+    assert found.counts["grant"] == (0 if full else 1)  # plain: found already there, the rule's
+    if full:
+        message = warning(found, "ownership_recovered")
+        assert "1 user(s) the connector made" in message and "1 of their membership(s)" in message
+
+    ended = rights.sync(D(2026, 12, 6))  # person 4's grant ended on the 5th: the connector's
+    assert ended.counts["withdraw"] == 1
+    assert rights.members() == {1, 3}
+    assert sum(rights.sync(D(2026, 12, 7), full=True).counts.values()) == 0
+    assert rights.members() == {1, 3}
