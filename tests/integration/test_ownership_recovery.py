@@ -94,6 +94,8 @@ def test_after_the_store_is_lost_an_ended_grant_is_withdrawn_and_a_hand_made_mem
 def test_a_joiner_whose_record_a_restore_with_its_run_marker_lost_is_linked_and_recovered(
     rights: Rights, tmp_path: Path, full: bool
 ) -> None:
+    if rights.state.name == "postgresql":
+        pytest.skip("`state backup`/`restore` copy SQLite stores; PostgreSQL has pg_dump")
     rights.rows[0]["rights"] = RIGHT  # person 1 holds the right for good: the group exists
     rights.sync(D(2026, 12, 1))
     saved = tmp_path / "saved"
