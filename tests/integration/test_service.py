@@ -55,7 +55,7 @@ from tests.integration.conftest import ScimServer, ScimTenants, _free_port
 
 pytestmark = pytest.mark.integration
 
-SECRET = "the webhook secret shared with HR"
+SECRET = "9bFlIkpYt5HfavHYMD5hzcS7hsPRxCcQPDRMQYnrLx4="  # as `openssl rand -base64 32` prints
 REPO = Path(__file__).parents[2]
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from connector.service import webhook
 from connector.service.webhook import Refused, parse_event, signature, signed_headers, verify
 from tests.factories import GENT, format_kbo, format_nn, make_nn, masked_nn
 
-SECRET = "a webhook secret shared with the HR system"
+SECRET = "7bd5d47e446fcec2a3d811736110e5781bcccea696762e6116c6e9c92d99bf35"  # openssl rand -hex 32
 NOW = 1_800_000_000.0
 NN = make_nn(dt.date(1985, 7, 30), serial=33)
 
