@@ -148,6 +148,23 @@ def test_a_bad_body_is_a_bad_request_with_a_reason(payload: bytes, where: str) -
     assert where in refused.reason
 
 
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"nested": {"str": "x", "int": 1}}, "record.nested: " + webhook.PLAIN_VALUES),
+        ({"given_name": "An", "roles": ["a", "b"]}, "record.roles: " + webhook.PLAIN_VALUES),
+        ({"a": [], "b": {}}, "record.a, record.b: " + webhook.PLAIN_VALUES),
+        ({"a field name": [1]}, 'record."a field name": ' + webhook.PLAIN_VALUES),
+        ("text", "record: must be a JSON object of field names and values, or null"),
+    ],
+)
+def test_a_record_with_nested_values_is_refused_with_one_clear_reason(
+    record: Any, reason: str
+) -> None:
+    refused = refusal(lambda: parse_event(body(record=record)))
+    assert (refused.status, refused.reason) == (400, reason)
+
+
 def test_reasons_never_echo_a_national_number() -> None:
     payload = body(record={NN: {"nested": NN}}, employee_id=NN + " ")
     refused = refusal(lambda: parse_event(payload))
