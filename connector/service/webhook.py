@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from connector.keys import Keyring
 from connector.nationalid import find_national_ids, mask_national_ids
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
 from connector.state import InboxEvent
@@ -245,9 +246,11 @@ class WebhookEvent(BaseModel):
                 raise ValueError("record.organisation_code differs from organisation_code")
         return self
 
-    def to_inbox(self, received_at: str) -> InboxEvent:
-        """The event as the inbox keeps it: the record's national numbers masked."""
+    def to_inbox(self, received_at: str, keyring: Keyring) -> InboxEvent:
+        """The event as the inbox keeps it: the record's national numbers masked, and a keyed
+        digest of the record as sent (to tell a retry from another event under the same id)."""
         record = None if self.record is None else masked_record(self.record)
+        canonical = canonical_record(self.record)
         return InboxEvent(
             event_id=self.event_id,
             received_at=received_at,
@@ -255,7 +258,38 @@ class WebhookEvent(BaseModel):
             organisation_code=self.organisation_code,
             employee_id=self.employee_id,
             record=record,
+            record_digest=None if canonical is None else keyring.record_digest(canonical),
         )
+
+
+def canonical_record(record: dict[str, RecordValue] | None) -> str | None:
+    """The record as one text whatever its spelling in the body: keys sorted, no spaces, a whole
+    number the same as int or float (`1` = `1.0`); None when there is none or it is empty."""
+    if not record:
+        return None
+    plain = {
+        key: int(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53
+        else value
+        for key, value in record.items()
+    }
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def same_event(stored: InboxEvent, received: InboxEvent) -> bool:
+    """Whether `received` is the event stored under its id sent again (a duplicate), rather than
+    a different event (409): same type, organisation, employee and record. The record is
+    compared by its keyed digest; for an event stored before digests were kept, by its masked
+    form (the best there is)."""
+    if (stored.type, stored.organisation_code, stored.employee_id) != (
+        received.type,
+        received.organisation_code,
+        received.employee_id,
+    ):
+        return False
+    if stored.record_digest is None and stored.record:
+        return stored.record == received.record
+    return stored.record_digest == received.record_digest
 
 
 def masked_record(record: dict[str, RecordValue]) -> dict[str, RecordValue]:

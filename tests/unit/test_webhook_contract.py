@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from connector.keys import Keyring
 from connector.service import webhook
 from connector.service.webhook import Refused, parse_event, signature, signed_headers, verify
 from tests.factories import GENT, format_kbo, format_nn, make_nn, masked_nn
 
+KEYRING = Keyring(b"the state store's secret in these tests")
 SECRET = "7bd5d47e446fcec2a3d811736110e5781bcccea696762e6116c6e9c92d99bf35"  # openssl rand -hex 32
 NOW = 1_800_000_000.0
 NN = make_nn(dt.date(1985, 7, 30), serial=33)
@@ -174,7 +176,7 @@ def test_reasons_never_echo_a_national_number() -> None:
 def test_the_record_is_kept_for_the_inbox_with_national_numbers_masked() -> None:
     record = {"national_id": NN, "given_name": "An", "note": f"was {format_nn(NN)}", "n": 3}
     event = parse_event(body(record=record, employee_id="E0001"))
-    stored = event.to_inbox("2026-11-29T08:00:00.000+00:00")
+    stored = event.to_inbox("2026-11-29T08:00:00.000+00:00", KEYRING)
     assert stored.record is not None
     text = json.dumps(stored.record)
     assert NN not in text and format_nn(NN) not in text

@@ -16,11 +16,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connector.keys import Keyring
 from connector.nationalid import find_national_ids, mask_national_ids
 from connector.service.webhook import Refused, parse_event
 from connector.state import StateStore
 from tests.factories import GENT, format_nn, make_bis, make_nn, masked_nn
 
+KEYRING = Keyring(b"the state store's secret in these tests")
 RECEIVED = "2026-11-29T08:00:00.000+00:00"
 
 births = st.dates(min_value=dt.date(1930, 1, 1), max_value=dt.date(2009, 12, 31))
@@ -95,7 +97,7 @@ def test_no_valid_national_number_is_stored_in_clear_whatever_the_event_looks_li
         path = Path(folder) / "state.db"
         store = StateStore.open(path)
         try:
-            assert store.add_event(event.to_inbox(RECEIVED))
+            assert store.add_event(event.to_inbox(RECEIVED, KEYRING))
         finally:
             store.close()
         assert find_national_ids(stored_text(path)) == []
@@ -108,7 +110,7 @@ def test_a_national_number_sent_as_a_json_number_is_kept_masked_as_text() -> Non
         f'"employee_id": "E0001", "record": {{"national_id": {digits}, '
         f'"as_float": {digits}.0, "exp": 8.5073e4, "{digits}": "key"}}}}'
     )
-    stored = parse_event(body.encode()).to_inbox(RECEIVED)
+    stored = parse_event(body.encode()).to_inbox(RECEIVED, KEYRING)
     assert stored.record == {
         "national_id": masked_nn(digits),
         "as_float": masked_nn(digits),
@@ -166,7 +168,7 @@ def test_field_names_that_mask_alike_are_all_kept_under_distinct_names(names: li
         "employee_id": "E0001",
         "record": record,
     }
-    stored = parse_event(json.dumps(body).encode()).to_inbox(RECEIVED).record
+    stored = parse_event(json.dumps(body).encode()).to_inbox(RECEIVED, KEYRING).record
     assert stored is not None
     assert sorted(stored.values()) == list(range(len(names)))  # no value lost
     for name, index in stored.items():
@@ -176,7 +178,9 @@ def test_field_names_that_mask_alike_are_all_kept_under_distinct_names(names: li
     with tempfile.TemporaryDirectory() as folder:
         store = StateStore.open(Path(folder) / "state.db")
         try:
-            assert store.add_event(parse_event(json.dumps(body).encode()).to_inbox(RECEIVED))
+            assert store.add_event(
+                parse_event(json.dumps(body).encode()).to_inbox(RECEIVED, KEYRING)
+            )
             kept = store.event("ev-1")
         finally:
             store.close()
@@ -193,7 +197,7 @@ def test_two_spellings_of_one_number_as_field_names_keep_both_values() -> None:
         "employee_id": "E0001",
         "record": record,
     }
-    stored = parse_event(json.dumps(body).encode()).to_inbox(RECEIVED).record
+    stored = parse_event(json.dumps(body).encode()).to_inbox(RECEIVED, KEYRING).record
     assert stored == {
         masked_nn(digits): "first",
         f"{masked_nn(digits)} (2)": "second",
