@@ -151,6 +151,7 @@ class Service:
                 new = await self.inbox.add(stored)
                 existing = None if new else await self.inbox.get(event.event_id)
             except (ConnectorError, sqlite3.Error, OSError, RuntimeError) as exc:
+                self.metrics.webhook_requests.labels("unavailable").inc()
                 log.error("webhook.not_stored", error=str(exc))
                 return _error(503, "unavailable", "the event could not be stored; send it again")
             if not new:
