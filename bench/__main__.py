@@ -37,6 +37,9 @@ from bench import profiles
 from bench.generate import DAY1, Files, Population
 from bench.runner import is_write
 from bench.server import Server, _child_env
+from connector.state import PostgresAddress
+from connector.state.transfer import copy_to_postgres
+from tests.postgres import PASSWORD, PASSWORD_ENV, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -80,6 +83,7 @@ class Bench:
         base_url: str,
         state: Path,
         capabilities: dict[str, bool] | None = None,
+        state_lines: list[str] | None = None,
     ) -> Path:
         """Write a connector configuration for one run; returns its path."""
         lines = [
@@ -97,7 +101,12 @@ class Bench:
         if capabilities:
             lines.append("[target.capabilities]")
             lines += [f"{key} = {str(value).lower()}" for key, value in capabilities.items()]
-        lines += ["[state]", f'path = "{state}"', "[logging]", 'level = "error"']
+        lines += [
+            "[state]",
+            *(state_lines or [f'path = "{state}"']),
+            "[logging]",
+            'level = "error"',
+        ]
         path = self.work / f"{name}.toml"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
@@ -301,6 +310,7 @@ class Bench:
                 as_of=DAY1.isoformat(),
                 profile=True,
             )
+            self.no_change_on_postgresql(day1, server, state)
             config = self.config("day2", day2, server.base_url, state)
             self.run(
                 "day2",
@@ -311,6 +321,40 @@ class Bench:
                 force=True,
                 profile=True,
             )
+
+    def no_change_on_postgresql(self, day1: Files, server: Server, state: Path) -> None:
+        """2b: the same no-change re-sync with the state store in PostgreSQL (a server of this
+        machine, the SQLite store copied in by `state migrate`'s code); skipped, with the
+        reason, where PostgreSQL is not installed."""
+        started = start_server()
+        if isinstance(started, str):
+            _say(f"no-change re-sync on PostgreSQL skipped: {started}")
+            self.results["no_change_postgresql_skipped"] = started
+            return
+        postgres, folder = started
+        try:
+            with self.step("migrate large to postgresql"):
+                database = postgres.new_database()
+                address = PostgresAddress(postgres.url(database), password=PASSWORD)
+                copy_to_postgres(state, address)
+            os.environ[PASSWORD_ENV] = PASSWORD  # the runner's environment
+            lines = [
+                f'url = "{address.url}"',
+                f'password_env = "{PASSWORD_ENV}"',
+                f'secret_file = "{state}.secret"',  # the SQLite store's, generated beside it
+                f'path = "{state}"',  # its run marker
+            ]
+            config = self.config("large_pg", day1, server.base_url, state, state_lines=lines)
+            self.run(
+                "no_change_postgresql",
+                server,
+                kind="sync",
+                config=str(config),
+                as_of=DAY1.isoformat(),
+                profile=True,
+            )
+        finally:
+            stop_server(folder)
 
 
 # ---------------------------------------------------------------------------- the report
@@ -434,6 +478,30 @@ def summarize(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
                 f"{_ratio(nochange['peak_rss_mb'], validate['peak_rss_mb']):.2f}x",
                 "< 300 MB",
                 _verdict(nochange["peak_rss_mb"] < 300),
+            )
+        )
+    if "no_change_postgresql" in r and "no_change" in r:
+        on_pg, on_sqlite = r["no_change_postgresql"], r["no_change"]
+        ratio = _ratio(on_pg["seconds"], on_sqlite["seconds"])
+        figures["no_change_postgresql_ratio"] = round(ratio, 2)
+        rows.append(
+            Row(
+                "2b. same re-sync, state store in PostgreSQL: wall time",
+                f"{on_pg['seconds']:.1f} s",
+                f"SQLite {on_sqlite['seconds']:.1f} s",
+                f"{ratio:.2f}x",
+                "<= 1.5x",
+                _verdict(ratio <= 1.5),
+            )
+        )
+        rows.append(
+            Row(
+                "   peak RSS",
+                f"{on_pg['peak_rss_mb']:.0f} MB",
+                f"SQLite {on_sqlite['peak_rss_mb']:.0f} MB",
+                f"{_ratio(on_pg['peak_rss_mb'], on_sqlite['peak_rss_mb']):.2f}x",
+                "< 300 MB",
+                _verdict(on_pg["peak_rss_mb"] < 300),
             )
         )
     if "day2" in r:

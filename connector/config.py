@@ -55,6 +55,7 @@ from pydantic_settings.exceptions import SettingsError
 from connector.errors import ConfigError
 from connector.private_files import PRIVATE_FILE_MODE, make_private_dirs
 from connector.secret_strength import MIN_SECRET_BITS, estimated_bits
+from connector.state.address import Location, PostgresAddress, is_postgres_url, url_password
 
 DEFAULT_CONFIG_PATH = Path("config/connector.toml")
 CONFIG_PATH_ENV = "SCIM_CONNECTOR_CONFIG"
@@ -170,6 +171,17 @@ def _listen_address(value: str) -> str:
     return value
 
 
+def _postgres_url(value: str) -> str:
+    # The value is not echoed: a URL may carry a password.
+    if not is_postgres_url(value):
+        raise ValueError("must be a postgresql:// URL (postgresql://user@host:5432/database)")
+    if url_password(value) is not None:
+        raise ValueError(
+            "must not contain a password: give it in state.password_env or state.password_file"
+        )
+    return value
+
+
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -188,6 +200,8 @@ CronSchedule = Annotated[
     Annotated[str, AfterValidator(_cron)] | None, BeforeValidator(_empty_means_none)
 ]
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+PostgresUrl = Annotated[str, BeforeValidator(_not_blank), AfterValidator(_postgres_url)]
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
 class _KeyProblems(ValueError):
@@ -562,18 +576,56 @@ class ExternalsSettings(_Section):
 
 
 class StateSettings(_Section):
-    """`[state]`: the state store and the secret for its keyed hashes."""
+    """`[state]`: the state store (a SQLite file at `path`, the default, or the PostgreSQL
+    database at `url`) and the secret for its keyed hashes.
+
+    With `url`, `path` holds no store: it only places the run marker (`<path>.last-run`) and
+    `serve`'s lock beside it; the secret must be given (`secret_env` / `secret_file`), as
+    every machine using the database must key people the same way.
+    """
 
     path: ConfigPath = Field(default=Path("state.db"), validate_default=True)
+    url: PostgresUrl | None = None
+    password_env: EnvName | None = None
+    password_file: ConfigPath | None = None
+    sslmode: SslMode | None = None
+    sslrootcert: ConfigPath | None = None
     secret_env: EnvName | None = None
     secret_file: ConfigPath | None = None
 
     @model_validator(mode="after")
     def _one_secret(self) -> Self:
         problems = _one_of(self, "secret_env", "secret_file")
+        problems += _one_of(self, "password_env", "password_file")
+        if self.url is None:
+            problems += [
+                (key, "is only used with state.url (a PostgreSQL state store)")
+                for key in ("password_env", "password_file", "sslmode", "sslrootcert")
+                if getattr(self, key) is not None
+            ]
+        elif self.secret_env is None and self.secret_file is None:
+            problems.append(
+                (
+                    "secret_file",
+                    "a PostgreSQL state store needs its secret given: set state.secret_file "
+                    "(or state.secret_env); `scim-connector state migrate` says where the "
+                    "secret of a SQLite store is",
+                )
+            )
         if problems:
             raise _KeyProblems(problems)
         return self
+
+    @property
+    def location(self) -> Location:
+        """Where the store is: the SQLite file, or the PostgreSQL database (its password read
+        now, from `password_env` / `password_file`; ConfigError naming the key)."""
+        if self.url is None:
+            return self.path
+        password = _read_secret(
+            "state.password_env", self.password_env, "state.password_file", self.password_file
+        )
+        return PostgresAddress(self.url, password, self.sslmode, self.sslrootcert)
 
     @property
     def generated_secret_path(self) -> Path:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from connector.config import Settings
+from connector.errors import ConfigError
 from connector.hr.records import EmployeeKey
 from connector.mapping import ACMIDM
 from connector.nationalid import InvalidNationalId, parse_national_id
@@ -43,7 +44,14 @@ from connector.planning import (
 )
 from connector.report import Report
 from connector.selection import Selection, SelectionError
-from connector.state import Approval, JournalEntry, StateLock, StateStore, lock_path
+from connector.state import (
+    Approval,
+    JournalEntry,
+    PostgresAddress,
+    StateStore,
+    sync_lock,
+    transfer,
+)
 from connector.state import backup as state_backup
 from connector.syncing import ProgressSink, Run, learned, sync
 from connector.target.connect import retry_policy, target_key
@@ -143,7 +151,7 @@ def audit_trail(
     run_id: str | None = None,
 ) -> list[JournalEntry]:
     """The journal entries of one person (by national number or employee key) or one run."""
-    store = StateStore.open_read_only(settings.state.path)
+    store = StateStore.open_read_only(settings.state.location)
     if store is None:
         return []
     try:
@@ -165,7 +173,7 @@ def audit_trail(
 
 def approve(settings: Settings, run_id: str) -> Approval:
     """Approve, once, the plan of a run that a safety check stopped (raises ApprovalRefused)."""
-    store = StateStore.open(settings.state.path)
+    store = StateStore.open(settings.state.location)
     try:
         return store.approve(run_id, settings.safety.approval_valid_for)
     finally:
@@ -174,11 +182,19 @@ def approve(settings: Settings, run_id: str) -> Approval:
 
 def backup_state(settings: Settings, to: Path) -> None:
     """Copy the state store to `to` while it may be in use (SQLite online backup)."""
-    state_backup.backup(settings.state.path, to)
+    state_backup.backup(settings.state.location, to)
+
+
+def migrate_state(settings: Settings, to: PostgresAddress) -> transfer.Transferred:
+    """Copy the SQLite state store into the empty PostgreSQL database `to` (StateError,
+    ConfigError when the configured store is not a SQLite one)."""
+    if settings.state.url is not None:
+        raise ConfigError("state.url", "the state store is in PostgreSQL already")
+    return transfer.copy_to_postgres(settings.state.path, to)
 
 
 def restore_state(settings: Settings, backup_file: Path) -> None:
     """Replace the state store by a backup, with no sync running (the state lock held); the
     next run recovers ownership of what was done since the backup."""
-    with StateLock(lock_path(settings.state.path)):
-        state_backup.restore(backup_file, settings.state.path)
+    with sync_lock(settings.state.location):
+        state_backup.restore(backup_file, settings.state.location)

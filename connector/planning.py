@@ -148,7 +148,7 @@ class History:
 
 def stored_history(settings: Settings) -> History:
     """What the state store remembers of earlier syncs, without changing anything."""
-    store = StateStore.open_read_only(settings.state.path)
+    store = StateStore.open_read_only(settings.state.location)
     if store is None:
         return History({}, initial_load=True)
     try:
@@ -218,7 +218,7 @@ class Planned:
 
 def known_state(settings: Settings) -> KnownState:
     """The state store's contents, without changing them (empty when there is no store yet)."""
-    store = StateStore.open_read_only(settings.state.path)
+    store = StateStore.open_read_only(settings.state.location)
     if store is None:
         return KnownState()
     try:
@@ -230,7 +230,7 @@ def known_state(settings: Settings) -> KnownState:
 
 def stored_profile(settings: Settings) -> TargetProfile:
     """What the state store learned about the configured target, without changing anything."""
-    store = StateStore.open_read_only(settings.state.path)
+    store = StateStore.open_read_only(settings.state.location)
     if store is None:
         return TargetProfile()
     try:
@@ -270,7 +270,7 @@ def desire(
 
 def stored_cases(settings: Settings) -> list[CorrelationCase]:
     """The open correlation cases of the state store, without changing anything."""
-    store = StateStore.open_read_only(settings.state.path)
+    store = StateStore.open_read_only(settings.state.location)
     if store is None:
         return []
     try:
@@ -283,7 +283,7 @@ def pushed_relations(
     settings: Settings, keys: frozenset[str]
 ) -> dict[str, tuple[PushedRelation, ...]]:
     """The work relations the state store recorded as last pushed for these people."""
-    store = StateStore.open_read_only(settings.state.path)
+    store = StateStore.open_read_only(settings.state.location)
     if store is None:
         return {}
     try:

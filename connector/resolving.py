@@ -18,7 +18,7 @@ from connector.errors import ConnectorError
 from connector.hr.records import EmployeeKey
 from connector.nationalid import InvalidNationalId, parse_national_id
 from connector.planning import keyring
-from connector.state import CorrelationCase, StateLock, StateStore, lock_path
+from connector.state import CorrelationCase, StateStore, sync_lock
 
 
 class ResolveError(ConnectorError):
@@ -60,8 +60,8 @@ def resolve(
         raise ResolveError("resolve needs exactly one of --link SCIM_ID or --new-account")
     if link is not None and not link.strip():
         raise ResolveError("--link: an empty SCIM id")
-    with StateLock(lock_path(settings.state.path)):
-        store = StateStore.open(settings.state.path)
+    with sync_lock(settings.state.location):
+        store = StateStore.open(settings.state.location)
         try:
             case = _case(settings, store, employee, person)
             unlinked = None

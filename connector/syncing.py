@@ -40,7 +40,7 @@ from connector.reconcile import Observation, observe
 from connector.report import Report
 from connector.selection import Selection, owners, scope_rejections
 from connector.settling import settle
-from connector.state import StateLock, StateStore, lock_path
+from connector.state import StateStore, sync_lock
 from connector.state.backup import write_run_marker
 from connector.target.client import TargetClient
 from connector.target.connect import EventHooks, connect, run_policy, target_key
@@ -72,8 +72,8 @@ async def sync(
         report = Report(run_id=run_id, command=command, as_of=as_of, dry_run=dry_run)
         report.warnings.extend(permission_warnings(settings))
         retry = run_policy(settings)
-        with StateLock(lock_path(settings.state.path)):
-            store = StateStore.open(settings.state.path)
+        with sync_lock(settings.state.location):
+            store = StateStore.open(settings.state.location)
             try:
                 history = History.of(store)
                 check_columns(inputs, history.columns, accept=accept_columns)

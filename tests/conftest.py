@@ -8,9 +8,60 @@ per-example deadline: a test's outcome never depends on chance or on how busy th
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
+
+from connector.state import Location
+from tests.postgres import (
+    PASSWORD,
+    PASSWORD_ENV,
+    SQLITE,
+    PostgresServer,
+    StateBackend,
+    start_server,
+    stop_server,
+)
 
 settings.register_profile("deterministic", derandomize=True, deadline=None, database=None)
 settings.register_profile("explore", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
+
+
+# --- the state store on SQLite and on PostgreSQL ---------------------------------------------
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on loopback for the whole session (skipped where not installed)."""
+    started = start_server()
+    if isinstance(started, str):
+        pytest.skip(started)
+    server, folder = started
+    try:
+        yield server
+    finally:
+        stop_server(folder)
+
+
+@pytest.fixture(params=BACKENDS)
+def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    """Where a fresh state store is: a SQLite file, and (a second run) a PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "state.db"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_address()
+
+
+@pytest.fixture(params=BACKENDS)
+def state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> StateBackend:
+    """Where the connectors a test configures keep their state: SQLite, and (a second run)
+    PostgreSQL; `StateBackend.toml` gives their `[state]` keys."""
+    if request.param == "sqlite":
+        return SQLITE
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    return StateBackend("postgresql", server)

@@ -1,4 +1,4 @@
-"""The commands on the state store: log, resolve, approve, state backup and restore."""
+"""The commands on the state store: log, resolve, approve, state backup, restore and migrate."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from connector.cli.options import ConfigOption, FormatOption, load, parse_employ
 from connector.cli.output import Format, write_json
 from connector.errors import UsageError
 from connector.render import local_moment, render_journal
+from connector.state.transfer import migration_done, migration_target
 
 
 def log(
@@ -153,5 +154,28 @@ def state_restore(
                 "of the managed rights and recovers which are the connector's."
             )
         )
+
+    guarded(action)
+
+
+def state_migrate(
+    to: Annotated[
+        str, typer.Option("--to", help="The empty PostgreSQL database: postgresql://USER@HOST/DB")
+    ],
+    password_env: Annotated[
+        str | None,
+        typer.Option(help="Variable holding the database password (else PGPASSWORD, ~/.pgpass)."),
+    ] = None,
+    sslmode: Annotated[str | None, typer.Option(help="libpq's sslmode, e.g. verify-full.")] = None,
+    sslrootcert: Annotated[Path | None, typer.Option(help="CA certificate(s) (PEM).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy the SQLite state store into an empty PostgreSQL database, row counts verified."""
+
+    def action() -> None:
+        settings = load(config)
+        address = migration_target(to, password_env, sslmode, sslrootcert)
+        copied = jobs.migrate_state(settings, address)
+        output.out.print(Text(migration_done(settings, address, copied.rows)))
 
     guarded(action)

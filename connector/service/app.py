@@ -61,7 +61,7 @@ class Service:
         self._clock = clock
         self._keyring = Keyring(settings.state_secret())  # for the digest of an event's record
         self.metrics = Metrics(clock)
-        self.inbox = Inbox(settings.state.path)
+        self.inbox = Inbox(settings.state.location)
         self.runner = SyncRunner(settings=settings, inbox=self.inbox, metrics=self.metrics)
         self.metrics.sync_running_seconds.set_function(self.runner.running_for)
         self.metrics.sync_overdue.set_function(lambda: float(self.runner.overdue() is not None))

@@ -86,7 +86,7 @@ def service_lock(settings: Settings) -> StateLock:
 def check_startup(settings: Settings) -> str | None:
     """What `serve` needs before it listens: the state store (created or migrated here) and the
     webhook secret (None: the webhook is off). Raises ConfigError or StateError."""
-    StateStore.open(settings.state.path).close()
+    StateStore.open(settings.state.location).close()
     settings.state_secret()
     return settings.service.resolve_webhook_secret()
 

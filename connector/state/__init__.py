@@ -2,10 +2,12 @@
 and groups, what each target was learned to do, run history, the audit journal and the inbox.
 
 `store` holds the StateStore, `schema` its migrations, `records` what its queries return,
-`lock` the one-sync-at-a-time lock.
+`lock` the one-sync-at-a-time lock, `database` the connection to SQLite or PostgreSQL,
+`transfer` the copy of a SQLite store into PostgreSQL.
 """
 
-from connector.state.lock import StateLock, lock_path, service_lock_path
+from connector.state.address import Location, PostgresAddress
+from connector.state.lock import AdvisoryLock, StateLock, lock_path, service_lock_path, sync_lock
 from connector.state.records import (
     Approval,
     ApprovalRefused,
@@ -20,11 +22,14 @@ from connector.state.store import StateStore, store_files
 
 __all__ = [
     "MIGRATIONS",
+    "AdvisoryLock",
     "Approval",
     "ApprovalRefused",
     "CorrelationCase",
     "InboxEvent",
     "JournalEntry",
+    "Location",
+    "PostgresAddress",
     "RunRecord",
     "StateError",
     "StateLock",
@@ -32,4 +37,5 @@ __all__ = [
     "lock_path",
     "service_lock_path",
     "store_files",
+    "sync_lock",
 ]

@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from connector.private_files import create_private_file
+from connector.state.address import Location, PostgresAddress
 from connector.state.records import StateError
 from connector.state.schema import MIGRATIONS
 from connector.state.store import StateStore
@@ -47,9 +48,10 @@ def read_run_marker(path: Path) -> str | None:
     return text or None
 
 
-def backup(path: Path, to: Path) -> None:
+def backup(path: Location, to: Path) -> None:
     """Copy the store at `path` to `to`, consistently while it is in use (SQLite online backup);
     `to` is created private (0600) and must not exist yet."""
+    path = _sqlite_only(path, "state backup")
     if not path.exists():
         raise StateError(f"no state store at {path}")
     if to.exists():
@@ -57,9 +59,10 @@ def backup(path: Path, to: Path) -> None:
     _copy(path, to)
 
 
-def restore(backup_file: Path, path: Path) -> None:
+def restore(backup_file: Path, path: Location) -> None:
     """Replace the store at `path` by the backup `backup_file` (call with the state lock held);
     the next run recovers ownership of what was done since the backup."""
+    path = _sqlite_only(path, "state restore")
     if not backup_file.exists():
         raise StateError(f"no backup at {backup_file}")
     _check_is_store(backup_file)
@@ -67,6 +70,19 @@ def restore(backup_file: Path, path: Path) -> None:
         write_run_marker(path, RESTORED)
     _copy(backup_file, path)
     StateStore.open(path).close()  # brought up to date, if the backup is from an older version
+
+
+def _sqlite_only(where: Location, command: str) -> Path:
+    """The SQLite store's file; StateError for a PostgreSQL store, which its database's own
+    tools back up (the run marker beside `path` still makes the next run after a restore
+    recover ownership)."""
+    if isinstance(where, PostgresAddress):
+        raise StateError(
+            f"`scim-connector {command}` copies a SQLite state store; the state store is in "
+            f"PostgreSQL ({where}): back it up and restore it with PostgreSQL's tools "
+            "(pg_dump, pg_restore)"
+        )
+    return where
 
 
 def _check_is_store(path: Path) -> None:

@@ -8,10 +8,10 @@ per person is not closed at a time.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from connector.state.database import Database
 from connector.state.records import CorrelationCase, StateError
 
 RESOLUTIONS = ("link", "new_account")
@@ -31,7 +31,7 @@ def _case(row: tuple[Any, ...]) -> CorrelationCase:
 class CorrelationCases:
     """Correlation cases, kept by the StateStore (which gives `_db` and `_now`)."""
 
-    _db: sqlite3.Connection
+    _db: Database
     _now: Callable[[], str]
 
     def open_case(self, case: CorrelationCase, run_id: str) -> None:

@@ -1,4 +1,5 @@
-"""One sync at a time per state store: a lock file beside it."""
+"""One sync at a time per state store: a lock file beside a SQLite store, an advisory lock on a
+PostgreSQL one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import IO
 
 from connector.errors import LockedError
 from connector.private_files import create_private_file
+from connector.state.address import Location, PostgresAddress
+from connector.state.database import Database, connect
 
 
 def lock_path(state_path: Path) -> Path:
@@ -49,3 +52,57 @@ class StateLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+class AdvisoryLock:
+    """One sync at a time per PostgreSQL state store: a session advisory lock, on a connection
+    of its own held for the whole sync.
+
+    The database releases it when the holder's connection ends, so a killed run (or a machine
+    gone) never leaves a stale lock behind. Its key is the store's schema, so stores kept in
+    different schemas of one database lock apart.
+    """
+
+    def __init__(self, address: PostgresAddress, wait: bool = False, busy: str | None = None):
+        self.address = address
+        self.wait = wait
+        self.busy = busy or f"another sync is running on this state store ({address} is locked)"
+        self._db: Database | None = None
+
+    def __enter__(self) -> AdvisoryLock:
+        db = connect(self.address)
+        try:
+            function = "pg_advisory_lock" if self.wait else "pg_try_advisory_lock"
+            row = db.execute(
+                f"SELECT {function}(hashtextextended(? || current_schema(), 0))", (_SYNC_LOCK,)
+            ).fetchone()
+        except BaseException:
+            db.close()
+            raise
+        if not self.wait and not row[0]:
+            db.close()
+            raise LockedError(self.busy)
+        self._db = db
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._db is not None:
+            try:  # released now: a closed session's locks go only once the server notices
+                self._db.execute(
+                    "SELECT pg_advisory_unlock(hashtextextended(? || current_schema(), 0))",
+                    (_SYNC_LOCK,),
+                )
+            finally:
+                self._db.close()
+                self._db = None
+
+
+_SYNC_LOCK = "scim-connector sync "
+
+
+def sync_lock(where: Location, wait: bool = False) -> StateLock | AdvisoryLock:
+    """The one-sync-at-a-time lock of the store at `where`: a file beside a SQLite store, an
+    advisory lock on a PostgreSQL one."""
+    if isinstance(where, PostgresAddress):
+        return AdvisoryLock(where, wait)
+    return StateLock(lock_path(where), wait)

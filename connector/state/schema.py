@@ -1,18 +1,25 @@
-"""The state store's schema, as a list of migrations: `MIGRATIONS[n - 1]` brings a store from
-version n - 1 to n (SQLite's `user_version`)."""
+"""The state store's schema, as one ordered list of migrations for both databases:
+`MIGRATIONS[n - 1]` brings a store from version n - 1 to n (SQLite's `user_version`; on
+PostgreSQL the table `schema_version`).
+
+A migration is SQL as SQLite spells it (`Dialect.ddl` gives PostgreSQL's types: BYTEA for
+BLOB, identity columns for AUTOINCREMENT), a `PerDialect` pair where more differs, or a
+Python function run on the store's `Database` (data migrations, on either database).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from connector.keys import DIGEST_SIZE
 from connector.known import Digests
+from connector.state.database import Database
 
 
-def _packed_digests(db: sqlite3.Connection) -> None:
+def _packed_digests(db: Database) -> None:
     """Migration 4: per-attribute digests packed (`known.Digests`) instead of a JSON object,
     and what the pushed values were mapped from (`known.MappedFrom`, unknown for old rows).
 
@@ -22,12 +29,16 @@ def _packed_digests(db: sqlite3.Connection) -> None:
     path by path (correct, a little slower). The old `digests` column stays (SQLite before 3.35
     cannot drop a column), emptied and unused.
     """
-    db.execute("ALTER TABLE users ADD COLUMN digest_paths TEXT NOT NULL DEFAULT ''")
-    db.execute("ALTER TABLE users ADD COLUMN digest_values BLOB NOT NULL DEFAULT x''")
-    db.execute("ALTER TABLE users ADD COLUMN digest_whole BLOB NOT NULL DEFAULT x''")
-    db.execute("ALTER TABLE users ADD COLUMN mapped_source BLOB")
-    db.execute("ALTER TABLE users ADD COLUMN mapped_since TEXT")
-    db.execute("ALTER TABLE users ADD COLUMN mapped_until TEXT")
+    db.script(
+        db.dialect.ddl(
+            "ALTER TABLE users ADD COLUMN digest_paths TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE users ADD COLUMN digest_values BLOB NOT NULL DEFAULT x'';"
+            "ALTER TABLE users ADD COLUMN digest_whole BLOB NOT NULL DEFAULT x'';"
+            "ALTER TABLE users ADD COLUMN mapped_source BLOB;"
+            "ALTER TABLE users ADD COLUMN mapped_since TEXT;"
+            "ALTER TABLE users ADD COLUMN mapped_until TEXT"
+        )
+    )
     rows = db.execute("SELECT key, digests FROM users").fetchall()
     for key, text in rows:
         old: dict[str, str] = json.loads(text or "{}")
@@ -39,7 +50,7 @@ def _packed_digests(db: sqlite3.Connection) -> None:
         )
 
 
-def _one_person_per_account(db: sqlite3.Connection) -> None:
+def _one_person_per_account(db: Database) -> None:
     """Migration 6: correlation cases (`state.cases`), and two people never linked to one SCIM
     id (a UNIQUE index on users.scim_id).
 
@@ -50,8 +61,9 @@ def _one_person_per_account(db: sqlite3.Connection) -> None:
     the store knew of those people (their memberships included) goes with the link: the
     connector manages them again once their case is resolved.
     """
-    db.execute(
-        """
+    db.script(
+        db.dialect.ddl(
+            """
         CREATE TABLE correlation_cases (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             person_key TEXT NOT NULL,
@@ -73,6 +85,7 @@ def _one_person_per_account(db: sqlite3.Connection) -> None:
             closed_by_run TEXT
         )
         """
+        )
     )
     db.execute(
         "CREATE UNIQUE INDEX correlation_cases_one_per_person "
@@ -107,7 +120,45 @@ def _one_person_per_account(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX users_one_per_account ON users (scim_id)")
 
 
-Migration = str | Callable[[sqlite3.Connection], None]
+@dataclass(frozen=True)
+class PerDialect:
+    """A migration whose SQL differs between the databases beyond their types."""
+
+    sqlite: str
+    postgresql: str
+
+
+Migration = str | PerDialect | Callable[[Database], None]
+
+
+def apply(migration: Migration, db: Database) -> None:
+    """Run one migration on `db` (inside the caller's transaction)."""
+    if isinstance(migration, PerDialect):
+        db.script(migration.sqlite if db.dialect.name == "sqlite" else migration.postgresql)
+    elif isinstance(migration, str):
+        db.script(db.dialect.ddl(migration))
+    else:
+        migration(db)
+
+
+# The inbox (migration 2). Its events are taken oldest first, in order of arrival among equal
+# times: SQLite's `rowid` gives that order; on PostgreSQL an identity column of that name does.
+_INBOX = """
+    CREATE TABLE inbox (
+        event_id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        type TEXT NOT NULL,
+        organisation_code TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        record TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        processed_at TEXT,
+        run_id TEXT,
+        outcome TEXT{rowid}
+    );
+    CREATE INDEX inbox_pending ON inbox (processed_at, received_at);
+    """
 
 MIGRATIONS: list[Migration] = [
     # 1: the first schema.
@@ -167,22 +218,10 @@ MIGRATIONS: list[Migration] = [
     """,
     # 2: the HR webhook's inbox (`serve`): every accepted event, stored before it is answered.
     # `record` is the event's optional HR record as JSON, national numbers masked.
-    """
-    CREATE TABLE inbox (
-        event_id TEXT PRIMARY KEY,
-        received_at TEXT NOT NULL,
-        type TEXT NOT NULL,
-        organisation_code TEXT NOT NULL,
-        employee_id TEXT NOT NULL,
-        record TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        processed_at TEXT,
-        run_id TEXT,
-        outcome TEXT
-    );
-    CREATE INDEX inbox_pending ON inbox (processed_at, received_at);
-    """,
+    PerDialect(
+        sqlite=_INBOX.format(rowid=""),
+        postgresql=_INBOX.format(rowid=",\n        rowid BIGINT GENERATED BY DEFAULT AS IDENTITY"),
+    ),
     # 3: consecutive failed runs per person (created or not yet), and approvals of stopped runs.
     """
     CREATE TABLE person_failures (

@@ -9,10 +9,10 @@ what it touched back from the target and records the truth (`StateStore.settle`)
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
 from connector.known import Uncertain
+from connector.state.database import Database
 
 USER = ""  # `right_name` of a mark about the user itself
 
@@ -23,7 +23,7 @@ Mark = tuple[str, str | None, str]
 class UncertainMarks:
     """The StateStore's marks of uncertain writes (see the module's description)."""
 
-    _db: sqlite3.Connection
+    _db: Database
 
     def mark_uncertain(self, marks: Iterable[Mark], run_id: str) -> None:
         """Mark writes as uncertain until their answer is checked (a later mark replaces one

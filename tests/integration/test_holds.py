@@ -4,18 +4,28 @@ loopback): the rest of the person is applied, and the report says what is held a
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
 from connector.report import Report
 from tests.factories import make_kbo
-from tests.integration.test_rights import RIGHT, SCHELDEVELD, Rights, email, person, rights
+from tests.integration.conftest import ScimTenants
+from tests.integration.test_rights import RIGHT, SCHELDEVELD, Rights, email, person
+from tests.postgres import StateBackend
 
 pytestmark = pytest.mark.integration
 
 D = dt.date
 IGS = make_kbo(2123458)
-__all__ = ["rights"]  # the fixture
+
+
+@pytest.fixture
+def rights(scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend) -> Rights:
+    """Three people at Scheldeveld, none holding the right yet, and a target of their own;
+    the connector's state on SQLite, and on PostgreSQL."""
+    people = [person(n) for n in (1, 2, 3)]
+    return Rights(scim_tenants.new(), tmp_path, people, state=state_backend)
 
 
 def held(report: Report) -> list[str]:

@@ -21,6 +21,7 @@ from connector.report import Report
 from connector.state import StateStore
 from tests.factories import GENT, HR_FIELDS, hr_row, make_nn, write_csv
 from tests.integration.conftest import RequestRecorder, ScimServer
+from tests.postgres import SQLITE, StateBackend
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +55,7 @@ class Connector:
     server: ScimServer
     directory: Path
     rows: list[dict[str, str]] = field(default_factory=list)
+    state: StateBackend = SQLITE
 
     @property
     def config_path(self) -> Path:
@@ -73,7 +75,7 @@ base_url = "{self.server.base_url}"
 method = "none"
 
 [state]
-path = "state.db"
+{self.state.toml(self.directory)}
 """,
             encoding="utf-8",
         )
@@ -99,7 +101,7 @@ path = "state.db"
 
     def linked(self) -> dict[str, str]:
         """SCIM id -> person key, as the state store links them."""
-        store = StateStore.open(self.directory / "state.db")
+        store = StateStore.open(self.state.location(self.directory))
         try:
             return {u.scim_id: k for k, u in store.load_known().users.items()}
         finally:
@@ -112,8 +114,8 @@ path = "state.db"
 
 
 @pytest.fixture
-def connector(scim_server: ScimServer, tmp_path: Path) -> Connector:
-    return Connector(scim_server, tmp_path)
+def connector(scim_server: ScimServer, tmp_path: Path, state_backend: StateBackend) -> Connector:
+    return Connector(scim_server, tmp_path, state=state_backend)
 
 
 def jan_a() -> dict[str, str]:

@@ -22,6 +22,7 @@ from connector.state import StateStore
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import Gate, fault_proxy
 from tests.integration.conftest import ScimServer, _serve
+from tests.postgres import StateBackend
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,11 @@ NO_BULK = "[target.capabilities]\nbulk = false\n"
 
 
 def write_setup(
-    directory: Path, server: ScimServer, secret_file: Path, extra: str = NO_BULK
+    directory: Path,
+    server: ScimServer,
+    secret_file: Path,
+    state: StateBackend,
+    extra: str = NO_BULK,
 ) -> Path:
     rows = [
         hr_row(n, rights="Premiezoeker Gebruiker" if n % 4 == 0 else "")
@@ -54,7 +59,7 @@ concurrency = 4
 method = "none"
 
 [state]
-path = "state.db"
+{state.toml(directory, secret=False)}
 secret_file = "{secret_file}"
 {extra}
 """,
@@ -86,7 +91,7 @@ def snapshot(server: ScimServer) -> tuple[list[tuple[Any, ...]], list[str]]:
 
 
 def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
-    scim_server: ScimServer, tmp_path: Path
+    scim_server: ScimServer, tmp_path: Path, state_backend: StateBackend
 ) -> None:
     secret = tmp_path / "state.secret"
     secret.write_text("a shared secret for both runs, so externalIds agree\n")
@@ -101,7 +106,7 @@ def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
     server = urlsplit(scim_server.base_url)
     with fault_proxy(f"{server.scheme}://{server.netloc}", gate.plan) as proxy:
         proxied = ScimServer(proxy.base_url(server.path), scim_server.log, scim_server.acmidm)
-        config = write_setup(killed_dir, proxied, secret)
+        config = write_setup(killed_dir, proxied, secret, state_backend)
         command = [sys.executable, "-m", "connector", "sync", "--config", str(config)]
         command += ["--as-of", DAY.isoformat()]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,11 +117,13 @@ def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
         finally:
             gate.open()
     assert 40 <= user_count(scim_server) < PEOPLE, "the run should have been killed part-way"
-    config = write_setup(killed_dir, scim_server, secret)  # the next runs reach it directly
+    config = write_setup(
+        killed_dir, scim_server, secret, state_backend
+    )  # the next runs reach it directly
 
     report = asyncio.run(jobs.sync(load_config(config), jobs.new_run_id(), DAY))
     assert report.exit_code == 0, report.to_json()
-    store = StateStore.open_read_only(killed_dir / "state.db")
+    store = StateStore.open_read_only(state_backend.location(killed_dir))
     assert store is not None
     runs = {run.run_id: run.status for run in store.runs()}
     store.close()
@@ -131,6 +138,6 @@ def test_a_killed_sync_run_again_reaches_the_state_of_an_uninterrupted_sync(
     assert sum(again.counts.values()) == 0
 
     with contextmanager(_serve)(clean_dir, acmidm=True) as clean_server:
-        clean_config = write_setup(clean_dir, clean_server, secret)
+        clean_config = write_setup(clean_dir, clean_server, secret, state_backend)
         asyncio.run(jobs.sync(load_config(clean_config), jobs.new_run_id(), DAY))
         assert snapshot(clean_server) == (rows, members)

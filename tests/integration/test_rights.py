@@ -23,6 +23,7 @@ from connector.hr.records import EmployeeKey
 from connector.report import Report
 from tests.factories import HR_FIELDS, make_kbo, make_nn, write_csv
 from tests.integration.conftest import ScimServer, ScimTenants
+from tests.postgres import SQLITE, StateBackend
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +77,7 @@ class Rights:
     target_config: str = ""  # more keys of the [target] table
     extra_config: str = ""  # more tables
     wire: Wire = field(default_factory=Wire)
+    state: StateBackend = SQLITE  # where the connector keeps its state
 
     def write(self) -> Path:
         write_csv(self.directory / "hr.csv", self.rows, fields=HR_FIELDS)
@@ -95,7 +97,7 @@ base_url = "{self.server.base_url}"
 method = "none"
 
 [state]
-path = "state.db"
+{self.state.toml(self.directory)}
 {self.extra_config}
 """,
             encoding="utf-8",

@@ -16,8 +16,9 @@ from connector.config import load_config
 from connector.report import Report
 from tests.factories import HR_FIELDS, hr_row, make_nn, write_csv
 from tests.integration.conftest import ScimServer
+from tests.postgres import SQLITE, StateBackend
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # on SQLite and on PostgreSQL (`state_backend`)
 
 D = dt.date
 ACMIDM = "urn:ietf:params:scim:schemas:extension:acmidm:1.0:User"
@@ -32,6 +33,7 @@ class Setup:
     directory: Path
     rows: list[dict[str, str]]
     extra_config: str = ""
+    state: StateBackend = SQLITE
 
     @property
     def config_path(self) -> Path:
@@ -51,7 +53,7 @@ base_url = "{self.server.base_url}"
 method = "none"
 
 [state]
-path = "state.db"
+{self.state.toml(self.directory)}
 {self.extra_config}
 """,
             encoding="utf-8",
@@ -86,8 +88,8 @@ def person(n: int, **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def setup(scim_server: ScimServer, tmp_path: Path) -> Setup:
-    return Setup(scim_server, tmp_path, [person(n) for n in range(1, 6)])
+def setup(scim_server: ScimServer, tmp_path: Path, state_backend: StateBackend) -> Setup:
+    return Setup(scim_server, tmp_path, [person(n) for n in range(1, 6)], state=state_backend)
 
 
 def by_user_name(setup: Setup) -> dict[str, dict[str, Any]]:

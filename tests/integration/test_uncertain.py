@@ -25,6 +25,7 @@ from connector.syncing import Selection
 from tests.faultproxy import Fault, FaultKind, Gate, answering, fault_proxy, forward_all
 from tests.integration.conftest import ScimServer, ScimTenants
 from tests.integration.test_rights import SCHELDEVELD, Rights, person
+from tests.postgres import StateBackend
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +33,10 @@ D = dt.date
 
 
 @pytest.fixture
-def rights(scim_tenants: ScimTenants, tmp_path: Path) -> Rights:
+def rights(scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend) -> Rights:
     """Three people at Scheldeveld, none holding the right yet, and a target of their own."""
-    return Rights(scim_tenants.new(), tmp_path, [person(n) for n in (1, 2, 3)])
+    people = [person(n) for n in (1, 2, 3)]
+    return Rights(scim_tenants.new(), tmp_path, people, state=state_backend)
 
 
 FEW_RETRIES = """
@@ -53,9 +55,10 @@ MISTAKEN = range(1, 11)  # the ten people HR ended by mistake
 
 
 @pytest.fixture
-def staff(scim_tenants: ScimTenants, tmp_path: Path) -> Rights:
+def staff(scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend) -> Rights:
     """Sixty people at Scheldeveld, in a target of their own."""
-    return Rights(scim_tenants.new(), tmp_path, [person(n) for n in range(1, PEOPLE + 1)])
+    people = [person(n) for n in range(1, PEOPLE + 1)]
+    return Rights(scim_tenants.new(), tmp_path, people, state=state_backend)
 
 
 @contextmanager
@@ -85,7 +88,7 @@ def kinds(report: Report) -> list[str]:
 
 
 def uncertain_marks(rights: Rights) -> int:
-    store = StateStore.open(rights.directory / "state.db")
+    store = StateStore.open(rights.state.location(rights.directory))
     try:
         marks = store.uncertain()
     finally:

@@ -14,7 +14,7 @@ from connector.known import KnownState
 from connector.mapping import load_mapping
 from connector.plan import _fingerprinted as fingerprinted
 from connector.plan import make_plan
-from connector.state import ApprovalRefused, StateStore
+from connector.state import ApprovalRefused, Location, StateStore
 from tests.unit.test_plan import D, people, plan_and_apply, rec
 
 DAY = dt.date(2026, 12, 2)
@@ -41,8 +41,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> StateStore:
-    opened = StateStore.open(tmp_path / "state.db", clock=clock)
+def store(state_location: Location, clock: Clock) -> StateStore:
+    opened = StateStore.open(state_location, clock=clock)
     yield opened  # type: ignore[misc]
     opened.close()
 

@@ -6,7 +6,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import pytest
 from connector.hr.records import EmployeeKey
 from connector.keys import Keyring
 from connector.known import Digests, KnownUser, MappedFrom
-from connector.state import MIGRATIONS, CorrelationCase, StateError, StateStore
-from connector.state.schema import _one_person_per_account
+from connector.state import MIGRATIONS, CorrelationCase, Location, StateError, StateStore
+from connector.state.database import Database, connect
+from connector.state.schema import _one_person_per_account, apply
 
 USER = KnownUser(
     key="k1",
@@ -29,8 +31,8 @@ USER = KnownUser(
 )
 
 
-def test_saved_user_and_memberships_are_read_back(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "state.db")
+def test_saved_user_and_memberships_are_read_back(state_location: Location) -> None:
+    store = StateStore.open(state_location)
     store.save_user(USER)
     store.add_membership("k1", "Premiezoeker Gebruiker")
     store.save_group("Premiezoeker Gebruiker", "g1", "Premiezoeker Gebruiker")
@@ -40,8 +42,8 @@ def test_saved_user_and_memberships_are_read_back(tmp_path: Path) -> None:
     assert store.person_for_employee(EmployeeKey("0216293766", "E1")) == "k1"
 
 
-def test_forgetting_a_user_drops_their_memberships(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "state.db")
+def test_forgetting_a_user_drops_their_memberships(state_location: Location) -> None:
+    store = StateStore.open(state_location)
     store.save_user(USER)
     store.add_membership("k1", "R")
     store.forget_user("k1")
@@ -66,19 +68,46 @@ def test_read_only_open_does_not_change_the_file(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
-def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    StateStore.open(path).close()
-    db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+def test_read_only_open_of_a_store_not_made_yet_finds_none(state_location: Location) -> None:
+    assert StateStore.open_read_only(state_location) is None
+
+
+def test_a_read_only_store_refuses_writes(state_location: Location) -> None:
+    StateStore.open(state_location).close()
+    store = StateStore.open_read_only(state_location)
+    assert store is not None
+    with pytest.raises(StateError):
+        store.save_user(USER)
+    store.close()
+
+
+def test_a_store_from_a_newer_version_is_refused(state_location: Location) -> None:
+    StateStore.open(state_location).close()
+    db = connect(state_location)
+    with db_transaction(db):
+        db.set_schema_version(len(MIGRATIONS) + 1)
     db.close()
     with pytest.raises(StateError, match="newer"):
-        StateStore.open(path)
+        StateStore.open(state_location)
+    with pytest.raises(StateError, match="newer"):
+        StateStore.open_read_only(state_location)
 
 
-def test_journal_is_kept_per_person_and_per_run(tmp_path: Path) -> None:
+def test_the_schema_is_the_same_on_both_databases(state_location: Location) -> None:
+    store = StateStore.open(state_location)
+    assert store._db.tables() == [
+        "approvals", "correlation_cases", "groups", "inbox", "journal", "memberships",
+        "person_failures", "relations", "runs", "source_columns", "target_profiles",
+        "uncertain", "users",
+    ]  # fmt: skip
+    assert store._db.schema_version() == len(MIGRATIONS)
+    store.close()
+    StateStore.open(state_location).close()  # up to date: opened again without migrating
+
+
+def test_journal_is_kept_per_person_and_per_run(state_location: Location) -> None:
     clock = iter(dt.datetime(2026, 12, 1, 2, 0, s, tzinfo=dt.UTC) for s in range(60))
-    store = StateStore.open(tmp_path / "state.db", clock=lambda: next(clock))
+    store = StateStore.open(state_location, clock=lambda: next(clock))
     store.begin_run("r1", "sync", dt.date(2026, 12, 1), dry_run=False)
     store.journal("r1", "create", "intent", "k1", USER.label)
     store.journal("r1", "create", "done", "k1", USER.label, "id=abc")
@@ -88,8 +117,8 @@ def test_journal_is_kept_per_person_and_per_run(tmp_path: Path) -> None:
     assert store.runs()[0].status == "done"
 
 
-def test_what_values_were_mapped_from_is_read_back(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "state.db")
+def test_what_values_were_mapped_from_is_read_back(state_location: Location) -> None:
+    store = StateStore.open(state_location)
     user = replace(
         USER,
         digests=Digests.of({"userName": b"digest-1"}, whole=b"whole-12"),
@@ -99,15 +128,9 @@ def test_what_values_were_mapped_from_is_read_back(tmp_path: Path) -> None:
     assert store.load_known().users["k1"] == user
 
 
-def test_a_schema_3_store_keeps_its_digests_packed(tmp_path: Path) -> None:
+def test_a_schema_3_store_keeps_its_digests_packed(state_location: Location) -> None:
     """Upgrading does not make the connector push everyone again: old digests still match."""
-    path = tmp_path / "state.db"
-    db = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:3]:
-        assert isinstance(script, str)
-        for statement in filter(str.strip, script.split(";")):
-            db.execute(statement)
-    db.execute("PRAGMA user_version = 3")
+    db = _store_at(state_location, 3)
     ring = Keyring(b"secret")
     old = hmac.new(b"secret", b"value:" + b'"an@x.be"', hashlib.sha256).hexdigest()[:32]
     db.execute(
@@ -116,33 +139,36 @@ def test_a_schema_3_store_keeps_its_digests_packed(tmp_path: Path) -> None:
         (json.dumps({"userName": old}),),
     )
     db.close()
-    known = StateStore.open(path).load_known().users["k1"]
+    known = StateStore.open(state_location).load_known().users["k1"]
     assert known.digests.get("userName") == ring.digest('"an@x.be"')
     assert known.mapped_from is None
 
 
-def _store_at(path: Path, version: int) -> sqlite3.Connection:
-    """A store file at an older schema version (the migrations up to `version` applied)."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA foreign_keys=ON")
-    for migration in MIGRATIONS[:version]:
-        if callable(migration):
-            migration(db)
-        else:
-            for statement in filter(str.strip, migration.split(";")):
-                db.execute(statement)
-    db.execute(f"PRAGMA user_version = {version}")
+def _store_at(where: Location, version: int) -> Database:
+    """A store at an older schema version (the migrations up to `version` applied)."""
+    db = connect(where)
+    with db_transaction(db):
+        db.prepare_versioning()
+        for migration in MIGRATIONS[:version]:
+            apply(migration, db)
+        db.set_schema_version(version)
     return db
 
 
+@contextmanager
+def db_transaction(db: Database) -> Iterator[None]:
+    db.begin()
+    yield
+    db.commit()
+
+
 def test_upgrading_a_store_that_links_two_people_to_one_account_opens_a_case_for_each(
-    tmp_path: Path,
+    state_location: Location,
 ) -> None:
     """Which of the two the account is cannot be known: both links are dropped and each
     person becomes an open correlation case (held, reported) until resolved."""
-    path = tmp_path / "state.db"
     before = MIGRATIONS.index(_one_person_per_account)  # just before it: scim_id not unique
-    db = _store_at(path, before)
+    db = _store_at(state_location, before)
     for key, label, scim_id, employee in [
         ("ka", "66.06.06-***.**", "shared", "E1"),
         ("kb", "99.09.09-***.**", "shared", "E2"),
@@ -157,7 +183,7 @@ def test_upgrading_a_store_that_links_two_people_to_one_account_opens_a_case_for
         db.execute("INSERT INTO memberships VALUES (?, 'Premiezoeker Gebruiker', 1)", (key,))
     db.close()
 
-    store = StateStore.open(path)
+    store = StateStore.open(state_location)
     assert set(store.load_known().users) == {"kc"}
     cases = store.cases("open")
     assert [(c.person_key, c.scim_id, c.employee_keys) for c in cases] == [
@@ -167,7 +193,7 @@ def test_upgrading_a_store_that_links_two_people_to_one_account_opens_a_case_for
     assert all(c.label.endswith("-***.**") and "another person" in c.reason for c in cases)
     with pytest.raises(StateError, match="linked to another person"):
         store.save_user(replace(USER, key="kd", scim_id="own"))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StateError, match=r"(?i)unique"):
         store._db.execute(
             "INSERT INTO users (key, label, scim_id, user_name, active, digests) "
             "VALUES ('ke', 'l', 'own', 'x', 1, '')"
@@ -175,9 +201,9 @@ def test_upgrading_a_store_that_links_two_people_to_one_account_opens_a_case_for
 
 
 def test_a_case_is_open_until_resolved_and_closed_by_the_run_that_applies_it(
-    tmp_path: Path,
+    state_location: Location,
 ) -> None:
-    store = StateStore.open(tmp_path / "state.db")
+    store = StateStore.open(state_location)
     case = CorrelationCase(
         person_key="kb",
         label="99.09.09-***.**",

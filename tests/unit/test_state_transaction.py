@@ -3,14 +3,12 @@ rolls back everything."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from connector.state import StateStore
+from connector.state import Location, StateStore
 
 
-def journal_lines(path: Path) -> list[str]:
+def journal_lines(path: Location) -> list[str]:
     store = StateStore.open(path)
     try:
         return [entry.kind for entry in store.history(run_id="r")]
@@ -18,8 +16,8 @@ def journal_lines(path: Path) -> list[str]:
         store.close()
 
 
-def test_a_nested_transaction_commits_with_the_outermost_only(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_a_nested_transaction_commits_with_the_outermost_only(state_location: Location) -> None:
+    path = state_location
     store = StateStore.open(path)
     with store.transaction():
         store.journal("r", "outer", "note")
@@ -30,8 +28,10 @@ def test_a_nested_transaction_commits_with_the_outermost_only(tmp_path: Path) ->
     store.close()
 
 
-def test_an_error_in_a_nested_transaction_rolls_back_the_outer_one_too(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_an_error_in_a_nested_transaction_rolls_back_the_outer_one_too(
+    state_location: Location,
+) -> None:
+    path = state_location
     store = StateStore.open(path)
     with pytest.raises(RuntimeError), store.transaction():
         store.journal("r", "outer", "note")

@@ -10,7 +10,7 @@ import pytest
 
 from connector.apply.context import outcome_unknown
 from connector.service.schedule import Reconcile, reconciles
-from connector.state import MIGRATIONS, StateStore
+from connector.state import MIGRATIONS, Location, StateStore
 from connector.state.backup import backup, read_run_marker, restore, write_run_marker
 from connector.target.errors import (
     Conflict,
@@ -24,8 +24,10 @@ from connector.target.errors import (
 D = dt.date
 
 
-def test_a_mark_stays_until_cleared_and_a_later_write_replaces_it(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "state.db")
+def test_a_mark_stays_until_cleared_and_a_later_write_replaces_it(
+    state_location: Location,
+) -> None:
+    store = StateStore.open(state_location)
     store.mark_uncertain([("p1", None, "deactivate"), ("p1", "R", "grant")], "run-1")
     store.mark_uncertain([("p1", "R", "withdraw"), ("p2", None, "create")], "run-2")
     marks = store.uncertain()
@@ -37,7 +39,7 @@ def test_a_mark_stays_until_cleared_and_a_later_write_replaces_it(tmp_path: Path
     assert dict(store.uncertain().users) == {"p2": "create"}
     assert not store.uncertain().memberships
     store.close()
-    reopened = StateStore.open(tmp_path / "state.db")  # marks are committed, not held in memory
+    reopened = StateStore.open(state_location)  # marks are committed, not held in memory
     assert dict(reopened.uncertain().users) == {"p2": "create"}
     reopened.close()
 

@@ -11,7 +11,7 @@ import pytest
 
 from connector.hr.records import EmployeeKey
 from connector.service.schedule import Schedule, Trigger
-from connector.state import MIGRATIONS, InboxEvent, StateStore
+from connector.state import MIGRATIONS, InboxEvent, Location, StateStore
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -81,8 +81,8 @@ def event(
     )
 
 
-def test_an_event_is_stored_once_and_read_back(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "state.db", durable=True)
+def test_an_event_is_stored_once_and_read_back(state_location: Location) -> None:
+    store = StateStore.open(state_location, durable=True)
     assert store.add_event(event("ev-1")) is True
     assert store.add_event(event("ev-1", employee_id="E2")) is False
     stored = store.event("ev-1")
@@ -91,8 +91,8 @@ def test_an_event_is_stored_once_and_read_back(tmp_path: Path) -> None:
     assert store.event("ev-2") is None
 
 
-def test_pending_events_come_oldest_first_until_finished(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "state.db")
+def test_pending_events_come_oldest_first_until_finished(state_location: Location) -> None:
+    store = StateStore.open(state_location)
     store.add_event(event("b", at="2026-11-29T08:00:02.000+00:00"))
     store.add_event(event("a", at="2026-11-29T08:00:01.000+00:00"))
     store.add_event(event("c", employee_id="E2", at="2026-11-29T08:00:03.000+00:00"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from connector.config import Settings
 from connector.errors import ConnectorError
-from connector.state import StateLock, StateStore, lock_path
+from connector.state import StateStore, sync_lock
 from connector.target.check import Area, Finding, TargetCheck, Verdict, profile_from
 from connector.target.checking import probe
 from connector.target.connect import EventHooks, retry_policy, target_key
@@ -73,8 +73,8 @@ async def check_target(
 def save_target_profile(settings: Settings, profile: TargetProfile) -> None:
     """Keep a target profile in the state store, under the configured base URL (never while
     a sync holds the store: LockedError)."""
-    with StateLock(lock_path(settings.state.path)):
-        store = StateStore.open(settings.state.path)
+    with sync_lock(settings.state.location):
+        store = StateStore.open(settings.state.location)
         try:
             known = store.target_profile(target_key(settings))
             store.save_target_profile(target_key(settings), known.merged(profile))
