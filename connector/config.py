@@ -54,6 +54,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from connector.errors import ConfigError
 from connector.private_files import PRIVATE_FILE_MODE, make_private_dirs
+from connector.secret_strength import MIN_SECRET_BITS, estimated_bits
 from connector.state.address import Location, PostgresAddress, is_postgres_url, url_password
 
 DEFAULT_CONFIG_PATH = Path("config/connector.toml")
@@ -256,6 +257,23 @@ def _long_enough(key: str, secret: str, minimum_bytes: int) -> str:
     `key` (never the secret): the one rule for every secret the connector keys a hash with."""
     if len(secret.encode()) < minimum_bytes:
         raise ConfigError(key, f"the secret is too short: it needs at least {minimum_bytes} bytes")
+    return secret
+
+
+def _random_enough(key: str, secret: str) -> str:
+    """`secret` if it is at least `MIN_WEBHOOK_SECRET_BYTES` long and holds an estimated
+    `MIN_SECRET_BITS` of randomness (`connector.secret_strength`), else a ConfigError naming
+    `key` (never the secret): the rule for secrets that sign what others send."""
+    _long_enough(key, secret, MIN_WEBHOOK_SECRET_BYTES)
+    bits = estimated_bits(secret)
+    if bits < MIN_SECRET_BITS:
+        raise ConfigError(
+            key,
+            f"the secret is too predictable: it holds an estimated {bits:.0f} bits of randomness "
+            f"and needs at least {MIN_SECRET_BITS} (repeated characters, runs like abc or "
+            "repeated stretches count for nothing); generate one with `openssl rand -hex 32` or "
+            "`openssl rand -base64 32`",
+        )
     return secret
 
 
@@ -648,8 +666,8 @@ class ServiceSettings(_Section):
         return host.strip("[]"), int(port)
 
     def resolve_webhook_secret(self) -> str | None:
-        """The webhook HMAC secret, read now (at least `MIN_WEBHOOK_SECRET_BYTES`); None when
-        neither key is set."""
+        """The webhook HMAC secret, read now (at least `MIN_WEBHOOK_SECRET_BYTES` long and
+        `MIN_SECRET_BITS` of estimated randomness); None when neither key is set."""
         secret = _read_secret(
             "service.webhook_secret_env",
             self.webhook_secret_env,
@@ -663,7 +681,7 @@ class ServiceSettings(_Section):
             if self.webhook_secret_env is not None
             else "service.webhook_secret_file"
         )
-        return _long_enough(key, secret, MIN_WEBHOOK_SECRET_BYTES)
+        return _random_enough(key, secret)
 
 
 class LoggingSettings(_Section):

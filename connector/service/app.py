@@ -32,6 +32,7 @@ from starlette.routing import Route
 from connector import __version__
 from connector.config import Settings
 from connector.errors import ConnectorError
+from connector.keys import Keyring
 from connector.service import webhook
 from connector.service.inbox import Inbox
 from connector.service.limits import RateLimitedLog, quiet_accept_errors
@@ -58,6 +59,7 @@ class Service:
         self.settings = settings
         self._secret = webhook_secret
         self._clock = clock
+        self._keyring = Keyring(settings.state_secret())  # for the digest of an event's record
         self.metrics = Metrics(clock)
         self.inbox = Inbox(settings.state.location)
         self.runner = SyncRunner(settings=settings, inbox=self.inbox, metrics=self.metrics)
@@ -144,19 +146,16 @@ class Service:
             return _error(refused.status, refused.error, refused.reason)
         with structlog.contextvars.bound_contextvars(event_id=event.event_id):
             received_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-            stored = event.to_inbox(received_at.isoformat(timespec="milliseconds"))
+            stored = event.to_inbox(received_at.isoformat(timespec="milliseconds"), self._keyring)
             try:
                 new = await self.inbox.add(stored)
                 existing = None if new else await self.inbox.get(event.event_id)
             except (ConnectorError, sqlite3.Error, OSError, RuntimeError) as exc:
+                self.metrics.webhook_requests.labels("unavailable").inc()
                 log.error("webhook.not_stored", error=str(exc))
                 return _error(503, "unavailable", "the event could not be stored; send it again")
             if not new:
-                same = existing is not None and (
-                    existing.type,
-                    existing.organisation_code,
-                    existing.employee_id,
-                ) == (stored.type, stored.organisation_code, stored.employee_id)
+                same = existing is not None and webhook.same_event(existing, stored)
                 outcome = "duplicate" if same else "conflict"
                 self.metrics.webhook_requests.labels(outcome).inc()
                 log.info(f"webhook.{outcome}")
@@ -322,7 +321,11 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                         "400": _json("Error", "The body is not a valid event."),
                         "401": _json("Error", "Missing, bad or stale signature."),
                         "404": _json("Error", "The webhook is not configured."),
-                        "409": _json("Error", "The event_id was used for a different event."),
+                        "409": _json(
+                            "Error",
+                            "The event_id was used for a different event (another type, "
+                            "organisation, employee or record).",
+                        ),
                         "408": _json("Error", "The body was not sent in time."),
                         "413": _json("Error", "The body is too large."),
                         "503": _json(

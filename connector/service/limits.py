@@ -8,7 +8,9 @@ HTTP protocol here adds, per connection:
 - a header deadline: a connection that has not sent a whole request's headers within
   `service.header_timeout_seconds` of opening (or of its previous answer) is closed;
 - a connection cap: beyond `service.max_connections` open connections, a new one is closed as
-  soon as it is accepted, before it holds anything.
+  soon as it is accepted, before it holds anything;
+- the idle time of a kept-alive connection, `service.keep_alive_seconds`, as configured (uvicorn
+  takes whole seconds).
 
 The time to send a body is bounded by the application (`app.py`: 408). Floods are logged once a
 minute with a count, never per connection, and the event loop's "out of file descriptors"
@@ -58,12 +60,20 @@ FLOODS = RateLimitedLog()
 
 
 def bounded_protocol(
-    max_connections: int, header_timeout: float, floods: RateLimitedLog = FLOODS
+    max_connections: int,
+    header_timeout: float,
+    keep_alive: float,
+    floods: RateLimitedLog = FLOODS,
 ) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a header deadline and a cap on open connections."""
+    """uvicorn's h11 protocol with a header deadline, a cap on open connections and the idle
+    time of a kept-alive connection in (fractions of) seconds."""
 
     class BoundedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.timeout_keep_alive = keep_alive  # type: ignore[assignment]
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(self.connections) >= max_connections:

@@ -30,6 +30,7 @@ WEBHOOK_OUTCOMES = (
     "timeout",
     "busy",
     "disabled",
+    "unavailable",
 )
 
 

@@ -97,9 +97,11 @@ def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
     service = settings.service
     return uvicorn.Config(
         app,
-        http=bounded_protocol(service.max_connections, service.header_timeout_seconds),
+        http=bounded_protocol(
+            service.max_connections, service.header_timeout_seconds, service.keep_alive_seconds
+        ),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        timeout_keep_alive=max(1, round(service.keep_alive_seconds)),
+        timeout_keep_alive=max(1, round(service.keep_alive_seconds)),  # the protocol's is exact
         log_config=None,
         access_log=False,
         server_header=False,

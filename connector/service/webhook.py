@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from connector.keys import Keyring
 from connector.nationalid import find_national_ids, mask_national_ids
 from connector.organisation import InvalidOrganisationCode, normalise_organisation_code
 from connector.state import InboxEvent
@@ -118,6 +128,26 @@ def _organisation_code(value: str) -> str:
 
 
 RecordValue = str | int | float | bool | None
+PLAIN_VALUES = "a record holds only text, numbers, booleans or null values"
+_SHOWN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
+
+class _Problem(ValueError):
+    """A problem with a part of the body, where pydantic would name a less readable place."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
+def _shown_key(key: str) -> str:
+    """A record's field name as a reason shows it: as is when short and plain, else quoted and
+    cut (national numbers are masked in every reason anyway)."""
+    if _SHOWN_KEY.fullmatch(key):
+        return key
+    quoted = json.dumps(key, ensure_ascii=False)
+    return quoted if len(quoted) <= 42 else quoted[:40] + '…"'
 
 
 class WebhookEvent(BaseModel):
@@ -175,6 +205,21 @@ class WebhookEvent(BaseModel):
         ),
     ] = None
 
+    @field_validator("record", mode="before")
+    @classmethod
+    def _record_holds_plain_values(cls, value: Any) -> Any:
+        # Before pydantic's own check, which names every alternative of every nested value.
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise _Problem("record", "must be a JSON object of field names and values, or null")
+        nested = [key for key, item in value.items() if isinstance(item, dict | list)]
+        if nested:
+            where = ", ".join(f"record.{_shown_key(key)}" for key in nested[:5])
+            more = f" (and {len(nested) - 5} more)" if len(nested) > 5 else ""
+            raise _Problem(where + more, PLAIN_VALUES)
+        return value
+
     @model_validator(mode="after")
     def _no_national_number_as_a_key(self) -> WebhookEvent:
         # The event id and the employee id are keys: kept, logged and answered as they are, so
@@ -201,13 +246,11 @@ class WebhookEvent(BaseModel):
                 raise ValueError("record.organisation_code differs from organisation_code")
         return self
 
-    def to_inbox(self, received_at: str) -> InboxEvent:
-        """The event as the inbox keeps it: the record's national numbers masked."""
-        record = None
-        if self.record is not None:
-            record = {
-                mask_national_ids(key): _masked_value(value) for key, value in self.record.items()
-            }
+    def to_inbox(self, received_at: str, keyring: Keyring) -> InboxEvent:
+        """The event as the inbox keeps it: the record's national numbers masked, and a keyed
+        digest of the record as sent (to tell a retry from another event under the same id)."""
+        record = None if self.record is None else masked_record(self.record)
+        canonical = canonical_record(self.record)
         return InboxEvent(
             event_id=self.event_id,
             received_at=received_at,
@@ -215,7 +258,61 @@ class WebhookEvent(BaseModel):
             organisation_code=self.organisation_code,
             employee_id=self.employee_id,
             record=record,
+            record_digest=None if canonical is None else keyring.record_digest(canonical),
         )
+
+
+def canonical_record(record: dict[str, RecordValue] | None) -> str | None:
+    """The record as one text whatever its spelling in the body: keys sorted, no spaces, a whole
+    number the same as int or float (`1` = `1.0`); None when there is none or it is empty."""
+    if not record:
+        return None
+    plain = {
+        key: int(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53
+        else value
+        for key, value in record.items()
+    }
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def same_event(stored: InboxEvent, received: InboxEvent) -> bool:
+    """Whether `received` is the event stored under its id sent again (a duplicate), rather than
+    a different event (409): same type, organisation, employee and record. The record is
+    compared by its keyed digest; for an event stored before digests were kept, by its masked
+    form (the best there is)."""
+    if (stored.type, stored.organisation_code, stored.employee_id) != (
+        received.type,
+        received.organisation_code,
+        received.employee_id,
+    ):
+        return False
+    if stored.record_digest is None and stored.record:
+        return stored.record == received.record
+    return stored.record_digest == received.record_digest
+
+
+def masked_record(record: dict[str, RecordValue]) -> dict[str, RecordValue]:
+    """The record with national numbers masked in its field names and values. Field names that
+    mask alike (`90010100123` and `90.01.01-001.23`) are all kept: the first in the body keeps
+    the masked name, the next ones get ` (2)`, ` (3)`, ... (a name no other field has)."""
+    names = [mask_national_ids(key) for key in record]
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    taken = set(names)
+    given: set[str] = set()
+    masked: dict[str, RecordValue] = {}
+    for name, value in zip(names, record.values(), strict=True):
+        if seen[name] > 1 and name in given:
+            number = 2
+            while f"{name} ({number})" in taken:
+                number += 1
+            name = f"{name} ({number})"
+            taken.add(name)
+        given.add(name)
+        masked[name] = _masked_value(value)
+    return masked
 
 
 def _masked_value(value: RecordValue) -> RecordValue:
@@ -254,7 +351,11 @@ def _reason(exc: ValidationError) -> str:
         elif error["type"] == "model_type":
             where, message = "body", "must be a JSON object"
         elif error["type"] == "value_error":
-            message = str(error.get("ctx", {}).get("error", message))
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, _Problem):
+                where, message = cause.where, cause.message
+            else:
+                message = str(cause if cause is not None else message)
         problems.append(f"{where}: {message}")
     return mask_national_ids("; ".join(problems[:10]))
 

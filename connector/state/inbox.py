@@ -19,7 +19,7 @@ class WebhookInbox(StoreBase):
         """Store a received event; False (and nothing changed) if its id is already there."""
         cursor = self._db.execute(
             "INSERT INTO inbox (event_id, received_at, type, organisation_code, employee_id, "
-            "record) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
+            "record, record_digest) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
             (
                 event.event_id,
                 event.received_at,
@@ -27,6 +27,7 @@ class WebhookInbox(StoreBase):
                 event.organisation_code,
                 event.employee_id,
                 json.dumps(event.record, sort_keys=True) if event.record is not None else None,
+                event.record_digest,
             ),
         )
         return cursor.rowcount == 1

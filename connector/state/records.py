@@ -59,6 +59,7 @@ class InboxEvent:
     processed_at: str | None = None
     run_id: str | None = None
     outcome: str | None = None
+    record_digest: str | None = None  # keyed digest of the record as sent (`to_inbox`)
 
     @property
     def employee(self) -> EmployeeKey:
@@ -68,7 +69,7 @@ class InboxEvent:
 
 _INBOX_COLUMNS = (
     "event_id, received_at, type, organisation_code, employee_id, record, attempts, "
-    "last_error, processed_at, run_id, outcome"
+    "last_error, processed_at, run_id, outcome, record_digest"
 )
 
 

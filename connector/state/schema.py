@@ -277,4 +277,8 @@ MIGRATIONS: list[Migration] = [
     # list), so that a rejected row keeps its relation as pushed and a vanished person is
     # ended like a leaver. Unknown (NULL) for people not written since.
     "ALTER TABLE users ADD COLUMN pushed_relations TEXT",
+    # 10: a keyed digest of each webhook event's record as sent (`Keyring.record_digest`), so
+    # that an event id sent again with another record is told apart (409) from a retry (200),
+    # though the record is kept masked. NULL for events stored before, and without a record.
+    "ALTER TABLE inbox ADD COLUMN record_digest TEXT",
 ]

@@ -49,13 +49,13 @@ from connector.report import Report
 from connector.service.app import Service, create_app
 from connector.service.webhook import signed_headers
 from connector.state import InboxEvent, StateLock, StateStore, lock_path
-from tests.factories import GENT, HR_FIELDS, format_nn, hr_row, write_csv
+from tests.factories import GENT, HR_FIELDS, format_nn, hr_row, make_nn, write_csv
 from tests.faultproxy import Gate, fault_proxy
 from tests.integration.conftest import ScimServer, ScimTenants, _free_port
 
 pytestmark = pytest.mark.integration
 
-SECRET = "the webhook secret shared with HR"
+SECRET = "9bFlIkpYt5HfavHYMD5hzcS7hsPRxCcQPDRMQYnrLx4="  # as `openssl rand -base64 32` prints
 REPO = Path(__file__).parents[2]
 T = TypeVar("T")
 
@@ -348,12 +348,20 @@ def test_bad_signature_stale_timestamp_and_oversized_body_are_refused_and_change
 def test_a_duplicate_event_is_answered_200_and_processed_once(setup: Setup) -> None:
     assert setup.sync().exit_code == 0
     setup.end(1, today() - dt.timedelta(days=1))
+    nn = make_nn(dt.date(1985, 7, 30), serial=1)  # person 1's
+    record = {"national_id": nn, "end_date": setup.rows[0]["end_date"], "fte": 1}
+    other_number = {**record, "national_id": make_nn(dt.date(1985, 7, 30), serial=3)}
     with in_thread(setup) as client:
-        first = client.event("ev-1", "E0001")
-        again_at_once = client.event("ev-1", "E0001")
+        first = client.post(event_body("ev-1", "E0001", record=record))
+        again_at_once = client.post(event_body("ev-1", "E0001", record=record))
         processed(setup, "ev-1")
-        again_later = client.event("ev-1", "E0001")
-        reused = client.event("ev-1", "E0002")
+        respelled = {"fte": 1.0, "end_date": record["end_date"], "national_id": nn}
+        again_later = client.post(event_body("ev-1", "E0001", record=respelled))
+        reused = client.post(event_body("ev-1", "E0002", record=record))
+        # Another record under the same id is another event, even one whose stored (masked)
+        # form is the same: a different national number of the same birth date.
+        other_record = client.post(event_body("ev-1", "E0001", record=other_number))
+        no_record = client.event("ev-1", "E0001")
         ok_runs = 'scim_connector_runs_total{command="event",outcome="ok"}'
         wait_for("the run to be counted", lambda: client.metrics().get(ok_runs) == 1)
         metrics = client.metrics()
@@ -363,11 +371,14 @@ def test_a_duplicate_event_is_answered_200_and_processed_once(setup: Setup) -> N
         200,
     ]
     assert again_later.json() == {"status": "duplicate", "event_id": "ev-1"}
-    assert reused.status_code == 409
+    assert [reused.status_code, other_record.status_code, no_record.status_code] == [409] * 3
+    assert other_record.json()["error"] == "conflict"
+    assert nn not in other_record.text
     assert len(setup.runs("event")) == 1
     assert setup.inbox_size() == 1
     assert metrics['scim_connector_runs_total{command="event",outcome="ok"}'] == 1
     assert metrics['scim_connector_webhook_requests_total{outcome="duplicate"}'] == 2
+    assert metrics['scim_connector_webhook_requests_total{outcome="conflict"}'] == 3
 
 
 def test_metrics_show_runs_operations_events_and_the_queue(setup: Setup) -> None:

@@ -34,6 +34,7 @@ from tests.integration.test_service import (
     Client,
     Setup,
     event_body,
+    in_thread,
     log_lines,
     serve,
     wait_for,
@@ -254,3 +255,29 @@ def test_readiness_and_a_metric_report_a_sync_running_far_longer_than_usual(
             assert client.get("/healthz").status_code == 200
             wait_for("the run to end at its deadline", lambda: not overdue(), 20)
             assert client.metrics()["scim_connector_sync_running_seconds"] == 0
+
+
+# ---------------------------------------------------------------------------- the README's limits
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_keep_alive_seconds_as_configured(
+    setup: Setup, tmp_path: Path
+) -> None:
+    setup.service.update({"keep_alive_seconds": 2.4, "header_timeout_seconds": 30})
+    with serve(setup, tmp_path / "serve.log"):
+        conn = socket.create_connection(("127.0.0.1", setup.port), timeout=10)
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        received, seconds = answer_and_close(conn, 10)
+    assert received.startswith(b"HTTP/1.1 200 ")
+    # Not at 2 s (whole seconds, as uvicorn alone would), nor held until the header deadline.
+    assert 2.4 - 0.1 <= seconds < 2.4 + 3
+
+
+def test_an_event_the_state_store_cannot_take_is_answered_503_and_counted(setup: Setup) -> None:
+    services: list[Any] = []
+    with in_thread(setup, services.append) as client:
+        asyncio.run(services[0].inbox.close())  # the state store is gone from under the service
+        answer = client.post(event_body("ev-1", "E0001"))
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "unavailable"
+        assert client.metrics()['scim_connector_webhook_requests_total{outcome="unavailable"}'] == 1

@@ -188,10 +188,11 @@ def test_a_short_webhook_secret_is_refused_naming_the_key(
     assert short not in str(caught.value)
 
 
-def test_a_webhook_secret_of_32_bytes_is_accepted(
+def test_a_random_webhook_secret_of_32_bytes_is_accepted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secret = "é" * 16  # 16 characters, 32 bytes
+    secret = "/ehyhADxVIDn6ya8p5XKD817ZOn4FHCh"  # `openssl rand -base64 24`: 32 bytes
+    assert len(secret.encode()) == MIN_WEBHOOK_SECRET_BYTES
     monkeypatch.setenv("TEST_WEBHOOK_SECRET", secret)
     config = write_config(tmp_path, '\n[service]\nwebhook_secret_env = "TEST_WEBHOOK_SECRET"\n')
 

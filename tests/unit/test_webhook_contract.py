@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from connector.keys import Keyring
 from connector.service import webhook
 from connector.service.webhook import Refused, parse_event, signature, signed_headers, verify
 from tests.factories import GENT, format_kbo, format_nn, make_nn, masked_nn
 
-SECRET = "a webhook secret shared with the HR system"
+KEYRING = Keyring(b"the state store's secret in these tests")
+SECRET = "7bd5d47e446fcec2a3d811736110e5781bcccea696762e6116c6e9c92d99bf35"  # openssl rand -hex 32
 NOW = 1_800_000_000.0
 NN = make_nn(dt.date(1985, 7, 30), serial=33)
 
@@ -148,6 +150,23 @@ def test_a_bad_body_is_a_bad_request_with_a_reason(payload: bytes, where: str) -
     assert where in refused.reason
 
 
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"nested": {"str": "x", "int": 1}}, "record.nested: " + webhook.PLAIN_VALUES),
+        ({"given_name": "An", "roles": ["a", "b"]}, "record.roles: " + webhook.PLAIN_VALUES),
+        ({"a": [], "b": {}}, "record.a, record.b: " + webhook.PLAIN_VALUES),
+        ({"a field name": [1]}, 'record."a field name": ' + webhook.PLAIN_VALUES),
+        ("text", "record: must be a JSON object of field names and values, or null"),
+    ],
+)
+def test_a_record_with_nested_values_is_refused_with_one_clear_reason(
+    record: Any, reason: str
+) -> None:
+    refused = refusal(lambda: parse_event(body(record=record)))
+    assert (refused.status, refused.reason) == (400, reason)
+
+
 def test_reasons_never_echo_a_national_number() -> None:
     payload = body(record={NN: {"nested": NN}}, employee_id=NN + " ")
     refused = refusal(lambda: parse_event(payload))
@@ -157,7 +176,7 @@ def test_reasons_never_echo_a_national_number() -> None:
 def test_the_record_is_kept_for_the_inbox_with_national_numbers_masked() -> None:
     record = {"national_id": NN, "given_name": "An", "note": f"was {format_nn(NN)}", "n": 3}
     event = parse_event(body(record=record, employee_id="E0001"))
-    stored = event.to_inbox("2026-11-29T08:00:00.000+00:00")
+    stored = event.to_inbox("2026-11-29T08:00:00.000+00:00", KEYRING)
     assert stored.record is not None
     text = json.dumps(stored.record)
     assert NN not in text and format_nn(NN) not in text

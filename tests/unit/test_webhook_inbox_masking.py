@@ -16,11 +16,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.nationalid import find_national_ids
+from connector.keys import Keyring
+from connector.nationalid import find_national_ids, mask_national_ids
 from connector.service.webhook import Refused, parse_event
 from connector.state import StateStore
 from tests.factories import GENT, format_nn, make_bis, make_nn, masked_nn
 
+KEYRING = Keyring(b"the state store's secret in these tests")
 RECEIVED = "2026-11-29T08:00:00.000+00:00"
 
 births = st.dates(min_value=dt.date(1930, 1, 1), max_value=dt.date(2009, 12, 31))
@@ -95,7 +97,7 @@ def test_no_valid_national_number_is_stored_in_clear_whatever_the_event_looks_li
         path = Path(folder) / "state.db"
         store = StateStore.open(path)
         try:
-            assert store.add_event(event.to_inbox(RECEIVED))
+            assert store.add_event(event.to_inbox(RECEIVED, KEYRING))
         finally:
             store.close()
         assert find_national_ids(stored_text(path)) == []
@@ -108,7 +110,7 @@ def test_a_national_number_sent_as_a_json_number_is_kept_masked_as_text() -> Non
         f'"employee_id": "E0001", "record": {{"national_id": {digits}, '
         f'"as_float": {digits}.0, "exp": 8.5073e4, "{digits}": "key"}}}}'
     )
-    stored = parse_event(body.encode()).to_inbox(RECEIVED)
+    stored = parse_event(body.encode()).to_inbox(RECEIVED, KEYRING)
     assert stored.record == {
         "national_id": masked_nn(digits),
         "as_float": masked_nn(digits),
@@ -134,3 +136,70 @@ def test_an_event_id_or_employee_id_holding_a_national_number_is_refused() -> No
             assert field in refused.reason and digits[:6] not in refused.reason
         else:
             raise AssertionError(f"an event with a national number as {field} was accepted")
+
+
+@st.composite
+def clashing_keys(draw: st.DrawFn) -> list[str]:
+    """Field names of which several mask alike: one national number in several spellings, its
+    masked form written out (with or without a suffix), and other names."""
+    names: list[str] = []
+    for digits in draw(st.lists(numbers, min_size=1, max_size=2)):
+        spellings = [
+            digits,
+            format_nn(digits),
+            f"{digits[:6]} {digits[6:9]} {digits[9:]}",
+            masked_nn(digits),
+            f"{masked_nn(digits)} (2)",
+            f"{masked_nn(digits)} (3)",
+        ]
+        names += draw(st.lists(st.sampled_from(spellings), min_size=1, max_size=6, unique=True))
+    names += draw(st.lists(st.text(min_size=1, max_size=8), max_size=3))
+    return draw(st.permutations(list(dict.fromkeys(names))))
+
+
+@settings(max_examples=200)
+@given(names=clashing_keys())
+def test_field_names_that_mask_alike_are_all_kept_under_distinct_names(names: list[str]) -> None:
+    record = {name: index for index, name in enumerate(names)}  # each value says whose it was
+    body = {
+        "event_id": "ev-1",
+        "type": "employee.updated",
+        "organisation_code": GENT,
+        "employee_id": "E0001",
+        "record": record,
+    }
+    stored = parse_event(json.dumps(body).encode()).to_inbox(RECEIVED, KEYRING).record
+    assert stored is not None
+    assert sorted(stored.values()) == list(range(len(names)))  # no value lost
+    for name, index in stored.items():
+        assert not find_national_ids(name)
+        original = mask_national_ids(names[index])
+        assert name == original or (name.startswith(f"{original} (") and name.endswith(")"))
+    with tempfile.TemporaryDirectory() as folder:
+        store = StateStore.open(Path(folder) / "state.db")
+        try:
+            assert store.add_event(
+                parse_event(json.dumps(body).encode()).to_inbox(RECEIVED, KEYRING)
+            )
+            kept = store.event("ev-1")
+        finally:
+            store.close()
+    assert kept is not None and kept.record == stored
+
+
+def test_two_spellings_of_one_number_as_field_names_keep_both_values() -> None:
+    digits = make_nn(dt.date(1990, 1, 1), serial=1)
+    record = {digits: "first", format_nn(digits): "second", "name": "An"}
+    body = {
+        "event_id": "ev-1",
+        "type": "employee.updated",
+        "organisation_code": GENT,
+        "employee_id": "E0001",
+        "record": record,
+    }
+    stored = parse_event(json.dumps(body).encode()).to_inbox(RECEIVED, KEYRING).record
+    assert stored == {
+        masked_nn(digits): "first",
+        f"{masked_nn(digits)} (2)": "second",
+        "name": "An",
+    }
