@@ -94,10 +94,16 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def validate(settings: Settings, run_id: str, as_of: dt.date) -> Report:
-    """Read config, mapping and HR input and report every rejected row; contacts nobody."""
+def validate(
+    settings: Settings, run_id: str, as_of: dt.date, *, accept_columns: bool = False
+) -> Report:
+    """Read config, mapping and HR input and report every rejected row; contacts nobody.
+
+    Checks the files' columns as a sync does (`check_columns`), reading the state store
+    read-only: an export a sync would refuse does not pass validation."""
     with job_memory():
         inputs = read_inputs(settings)
+        check_columns(inputs, stored_history(settings).columns, accept=accept_columns)
     report = Report(run_id=run_id, command="validate", as_of=as_of, dry_run=True)
     report.rejected = list(inputs.rejected)
     report.warnings = [*permission_warnings(settings), *inputs.warnings]
