@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from connector.config import Settings
+from connector.errors import UsageError
 from connector.hr.records import EmployeeKey
 from connector.mapping import ACMIDM
 from connector.nationalid import InvalidNationalId, parse_national_id
@@ -179,12 +180,17 @@ def approve(settings: Settings, run_id: str) -> Approval:
 
 
 def backup_state(settings: Settings, to: Path) -> None:
-    """Copy the state store to `to` while it may be in use (SQLite online backup)."""
+    """Copy the state store to `to` while it may be in use (SQLite online backup); `to`'s
+    folder must exist (a typo in it is an error, not a new folder)."""
+    if not to.parent.is_dir():
+        raise UsageError(f"{to.parent} is not a folder: create it first, or choose another")
     state_backup.backup(settings.state.path, to)
 
 
 def restore_state(settings: Settings, backup_file: Path) -> None:
     """Replace the state store by a backup, with no sync running (the state lock held); the
     next run recovers ownership of what was done since the backup."""
+    if backup_file.is_dir():
+        raise UsageError(f"{backup_file} is a folder: give the backup file `state backup` wrote")
     with StateLock(lock_path(settings.state.path)):
         state_backup.restore(backup_file, settings.state.path)
