@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from connector.config import Settings
-from connector.errors import ConfigError
+from connector.errors import ConfigError, UsageError
 from connector.hr.records import EmployeeKey
 from connector.mapping import ACMIDM
 from connector.nationalid import InvalidNationalId, parse_national_id
@@ -102,13 +102,20 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def validate(settings: Settings, run_id: str, as_of: dt.date) -> Report:
-    """Read config, mapping and HR input and report every rejected row; contacts nobody."""
+def validate(
+    settings: Settings, run_id: str, as_of: dt.date, *, accept_columns: bool = False
+) -> Report:
+    """Read config, mapping and HR input and report every rejected row; contacts nobody.
+
+    Checks the files' columns as a sync does (`check_columns`), reading the state store
+    read-only: an export a sync would refuse does not pass validation."""
+    loose = permission_warnings(settings)  # as found: reading the store adds its sidecars
     with job_memory():
         inputs = read_inputs(settings)
+        check_columns(inputs, stored_history(settings).columns, accept=accept_columns)
     report = Report(run_id=run_id, command="validate", as_of=as_of, dry_run=True)
     report.rejected = list(inputs.rejected)
-    report.warnings = [*permission_warnings(settings), *inputs.warnings]
+    report.warnings = [*loose, *inputs.warnings]
     report.extra["people"] = len(inputs.people)
     report.extra["records"] = inputs.records
     report.extra["grants"] = inputs.grants
@@ -181,7 +188,10 @@ def approve(settings: Settings, run_id: str) -> Approval:
 
 
 def backup_state(settings: Settings, to: Path) -> None:
-    """Copy the state store to `to` while it may be in use (SQLite online backup)."""
+    """Copy the state store to `to` while it may be in use (SQLite online backup); `to`'s
+    folder must exist (a typo in it is an error, not a new folder)."""
+    if not to.parent.is_dir():
+        raise UsageError(f"{to.parent} is not a folder: create it first, or choose another")
     state_backup.backup(settings.state.location, to)
 
 
@@ -196,5 +206,7 @@ def migrate_state(settings: Settings, to: PostgresAddress) -> transfer.Transferr
 def restore_state(settings: Settings, backup_file: Path) -> None:
     """Replace the state store by a backup, with no sync running (the state lock held); the
     next run recovers ownership of what was done since the backup."""
+    if backup_file.is_dir():
+        raise UsageError(f"{backup_file} is a folder: give the backup file `state backup` wrote")
     with sync_lock(settings.state.location):
         state_backup.restore(backup_file, settings.state.location)

@@ -80,6 +80,25 @@ def find_national_ids(text: str) -> list[NationalId]:
     return found
 
 
+# A run of at least 11 digits with separators between any of them (dots, dashes, slashes, any
+# white space): where a national number in any formatting could hide in free text.
+_DIGIT_CHAIN = re.compile(r"[0-9](?:[\s./\-]*[0-9]){10,}")
+
+
+def holds_national_id(text: str) -> bool:
+    """Whether free text holds a valid national number in any formatting (any separators
+    between its digits, next to other digits or not): a cell that must be refused, not shown."""
+    for match in _DIGIT_CHAIN.finditer(text):
+        digits = _NON_DIGITS.sub("", match.group(0))
+        for start in range(len(digits) - 10):
+            try:
+                parse_national_id(digits[start : start + 11])
+            except InvalidNationalId:
+                continue
+            return True
+    return False
+
+
 _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+]?[0-9]+")
 
 

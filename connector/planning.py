@@ -27,6 +27,7 @@ from connector.mapping import (
     use_acmidm,
 )
 from connector.people import Person, people_from_input
+from connector.people_display import EMPTY_DIRECTORY, directory_for
 from connector.plan import OnMissing, Plan, make_plan
 from connector.private_files import LooseFile, loose_files
 from connector.report import Report
@@ -402,8 +403,11 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
                     person=label,
                 )
             )
-    for gap in backup_gaps(planned.desired, min_holders):
-        report.warnings.append(Warning_(kind="backup_holders", message=gap.message))
+    gaps = backup_gaps(planned.desired, min_holders)
+    named = directory_for((), planned.inputs.people.values()) if gaps else EMPTY_DIRECTORY
+    for gap in gaps:
+        where = named.organisation(gap.organisation_code)
+        report.warnings.append(Warning_(kind="backup_holders", message=gap.text(where)))
     for trip in planned.trips:
         report.warnings.append(Warning_(kind="safety", message=trip.message))
     if planned.trips:

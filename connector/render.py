@@ -330,9 +330,11 @@ def _upcoming_event(event: Event, timeline: Timeline, names: bool) -> Text:
 def render_upcoming(console: Console, timeline: Timeline, names: bool = True) -> None:
     """The look ahead as a compact timeline: one block per day on which something changes."""
     days = timeline.days
+    ahead = len(days) - 1
     console.print(
         _line(
-            f"Upcoming from {timeline.first} to {timeline.last} ({len(days) - 1} days) if HR "
+            f"Upcoming from {timeline.first} to {timeline.last}"
+            f" ({ahead} day{'' if ahead == 1 else 's'}) if HR "
             "stays as it is (nothing was contacted):"
         )
     )

@@ -256,8 +256,12 @@ class BackupGap:
 
     @property
     def message(self) -> str:
-        """A sentence for people (names no person)."""
-        where = f"{self.organisation_code}: right {self.right!r}"
+        """A sentence for people (names no person), the organisation by its code."""
+        return self.text(self.organisation_code)
+
+    def text(self, organisation: str) -> str:
+        """A sentence for people naming the organisation as given (`Gemeente Gent (0207...)`)."""
+        where = f"{organisation}: right {self.right!r}"
         wanted = f"wanted at least {self.wanted}"
         if self.holders == 0:
             return f"{where} is held by nobody ({wanted})"

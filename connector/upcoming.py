@@ -7,6 +7,10 @@ day their account goes inactive (the day after the last working day), rights on 
 begin and on the day they are withdrawn (the day after their last day). Per organisation and
 right it counts the holders on every day, and warns on the first day an organisation falls
 below the wanted number of back-up holders. Contacts nobody; the first day is an input.
+
+Dates saturate as the core's do (`people.day_after`): nothing happens the day after 9999-12-31
+(an open end as HR exports write it), the look ahead stops at 9999-12-31, and on 0001-01-01
+nobody was active the day before.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from connector.mapping import Mapping, derived_grants
-from connector.people import Grant, Person, person_active_on, rights_held_on
+from connector.people import Grant, Person, day_after, person_active_on, rights_held_on
 from connector.people_display import PersonDisplay, display_of
 
 ONE_DAY = dt.timedelta(days=1)
@@ -90,9 +94,13 @@ class _DayState:
     rights: frozenset[tuple[str, str]]  # (right, organisation code)
 
 
-def _state(person: Person, grants: tuple[Grant, ...], day: dt.date) -> _DayState:
-    if not person_active_on(person, day):
-        return _DayState(False, frozenset(), frozenset())
+_NOBODY = _DayState(False, frozenset(), frozenset())
+
+
+def _state(person: Person, grants: tuple[Grant, ...], day: dt.date | None) -> _DayState:
+    """The person's state on `day` (None: the day before 0001-01-01, when nobody was active)."""
+    if day is None or not person_active_on(person, day):
+        return _NOBODY
     organisations = frozenset(
         r.organisation_code
         for r in person.relations
@@ -110,11 +118,22 @@ def _change_days(
     person: Person, grants: tuple[Grant, ...], first: dt.date, last: dt.date
 ) -> list[dt.date]:
     """The days in `first..last` on which something about the person may change."""
-    dates = {r.start_date for r in person.relations}
-    dates.update(r.end_date + ONE_DAY for r in person.relations if r.end_date is not None)
+    dates: set[dt.date | None] = {r.start_date for r in person.relations}
+    dates.update(day_after(r.end_date) for r in person.relations if r.end_date is not None)
     dates.update(g.begin for g in grants if g.begin is not None)
-    dates.update(g.end + ONE_DAY for g in grants if g.end is not None)
-    return sorted(d for d in dates if first <= d <= last)
+    dates.update(day_after(g.end) for g in grants if g.end is not None)
+    return sorted(d for d in dates if d is not None and first <= d <= last)
+
+
+def _day_before(day: dt.date) -> dt.date | None:
+    """The day before; None before `date.min` (0001-01-01)."""
+    return None if day == dt.date.min else day - ONE_DAY
+
+
+def last_day(first: dt.date, days: int) -> dt.date:
+    """`days` days after `first`, or 9999-12-31 if that is later than any date."""
+    remaining = (dt.date.max - first).days
+    return first + ONE_DAY * min(days, remaining)
 
 
 def _events(person: Person, before: _DayState, after: _DayState, day: dt.date) -> Iterable[Event]:
@@ -137,13 +156,14 @@ def _events(person: Person, before: _DayState, after: _DayState, day: dt.date) -
 def timeline(
     people: Iterable[Person], mapping: Mapping, first: dt.date, days: int, min_holders: int
 ) -> Timeline:
-    """What happens from `first` to `days` days later (both included), if HR stays as it is.
+    """What happens from `first` to `days` days later (both included, never past 9999-12-31),
+    if HR stays as it is.
 
     A change on `first` itself (a joiner starting that day, a leaver whose last working day
     was the day before) is on the timeline: today's sync makes it.
     """
-    last = first + ONE_DAY * days
-    n_days = days + 1
+    last = last_day(first, days)
+    n_days = (last - first).days + 1
     events: list[Event] = []
     # (organisation, right) -> change of the number of holders on each day index
     deltas: dict[tuple[str, str], Counter[int]] = {}
@@ -155,7 +175,7 @@ def timeline(
                 names.setdefault(relation.organisation_code, relation.organisation_name)
         grants = derived_grants(person, mapping)
         in_use.update((g.relation.organisation_code, g.right) for g in grants)
-        state = _state(person, grants, first - ONE_DAY)
+        state = _state(person, grants, _day_before(first))
         for right, organisation in state.rights:
             deltas.setdefault((organisation, right), Counter())[0] += 1
         for day in _change_days(person, grants, first, last):

@@ -32,11 +32,13 @@ app.command(cls=Command)(service.serve)
 app.command(cls=Command)(state.resolve)
 app.command(cls=Command)(state.approve)
 
-state_app = typer.Typer(help="Back up, restore and migrate the state store.", no_args_is_help=True)
+state_app = typer.Typer(
+    cls=Group, help="Back up, restore and migrate the state store.", no_args_is_help=True
+)
 app.add_typer(state_app, name="state")
-state_app.command("backup")(state.state_backup)
-state_app.command("restore")(state.state_restore)
-state_app.command("migrate")(state.state_migrate)
+state_app.command("backup", cls=Command)(state.state_backup)
+state_app.command("restore", cls=Command)(state.state_restore)
+state_app.command("migrate", cls=Command)(state.state_migrate)
 
 
 def version_callback(value: bool) -> None:

@@ -70,14 +70,18 @@ class Attempt:
 
 
 def validate(
-    config: ConfigOption = None, as_of: AsOfOption = None, format: FormatOption = Format.TEXT
+    config: ConfigOption = None,
+    as_of: AsOfOption = None,
+    format: FormatOption = Format.TEXT,
+    accept_columns: AcceptColumnsOption = False,
 ) -> None:
     """Read config, mappings and HR input; report every rejected row. Contacts nobody."""
     attempt = Attempt("validate", format, dry_run=True)
 
     def action() -> None:
         settings, day = attempt.start(config, as_of)
-        emit(jobs.validate(settings, attempt.run_id, day), format)
+        report = jobs.validate(settings, attempt.run_id, day, accept_columns=accept_columns)
+        emit(report, format)
 
     guarded(action, attempt.answer())
 

@@ -11,12 +11,28 @@ from rich.text import Text
 
 from connector import jobs, resolving
 from connector.cli import output
-from connector.cli.exits import EXIT_OK, guarded
+from connector.cli.exits import EXIT_OK, ErrorAnswer, guarded
 from connector.cli.options import ConfigOption, FormatOption, load, parse_employee
 from connector.cli.output import Format, write_json
 from connector.errors import UsageError
-from connector.render import local_moment, render_journal
+from connector.render import local_moment, local_time, render_journal
 from connector.state.transfer import migration_done, migration_target
+
+
+def _stopped(command: str, fmt: Format) -> ErrorAnswer | None:
+    """With `--format json`: the one object printed when an error stops `command`."""
+    if fmt is not Format.JSON:
+        return None
+
+    def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
+        return {"command": command, "errors": errors, "exit_code": code}
+
+    return stopped
+
+
+def _done(command: str, **fields: Any) -> None:
+    """The one JSON object of a command that succeeded."""
+    write_json({"command": command, **fields, "exit_code": EXIT_OK, "errors": []})
 
 
 def log(
@@ -42,18 +58,17 @@ def log(
         entries = jobs.audit_trail(settings, person=person, employee=key, run_id=run)
         zone = settings.lifecycle.zone()
         if format is Format.JSON:
-            write_json(
-                {
-                    "timezone": settings.lifecycle.timezone,
-                    "entries": [
-                        {**dataclasses.asdict(e), "at": local_moment(e.at, zone)} for e in entries
-                    ],
-                }
+            _done(
+                "log",
+                timezone=settings.lifecycle.timezone,
+                entries=[
+                    {**dataclasses.asdict(e), "at": local_moment(e.at, zone)} for e in entries
+                ],
             )
             return
         render_journal(output.out, entries, zone)
 
-    guarded(action)
+    guarded(action, _stopped("log", format))
 
 
 def resolve(
@@ -84,7 +99,7 @@ def resolve(
             settings, run_id, employee=key, person=person, link=link, new_account=new_account
         )
         if format is Format.JSON:
-            write_json({"command": "resolve", **done.to_json(), "exit_code": EXIT_OK, "errors": []})
+            _done("resolve", **done.to_json())
             return
         out = output.out
         who = done.case.person_text()
@@ -100,54 +115,70 @@ def resolve(
                 )
             )
 
-    def stopped(errors: list[dict[str, str]], code: int) -> dict[str, Any]:
-        return {"command": "resolve", "errors": errors, "exit_code": code}
-
-    guarded(action, stopped if format is Format.JSON else None)
+    guarded(action, _stopped("resolve", format))
 
 
 def approve(
     run_id: Annotated[str, typer.Argument(help="The id of the run a safety check stopped.")],
     config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
 ) -> None:
     """Approve, once, the changes of a run a safety check stopped."""
 
     def action() -> None:
         settings = load(config)
         approval = jobs.approve(settings, run_id)
+        zone = settings.lifecycle.zone()
+        expires = approval.expires_at.isoformat()
+        if format is Format.JSON:
+            _done(
+                "approve",
+                run_id=run_id,
+                timezone=settings.lifecycle.timezone,
+                expires_at=local_moment(expires, zone),
+            )
+            return
         output.out.print(
             Text(
                 f"Approved run {run_id}: the next sync that plans exactly the same changes "
                 f"(the same people, attributes and values) applies them, once, until "
-                f"{approval.expires_at:%Y-%m-%d %H:%M} UTC. A sync planning anything else "
+                f"{local_time(expires, zone)}. A sync planning anything else "
                 "is checked as usual."
             )
         )
 
-    guarded(action)
+    guarded(action, _stopped("approve", format))
 
 
 def state_backup(
     to: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
     config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
 ) -> None:
     """Copy the state store to a file, consistently, also while a sync or the service runs."""
 
     def action() -> None:
         jobs.backup_state(load(config), to)
+        if format is Format.JSON:
+            _done("state backup", backup=str(to))
+            return
         output.out.print(Text(f"State store backed up to {to}."))
 
-    guarded(action)
+    guarded(action, _stopped("state backup", format))
 
 
 def state_restore(
     backup: Annotated[Path, typer.Argument(help="A backup made by `state backup`.")],
     config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
 ) -> None:
     """Replace the state store by a backup; the next sync recovers ownership of memberships."""
 
     def action() -> None:
         jobs.restore_state(load(config), backup)
+        if format is Format.JSON:
+            _done("state restore", backup=str(backup))
+            return
         output.out.print(
             Text(
                 f"State store restored from {backup}. The next sync reads back the memberships "
@@ -155,7 +186,7 @@ def state_restore(
             )
         )
 
-    guarded(action)
+    guarded(action, _stopped("state restore", format))
 
 
 def state_migrate(
@@ -169,6 +200,7 @@ def state_migrate(
     sslmode: Annotated[str | None, typer.Option(help="libpq's sslmode, e.g. verify-full.")] = None,
     sslrootcert: Annotated[Path | None, typer.Option(help="CA certificate(s) (PEM).")] = None,
     config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
 ) -> None:
     """Copy the SQLite state store into an empty PostgreSQL database, row counts verified."""
 
@@ -176,6 +208,9 @@ def state_migrate(
         settings = load(config)
         address = migration_target(to, password_env, sslmode, sslrootcert)
         copied = jobs.migrate_state(settings, address)
+        if format is Format.JSON:
+            _done("state migrate", rows=copied.rows)
+            return
         output.out.print(Text(migration_done(settings, address, copied.rows)))
 
-    guarded(action)
+    guarded(action, _stopped("state migrate", format))

@@ -49,7 +49,12 @@ from connector.hr.records import (
     RowHold,
     Warning_,
 )
-from connector.nationalid import find_national_ids, mask_national_ids, parse_national_id
+from connector.nationalid import (
+    find_national_ids,
+    holds_national_id,
+    mask_national_ids,
+    parse_national_id,
+)
 from connector.organisation import normalise_organisation_code
 
 if TYPE_CHECKING:
@@ -326,6 +331,13 @@ MAX_LENGTHS = {
 # the target (CSV injection): accepted, with a warning.
 FORMULA_STARTS = ("=", "+", "-", "@")
 FORMULA_FIELDS = ("given_name", "family_name", "organisation_name", "department", "job_title")
+# The free-text fields: shown in reports, kept in the state store and pushed in clear, so a
+# national number in one (a shifted column, a number typed in a name) rejects the row.
+FREE_TEXT_FIELDS = FORMULA_FIELDS
+HOLDS_NATIONAL_ID = (
+    "holds a national number; a name, organisation name, department, job title or right is"
+    " shown and pushed in clear and must never hold one (is a column shifted?)"
+)
 
 
 def _too_long(values: dict[str, str]) -> bool:
@@ -337,6 +349,22 @@ def _check_lengths(f: _Fields) -> None:
         value = f.optional(name)
         if value is not None and len(value) > limit and not f.has_problem(name):
             f.reject(name, f"is {len(value)} characters long; at most {limit} are accepted")
+
+
+def _free_text_clean(values: dict[str, str]) -> bool:
+    """The fast path's test: no free-text field holds a national number."""
+    return not any(
+        holds_national_id(value)
+        for name in FREE_TEXT_FIELDS
+        if (value := values.get(name)) is not None
+    )
+
+
+def _check_free_text(f: _Fields) -> None:
+    for name in FREE_TEXT_FIELDS:
+        value = f.optional(name)
+        if value is not None and not f.has_problem(name) and holds_national_id(value):
+            f.reject(name, HOLDS_NATIONAL_ID)
 
 
 def _formula_warnings(source: str, record: HrRecord) -> Iterator[Warning_]:
@@ -384,7 +412,7 @@ def _hr_record(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) -> Hr
         return None
     if _relation_dates_problem(start_date, end_date, relation, policy) is not None:
         return None
-    if _too_long(values):
+    if _too_long(values) or not _free_text_clean(values):
         return None
     return HrRecord(
         source=source,
@@ -424,6 +452,7 @@ def _check_hr_row(raw: _RawRow, source: str, policy: ReadPolicy, c: _Context) ->
     rights = f.parse("rights", c.rights) or ()
     _check_relation_dates(f, start_date, end_date, relation, policy)
     _check_lengths(f)
+    _check_free_text(f)
     key = EmployeeKey(organisation_code, employee_id) if organisation_code and employee_id else None
     if (
         f.problems
@@ -762,12 +791,16 @@ def _relation(text: str) -> RelationType:
 
 
 def _rights(text: str, known: frozenset[str] | None) -> tuple[str, ...]:
+    if holds_national_id(text):
+        raise ValueError(HOLDS_NATIONAL_ID)
     names = tuple(dict.fromkeys(n.strip() for n in text.split(";") if n.strip()))
     _check_known(names, known)
     return names
 
 
 def _right(text: str, known: frozenset[str] | None) -> str:
+    if holds_national_id(text):
+        raise ValueError(HOLDS_NATIONAL_ID)
     _check_known((text,), known)
     return text
 

@@ -47,6 +47,7 @@ def test_after_a_restore_the_grants_made_since_the_backup_are_withdrawn_on_their
     rights.rows.append(person(4, start_date="2026-12-02", end_date="2026-12-07", rights=RIGHT))
     rights.sync(D(2026, 12, 1))
     backup = tmp_path / "backups" / "state-2026-12-01.db"
+    backup.parent.mkdir()  # `state backup` creates no folders
     state(rights, "backup", str(backup))
 
     rights.grant(2, begin="2026-12-02", end="2026-12-05")

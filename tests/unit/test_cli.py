@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.state.store import StateStore
 from tests.factories import HR_FIELDS, hr_row, make_nn, write_csv
 
 runner = CliRunner()
@@ -141,3 +142,26 @@ def test_person_argument_is_never_echoed_in_clear(tmp_path: Path) -> None:
     bad = make_nn(dt.date(1990, 1, 1), serial=5)[:-2] + "00"  # wrong check digits
     result = runner.invoke(app, ["log", "--config", str(config), "--person", bad])
     assert bad not in result.stdout + result.stderr
+
+
+def test_validate_refuses_an_export_whose_end_date_column_was_renamed_as_plan_does(
+    tmp_path: Path,
+) -> None:
+    config, _ = setup_files(tmp_path, bad_rows=False)
+    store = StateStore.open(tmp_path / "state.db")
+    store.save_source_columns("20260101T000000Z-aaaaaa", {"hr": HR_FIELDS})
+    store.close()
+    hr = tmp_path / "hr.csv"
+    hr.write_text(hr.read_text(encoding="utf-8").replace(",end_date,", ",einddatum,", 1))
+    before = (tmp_path / "state.db").read_bytes()
+
+    answers = {c: runner.invoke(app, [c, "-c", str(config)]) for c in ("validate", "plan")}
+    assert [a.exit_code for a in answers.values()] == [2, 2]
+    assert answers["validate"].stderr == answers["plan"].stderr
+    assert "column(s) end_date missing" in answers["validate"].stderr
+    assert "'einddatum'" in answers["validate"].stderr
+    as_json = runner.invoke(app, ["validate", "-c", str(config), "--format", "json"])
+    assert json.loads(as_json.stdout)["errors"][0]["kind"] == "input"
+    accepted = runner.invoke(app, ["validate", "-c", str(config), "--accept-columns"])
+    assert accepted.exit_code == 0, accepted.output
+    assert (tmp_path / "state.db").read_bytes() == before  # read-only

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+from typer._click import core as click
 from typer.testing import CliRunner
 
 from connector.cli import app
@@ -17,19 +19,18 @@ from connector.config import load_config
 from connector.state import StateStore
 
 runner = CliRunner()
-COMMANDS = [
-    "validate",
-    "plan",
-    "sync",
-    "resync",
-    "upcoming",
-    "log",
-    "check-target",
-    "demo",
-    "sandbox",
-    "serve",
-    "approve",
-]
+
+
+def _commands(group: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group of the app, subcommands of groups included, as argv paths."""
+    found = [path]
+    subcommands: dict[str, click.Command] = getattr(group, "commands", {})
+    for name, command in subcommands.items():
+        found += _commands(command, (*path, name))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))
 
 
 def help_of(*command: str) -> str:
@@ -38,11 +39,17 @@ def help_of(*command: str) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("command", ["", *COMMANDS])
-def test_help_reads_cleanly(command: str) -> None:
-    text = help_of(*([command] if command else []))
+def test_every_command_and_subcommand_is_checked() -> None:
+    assert {("state", "backup"), ("state", "restore"), ("approve",), ()} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "scim-connector")
+def test_help_reads_cleanly(command: tuple[str, ...]) -> None:
+    text = help_of(*command)
     assert "<bool>" not in text
     assert "{" not in text and "}" not in text
+    if "--config" in text:
+        assert "Configuration file [default: $SCIM_CONNECTOR_CONFIG" in text
 
 
 def test_help_shows_the_defaults_written_in_brackets() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from connector.cli import app
@@ -14,7 +17,7 @@ from connector.hr.records import GrantRecord, HrRecord, NationalId
 from connector.mapping import load_mapping
 from connector.people import merge_people
 from connector.upcoming import EventKind, timeline
-from tests.factories import GENT, make_nn
+from tests.factories import GENT, hr_row, make_nn, write_csv
 
 D = dt.date
 RIGHT = "Premiezoeker Gebruiker"
@@ -146,3 +149,72 @@ def test_cli_json_of_an_unreadable_config_is_one_object_with_exit_2(tmp_path: Pa
     )
     assert result.exit_code == 2
     assert json.loads(result.stdout)["errors"][0]["kind"] == "config"
+
+
+# ---------------------------------------------------------------------------- dates at the edges
+
+EDGE_DAYS = st.one_of(
+    st.dates(),
+    st.dates(D.max - dt.timedelta(days=400), D.max),
+    st.dates(D.min, D.min + dt.timedelta(days=400)),
+    st.sampled_from([D.min, D.max, D.max - dt.timedelta(days=1)]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    first=EDGE_DAYS,
+    days=st.integers(1, 366),
+    spans=st.lists(st.tuples(EDGE_DAYS, st.none() | EDGE_DAYS), min_size=1, max_size=3),
+)
+def test_upcoming_works_out_every_day_up_to_date_max_and_down_to_date_min(
+    first: dt.date, days: int, spans: list[tuple[dt.date, dt.date | None]]
+) -> None:
+    records = [
+        record(1, start, end if end is None or end >= start else None, RIGHT)
+        for start, end in spans
+    ]
+    records = [replace(r, employee_id=f"E{i}", row=i) for i, r in enumerate(records)]
+    ahead = timeline(merge_people(records).values(), MAPPING, first, days, min_holders=1)
+    assert ahead.first == first
+    assert ahead.last == min(D.max, first + dt.timedelta(days=min(days, (D.max - first).days)))
+    assert all(first <= e.day <= ahead.last for e in ahead.events)
+    assert all(len(counts) == len(ahead.days) for counts in ahead.holders.values())
+    # nothing happens the day after 9999-12-31: an end written so never comes
+    assert not any(e.kind is EventKind.LEAVES for e in ahead.events if all(
+        end in (None, D.max) for _, end in spans
+    ))  # fmt: skip
+
+
+def test_an_open_end_written_9999_12_31_never_comes(tmp_path: Path) -> None:
+    people = merge_people([record(1, D(2020, 1, 1), D.max, RIGHT)]).values()
+    ahead = timeline(people, MAPPING, D(9999, 12, 1), 366, min_holders=1)
+    assert ahead.last == D.max
+    assert ahead.events == ()
+    assert ahead.holders[(GENT, RIGHT)] == (1,) * 31
+
+
+def _config_with(directory: Path, rows: list[dict[str, str]]) -> Path:
+    write_csv(directory / "hr.csv", [hr_row(n, **row) for n, row in enumerate(rows, 1)])
+    config = directory / "connector.toml"
+    config.write_text(
+        '[source]\npath = "hr.csv"\n\n[target]\nbase_url = "http://127.0.0.1:9/v2"\n\n'
+        '[state]\npath = "state.db"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_upcoming_on_the_last_and_first_days_of_the_calendar(tmp_path: Path) -> None:
+    config = _config_with(tmp_path, [dict(end_date="9999-12-31")])
+    for as_of, until, said in (
+        ("9999-12-30", "9999-12-31", "(1 day)"),
+        ("0001-01-01", "0001-01-31", "(30 days)"),
+    ):
+        result = runner.invoke(app, ["upcoming", "-c", str(config), "--as-of", as_of])
+        assert result.exit_code == 0, result.output
+        assert f"Upcoming from {as_of} to {until} {said} if HR" in result.output
+        answer = runner.invoke(
+            app, ["upcoming", "-c", str(config), "--as-of", as_of, "--format", "json"]
+        )
+        assert json.loads(answer.stdout)["until"] == until
