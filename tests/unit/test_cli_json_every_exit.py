@@ -36,6 +36,7 @@ FORMATTED = _with_format(typer.main.get_command(app))
 ARGUMENTS = {("approve",): ["20260101T000000Z-abcdef"], ("state", "backup"): ["b.db"]}
 ARGUMENTS[("state", "restore")] = ["b.db"]
 ARGUMENTS[("log",)] = ["--run", "x"]
+ARGUMENTS[("state", "migrate")] = ["--to", "postgresql://connector@127.0.0.1:9/none"]
 ARGUMENTS[("resync",)] = ["--employee", "0207451227:E1"]
 ARGUMENTS[("resolve",)] = ["--employee", "0207451227:E1", "--new-account"]
 
