@@ -11,7 +11,7 @@ Freezing is process-wide: it also sets aside the other threads' objects (the web
 `serve`) and the garbage cycles not yet collected, and it resets the collector's counts. A
 process that freezes job after job therefore never runs a full collection, and the cycles
 frozen with each job (closed sockets and transports of its event loop and HTTP client, ...)
-are never freed: `serve` grew by 15-18 KB per processed webhook event. Hence: small builds,
+are never freed: `serve` grew by 18-22 KB per processed webhook event. Hence: small builds,
 whose passes cost less than a full collection, are not frozen at all, and a long-lived process
 calls `collect_after_job` between jobs, which runs the full collection the counts no longer
 call for, once the job's objects are gone (it then walks only what the process keeps).
