@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from connector.plan import OpKind
 from connector.report import Report
@@ -41,12 +45,35 @@ def run_outcome(report: Report) -> str:
     return "ok" if report.exit_code == 0 else "partial"
 
 
+class GarbageCollections(Collector):
+    """Python's garbage collections by generation, read from `gc.get_stats()` when scraped:
+    generation 2 must keep counting, or cyclic garbage is never freed."""
+
+    def collect(self) -> Iterator[Metric]:
+        """The collections and the objects they freed, per generation."""
+        collections = CounterMetricFamily(
+            "python_gc_collections", "Collections of each generation.", labels=["generation"]
+        )
+        collected = CounterMetricFamily(
+            "python_gc_objects_collected",
+            "Unreachable objects freed by the collections of each generation.",
+            labels=["generation"],
+        )
+        for generation, stats in enumerate(gc.get_stats()):
+            collections.add_metric([str(generation)], stats["collections"])
+            collected.add_metric([str(generation)], stats["collected"])
+        yield collections
+        yield collected
+
+
 class Metrics:
     """Counters and gauges of one service; `render()` gives the exposition text."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series
         self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, open fds...
+        self.registry.register(GarbageCollections())
         self._clock = clock
         self.runs = Counter(
             f"{PREFIX}_runs",

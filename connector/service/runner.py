@@ -9,7 +9,9 @@ midnight run), then the inbox's pending events, one employee at a time (every pe
 that employee is handled by one targeted resync). Each sync runs `jobs.sync` on a thread of its
 own with its own event loop, so the web server's loop stays responsive however long the HR file
 takes to read. `jobs.sync` takes the state store's file lock; when another process (a CLI
-`sync`) holds it, the worker waits for it, polling, instead of failing.
+`sync`) holds it, the worker waits for it, polling, instead of failing. After each piece of
+work the worker gives the garbage collector what the sync froze (`connector.collector`), so the
+service's memory stays flat however many events it processes.
 
 On shutdown the worker takes no new work and the sync in progress may finish for
 `service.shutdown_grace_seconds`; after that it is interrupted (its requests in flight are
@@ -32,6 +34,7 @@ from typing import Any
 import structlog
 
 from connector import jobs
+from connector.collector import collect_after_job
 from connector.config import Settings
 from connector.errors import ConnectorError, LockedError
 from connector.nationalid import mask_national_ids
@@ -226,6 +229,7 @@ class SyncRunner:
                 log.exception("service.worker_error")
                 worked = False
                 await asyncio.sleep(1.0)
+            collect_after_job()  # what a sync froze is freed (see `connector.collector`)
             if worked or self._stopping:
                 continue
             timeout = None

@@ -9,6 +9,7 @@ misbehave.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
+from connector import collector
 from connector.config import Settings, load_config
 from connector.target.connect import http_client, run_policy
 from tests.factories import hr_row
@@ -36,6 +38,7 @@ from tests.integration.test_service import (
     event_body,
     in_thread,
     log_lines,
+    processed,
     serve,
     wait_for,
 )
@@ -281,3 +284,77 @@ def test_an_event_the_state_store_cannot_take_is_answered_503_and_counted(setup:
         assert answer.status_code == 503
         assert answer.json()["error"] == "unavailable"
         assert client.metrics()['scim_connector_webhook_requests_total{outcome="unavailable"}'] == 1
+
+
+# ---------------------------------------------------------------------------- memory
+
+PEOPLE = 20  # one event each per burst: 20 targeted syncs, each reaching the target
+MAX_WARM_UP_BURSTS = 25  # 500 events at most, until Python's first full collection
+MEASURED_BURSTS = 10  # 200 events
+MAX_GROWTH_BYTES = 1024 * 1024  # 5 KB per event; it used to grow 18-22 KB per event
+FULL_COLLECTIONS = 'python_gc_collections_total{generation="2"}'
+RESIDENT = "process_resident_memory_bytes"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="RSS from /proc (Linux)")
+def test_memory_stays_flat_over_hundreds_of_webhook_events(
+    scim_tenants: ScimTenants, tmp_path: Path
+) -> None:
+    setup = Setup(scim_tenants.new(), tmp_path, [hr_row(n) for n in range(1, PEOPLE + 1)])
+    assert setup.sync().exit_code == 0
+    ok = 'scim_connector_events_processed_total{outcome="ok"}'
+    with serve(setup, tmp_path / "serve.log"):
+        client = Client(f"http://127.0.0.1:{setup.port}")
+        sent = 0
+
+        def burst() -> dict[str, float]:
+            nonlocal sent
+            for n in range(1, PEOPLE + 1):
+                sent += 1
+                body = event_body(f"ev-{sent}", f"E{n:04d}", "updated")
+                assert client.post(body).status_code == 202
+            return wait_for(f"{sent} events processed", lambda: _if(client.metrics(), ok, sent))
+
+        # Warm-up: until the garbage of the first events has met a full collection (the
+        # collector runs one once a quarter more objects than it kept last time have aged).
+        started = client.metrics()[FULL_COLLECTIONS]
+        for _ in range(MAX_WARM_UP_BURSTS):
+            warm = burst()
+            if warm[FULL_COLLECTIONS] > started:
+                break
+        for _ in range(MEASURED_BURSTS):
+            end = burst()
+    grown = end[RESIDENT] - warm[RESIDENT]
+    events = MEASURED_BURSTS * PEOPLE
+    assert grown < MAX_GROWTH_BYTES, (
+        f"serve grew by {grown / 1024:.0f} KB over {events} events ({grown / 1024 / events:.1f} "
+        f"KB per event) after {sent - events} events of warm-up; full collections: "
+        f"{started:.0f} at start, {warm[FULL_COLLECTIONS]:.0f} after the warm-up, "
+        f"{end[FULL_COLLECTIONS]:.0f} at the end"
+    )
+    assert warm[FULL_COLLECTIONS] > started, "no full collection ran while events were processed"
+    assert [row[2] for row in setup.runs("event")] == ["done"] * sent
+
+
+def _if(metrics: dict[str, float], name: str, value: float) -> dict[str, float] | None:
+    """The metrics when `name` has reached `value`."""
+    return metrics if metrics.get(name) == value else None
+
+
+def closed_sockets() -> int:
+    """Sockets closed but still in this process's memory (garbage the collector has not freed)."""
+    return sum(1 for o in gc.get_objects() if isinstance(o, socket.socket) and o.fileno() == -1)
+
+
+def test_what_a_sync_froze_is_freed_once_it_has_run(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collector, "FREEZE_FROM_OBJECTS", 0)  # as with a big HR file
+    assert setup.sync().exit_code == 0
+    with in_thread(setup) as client:
+        for n in range(1, 31):  # each sync's event loop and client leave closed sockets behind
+            assert (
+                client.post(event_body(f"ev-{n}", f"E000{1 + n % 3}", "updated")).status_code == 202
+            )
+            processed(setup, f"ev-{n}")
+        wait_for("the closed sockets to be freed", lambda: closed_sockets() < 10)
