@@ -33,8 +33,12 @@ from connector.planning import (
     make_planned,
     permission_warnings,
     plan_report,
+    possible_cases,
     read_inputs,
+    rechecked_cases,
     report_cases,
+    report_closed,
+    without_people,
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
@@ -226,7 +230,11 @@ class Run:
             keep_values=observing,
             fit=self.profile.fit(),
         )
-        desired = hold_correlated(desired, known, cases)
+        # An open case of someone not managed is looked at again by a sync that applies (a
+        # preview contacts nobody: it holds them, as `plan` does).
+        rechecks = {} if report.dry_run else rechecked_cases(cases, known)
+        held = [case for case in cases if case.person_key not in rechecks]
+        desired = hold_correlated(desired, known, held)
         observation = None
         if observing:
             not_kept = self.profile.not_kept
@@ -258,6 +266,8 @@ class Run:
             )
             report.scope_rejections(scoped.theirs, scoped.other_rows, scoped.unattributed_rows)
         report_cases(report, cases)
+        if report.dry_run:
+            report.warnings.extend(possible_cases(planned.plan, known))
         report.extra["planned"] = planned.plan.counts()
         if planned.trips and not force and not self._approved(planned.plan):
             report.safety_stopped = True
@@ -281,6 +291,8 @@ class Run:
             combined_lookup=settings.target.lookup_in_one_search,
             profile=self.profile,
             resolutions=resolutions,
+            rechecks=rechecks,
+            keyring=ring,
         )
         if self.progress is None:
             result = await applier.apply(planned.plan, known)
@@ -292,6 +304,10 @@ class Run:
         self.profile = applier.learned()
         report.counts = result.counts()
         report.failures = result.failures
+        # Who this run held as a correlation case shows as a case, not as planned and not done.
+        report.plan = without_people(planned.plan, applier.correlated)
+        report.extra["planned"] = report.plan.counts()
+        report_closed(report, result.closed)
         for scim_id, why in sorted(client.unreadable.items()):
             report.warnings.append(
                 Warning_(
