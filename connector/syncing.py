@@ -15,7 +15,7 @@ from connector.config import Settings
 from connector.hr.columns import contract_columns
 from connector.hr.records import Warning_
 from connector.keys import Keyring
-from connector.known import KnownState
+from connector.known import KnownState, KnownUser
 from connector.mapping import DesiredState
 from connector.nationalid import mask_national_ids
 from connector.ownership import claims, recover, recovery_reason
@@ -239,8 +239,9 @@ class Run:
         if observing:
             not_kept = self.profile.not_kept
             observation = await observe(client, known, desired, ring, only, not_kept)
+            stale = _stale_records(known, observation, desired)
             known = _merged(known, observation.known, only)
-            _report_observation(report, observation)
+            _report_observation(report, observation, {user.label for user in stale})
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
             desired = replace(
                 desired, users={k: u for k, u in desired.users.items() if k not in gone}
@@ -249,6 +250,8 @@ class Run:
                 with store.transaction():
                     for key in gone:  # not in the target, not active: nothing left to manage
                         store.forget_user(key)
+                    for user in stale:  # the target holds what is wanted: recorded so
+                        store.save_user(user)
         history = self.history or History.of(store)
         planned = make_planned(
             settings,
@@ -386,8 +389,28 @@ def _deleted_leavers(
     return frozenset(gone)
 
 
-def _report_observation(report: Report, observation: Observation) -> None:
+def _stale_records(
+    known: KnownState, observation: Observation, desired: DesiredState
+) -> list[KnownUser]:
+    """The managed users whose record in the state store differs from the target while the
+    target holds just what is wanted: nothing to put back, and no drift; the record (as it
+    should have been written) is corrected instead."""
+    stale = []
+    for key, seen in observation.known.users.items():
+        before, wanted = known.users.get(key), desired.users.get(key)
+        if before is None or wanted is None or key in observation.unreadable_keys:
+            continue
+        if seen.digests.same_values(before.digests) and seen.active == before.active:
+            continue
+        if seen.digests.same_values(wanted.digests) and seen.active == wanted.active:
+            stale.append(replace(before, digests=seen.digests, active=seen.active))
+    return stale
+
+
+def _report_observation(report: Report, observation: Observation, stale: set[str]) -> None:
     for label in observation.drifted:
+        if label in stale:
+            continue
         report.warnings.append(
             Warning_(
                 kind="drift", message=f"{label}: changed in the target; put back", person=label

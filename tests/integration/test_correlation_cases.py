@@ -7,6 +7,7 @@ as a case, never as a create planned and not done."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -16,8 +17,11 @@ from rich.console import Console
 from connector import jobs
 from connector.config import load_config
 from connector.hr.records import EmployeeKey
+from connector.known import Digests
+from connector.mapping import canonical
 from connector.render import render_report
 from connector.report import Report
+from connector.state import StateStore
 from tests.factories import GENT
 from tests.integration.test_identity import (
     ACMIDM,
@@ -235,3 +239,36 @@ def test_the_audit_trail_of_a_person_no_longer_managed_is_found_by_employee_key(
 
     entries = journal(connector, EmployeeKey(GENT, "N1"))
     assert ("create", "done", None) in entries
+
+
+def test_a_record_the_store_got_wrong_is_corrected_by_a_full_sync_without_drift(
+    connector: Connector,
+) -> None:
+    """A state store from an earlier version recorded a numbered userName's digest as that of
+    the e-mail it was made from: the target holds what is wanted, so nothing is put back, no
+    drift is reported, and the record is corrected."""
+    leaver_and_newcomer(connector)
+    connector.resolve(employee=B7, new_account=True)
+    connector.sync(D(2027, 1, 5))
+    settings = load_config(connector.config_path)
+    old = jobs.keyring(settings).digest(canonical("jan.peeters@gent.be"))
+    store = StateStore.open(connector.directory / "state.db")
+    try:
+        key = store.person_for_employee(B7)
+        user = store.load_known().users[key]
+        wrong = [(p, old if p == "userName" else d) for p, d in user.digests.items()]
+        store.save_user(replace(user, digests=Digests.of(wrong)))
+    finally:
+        store.close()
+    before = {i: u["meta"]["lastModified"] for i, u in connector.users().items()}
+
+    for day in (D(2027, 1, 6), D(2027, 1, 7)):
+        report = connector.sync(day, full=True)
+        assert warnings_of(report, "drift") == [], report.to_json()
+        assert sum(report.counts.values()) == 0 and report.exit_code == 0, report.to_json()
+    assert {i: u["meta"]["lastModified"] for i, u in connector.users().items()} == before
+    store = StateStore.open(connector.directory / "state.db")
+    try:
+        assert store.load_known().users[key].digests.get("userName") != old
+    finally:
+        store.close()
