@@ -27,12 +27,16 @@ from tests.integration.test_identity import (
     ACMIDM,
     CORE,
     JAN_B,
+    RIGHT,
+    SOFIE_MARRIED,
+    SOFIE_NEW,
     Connector,
     connector,
     jan_a,
     jan_b,
     leaver_and_newcomer,
     row,
+    sofie,
 )
 
 pytestmark = pytest.mark.integration
@@ -272,3 +276,37 @@ def test_a_record_the_store_got_wrong_is_corrected_by_a_full_sync_without_drift(
         assert store.load_known().users[key].digests.get("userName") != old
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("address", ["sofie.peeters2@gent.be", "sofie.peeters@gent.be"])
+def test_sofie_peeters_case_closes_once_no_account_holds_her_address(
+    connector: Connector, address: str
+) -> None:
+    """The tester's scenario: the married colleague's freed address makes the newcomer a case
+    (the run finds it before it renames the colleague's account). The next run looks again:
+    HR gave her `sofie.peeters2@`, or kept the address, which no account holds any more since
+    the rename: either way she is created in that run, with her right, and the married
+    colleague's account is left as it is."""
+    connector.rows = [sofie("S1", SOFIE_MARRIED, "sofie.peeters@gent.be")]
+    connector.sync(D(2026, 12, 1))
+    [married_id] = connector.users()
+    connector.rows = [
+        sofie("S1", SOFIE_MARRIED, "sofie.janssens@gent.be"),
+        sofie("S9", SOFIE_NEW, "sofie.peeters@gent.be", start_date="2027-01-04", rights=RIGHT),
+    ]
+    # Found before this run renamed the married colleague's account: shown as it was found.
+    [case] = connector.sync(D(2027, 1, 4)).correlation_cases
+    assert case.scim_id == married_id and case.account_user_name == "sofie.peeters@gent.be"
+    connector.rows[1]["email"] = address
+
+    report = connector.sync(D(2027, 1, 5))
+
+    assert report.exit_code == 0 and report.correlation_cases == [], report.to_json()
+    assert report.counts["create"] == 1 and report.counts["grant"] == 1
+    assert len(warnings_of(report, "correlation_closed")) == 1
+    users = connector.users()
+    [new_id] = set(users) - {married_id}
+    assert users[new_id]["userName"] == address
+    assert users[new_id][ACMIDM]["nationalId"] == SOFIE_NEW
+    assert users[married_id][ACMIDM]["nationalId"] == SOFIE_MARRIED
+    assert connector.members() == {new_id}
