@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from connector.config import Settings
+from connector.correlation import hold_correlated, possible_cases, report_cases
 from connector.hr.records import EmployeeKey
 from connector.mapping import ACMIDM
 from connector.nationalid import InvalidNationalId, parse_national_id
@@ -25,7 +26,6 @@ from connector.planning import (
     building,
     check_columns,
     desire,
-    hold_correlated,
     job_memory,
     keyring,
     known_state,
@@ -33,9 +33,7 @@ from connector.planning import (
     make_planned,
     permission_warnings,
     plan_report,
-    possible_cases,
     read_inputs,
-    report_cases,
     stored_cases,
     stored_history,
     stored_profile,

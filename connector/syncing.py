@@ -12,10 +12,18 @@ import structlog
 
 from connector.apply import Applier, ApplyResult
 from connector.config import Settings
+from connector.correlation import (
+    hold_correlated,
+    possible_cases,
+    rechecked_cases,
+    report_cases,
+    report_closed,
+    without_people,
+)
 from connector.hr.columns import contract_columns
 from connector.hr.records import Warning_
 from connector.keys import Keyring
-from connector.known import KnownState, KnownUser
+from connector.known import KnownState
 from connector.mapping import DesiredState
 from connector.nationalid import mask_national_ids
 from connector.ownership import claims, recover, recovery_reason
@@ -27,20 +35,14 @@ from connector.planning import (
     building,
     check_columns,
     desire,
-    hold_correlated,
     job_memory,
     keyring,
     make_planned,
     permission_warnings,
     plan_report,
-    possible_cases,
     read_inputs,
-    rechecked_cases,
-    report_cases,
-    report_closed,
-    without_people,
 )
-from connector.reconcile import Observation, observe
+from connector.reconcile import Observation, observe, stale_records
 from connector.report import Report
 from connector.selection import Selection, owners, scope_rejections
 from connector.settling import settle
@@ -239,7 +241,7 @@ class Run:
         if observing:
             not_kept = self.profile.not_kept
             observation = await observe(client, known, desired, ring, only, not_kept)
-            stale = _stale_records(known, observation, desired)
+            stale = stale_records(known, observation, desired)
             known = _merged(known, observation.known, only)
             _report_observation(report, observation, {user.label for user in stale})
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
@@ -387,24 +389,6 @@ def _deleted_leavers(
         if not any(r.start_date > as_of for r in person.relations):
             gone.add(key)
     return frozenset(gone)
-
-
-def _stale_records(
-    known: KnownState, observation: Observation, desired: DesiredState
-) -> list[KnownUser]:
-    """The managed users whose record in the state store differs from the target while the
-    target holds just what is wanted: nothing to put back, and no drift; the record (as it
-    should have been written) is corrected instead."""
-    stale = []
-    for key, seen in observation.known.users.items():
-        before, wanted = known.users.get(key), desired.users.get(key)
-        if before is None or wanted is None or key in observation.unreadable_keys:
-            continue
-        if seen.digests.same_values(before.digests) and seen.active == before.active:
-            continue
-        if seen.digests.same_values(wanted.digests) and seen.active == wanted.active:
-            stale.append(replace(before, digests=seen.digests, active=seen.active))
-    return stale
 
 
 def _report_observation(report: Report, observation: Observation, stale: set[str]) -> None:
