@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from connector.config import Settings
+from connector.correlation import hold_correlated, possible_cases, report_cases
 from connector.errors import ConfigError, UsageError
 from connector.hr.records import EmployeeKey
 from connector.mapping import ACMIDM
@@ -26,7 +27,6 @@ from connector.planning import (
     building,
     check_columns,
     desire,
-    hold_correlated,
     job_memory,
     keyring,
     known_state,
@@ -35,7 +35,6 @@ from connector.planning import (
     permission_warnings,
     plan_report,
     read_inputs,
-    report_cases,
     stored_cases,
     stored_history,
     stored_profile,
@@ -146,6 +145,7 @@ def plan(
         report.warnings.extend(permission_warnings(settings))
         plan_report(planned, report, settings.safety.min_holders)
         report_cases(report, cases)
+        report.warnings.extend(possible_cases(planned.plan, known))
         report.name_people(inputs.people.values(), settings.report.names)
     return report
 
@@ -164,16 +164,19 @@ def audit_trail(
     try:
         if run_id is not None:
             return store.history(run_id=run_id)
-        key: str | None
         if person is not None:
             try:
                 key = keyring(settings).person_key(parse_national_id(person).digits)
             except InvalidNationalId as exc:
                 raise SelectionError(f"--person: {exc}") from None
-        else:
-            assert employee is not None
-            key = store.person_for_employee(employee)
-        return store.history(person_key=key) if key else []
+            return store.history(person_key=key)
+        assert employee is not None
+        managed = store.person_for_employee(employee)
+        # Someone the store links to no account (held in a correlation case, never created,
+        # forgotten): found by the employee key their journal entries and case carry.
+        keys = [managed] if managed else store.journalled_people(str(employee))
+        entries = [entry for key in keys for entry in store.history(person_key=key)]
+        return sorted(entries, key=lambda entry: entry.at) if len(keys) > 1 else entries
     finally:
         store.close()
 

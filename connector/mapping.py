@@ -316,7 +316,10 @@ def _emails(person: Person, day: dt.date, user_name: str) -> list[dict[str, Any]
             continue
         seen.add(relation.email.casefold())
         entry: dict[str, Any] = {"value": relation.email, "type": "work"}
-        if relation.email.casefold() == user_name.casefold():
+        # The address the userName is, or was made from (a new account's numbered userName).
+        if relation.email.casefold() == user_name.casefold() or is_suffixed_of(
+            user_name, relation.email
+        ):
             entry["primary"] = True
         emails.append(entry)
     return emails

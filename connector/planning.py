@@ -262,39 +262,6 @@ def pushed_relations(
         store.close()
 
 
-def hold_correlated(
-    desired: DesiredState, known: KnownState, cases: list[CorrelationCase]
-) -> DesiredState:
-    """The desired state without the people of open correlation cases: nothing is created or
-    written for them until the case is resolved (one the connector manages is held as is)."""
-    keys = {case.person_key for case in cases}
-    if not keys:
-        return desired
-    held = dict(desired.held)
-    for case in cases:
-        if case.person_key in known.users:
-            held.setdefault(case.person_key, case.label)
-    users = {k: u for k, u in desired.users.items() if k not in keys}
-    return replace(desired, users=users, held=held)
-
-
-def report_cases(report: Report, cases: list[CorrelationCase]) -> None:
-    """Put the open correlation cases in a report, each with a warning naming both sides."""
-    report.correlation_cases = list(cases)
-    report.warnings = [w for w in report.warnings if w.kind != "correlation_case"]
-    for case in cases:
-        employee = case.employee_keys[0] if case.employee_keys else "ORG:ID"
-        report.warnings.append(
-            Warning_(
-                kind="correlation_case",
-                message=f"{case.person_text()}: held, no account created or adopted: "
-                f"{case.account_text()} was found for them, but {case.reason}. Resolve with "
-                f"`scim-connector resolve --employee {employee} --link {case.scim_id}` "
-                "or `--new-account`",
-            )
-        )
-
-
 def keyring(settings: Settings) -> Keyring:
     """The keyring of this installation (its secret from config or beside the state store)."""
     return Keyring(settings.state_secret())

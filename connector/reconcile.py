@@ -166,6 +166,24 @@ async def observe(
     return observation
 
 
+def stale_records(
+    known: KnownState, observation: Observation, desired: DesiredState
+) -> list[KnownUser]:
+    """The managed users whose record in the state store differs from the target while the
+    target holds just what is wanted: nothing to put back, and no drift; the record (as it
+    should have been written) is corrected instead."""
+    stale = []
+    for key, seen in observation.known.users.items():
+        before, wanted = known.users.get(key), desired.users.get(key)
+        if before is None or wanted is None or key in observation.unreadable_keys:
+            continue
+        if seen.digests.same_values(before.digests) and seen.active == before.active:
+            continue
+        if seen.digests.same_values(wanted.digests) and seen.active == wanted.active:
+            stale.append(replace(before, digests=seen.digests, active=seen.active))
+    return stale
+
+
 async def _observe_memberships(
     client: TargetClient,
     observation: Observation,

@@ -12,6 +12,14 @@ import structlog
 
 from connector.apply import Applier, ApplyResult
 from connector.config import Settings
+from connector.correlation import (
+    hold_correlated,
+    possible_cases,
+    rechecked_cases,
+    report_cases,
+    report_closed,
+    without_people,
+)
 from connector.hr.columns import contract_columns
 from connector.hr.records import Warning_
 from connector.keys import Keyring
@@ -33,16 +41,14 @@ from connector.planning import (
     building,
     check_columns,
     desire,
-    hold_correlated,
     job_memory,
     keyring,
     make_planned,
     permission_warnings,
     plan_report,
     read_inputs,
-    report_cases,
 )
-from connector.reconcile import Observation, observe
+from connector.reconcile import Observation, observe, stale_records
 from connector.report import Report
 from connector.selection import Selection, owners, scope_rejections
 from connector.settling import settle, strays_of
@@ -234,7 +240,11 @@ class Run:
             keep_values=observing,
             fit=self.profile.fit(),
         )
-        desired = hold_correlated(desired, known, cases)
+        # An open case of someone not managed is looked at again by a sync that applies (a
+        # preview contacts nobody: it holds them, as `plan` does).
+        rechecks = {} if report.dry_run else rechecked_cases(cases, known)
+        held = [case for case in cases if case.person_key not in rechecks]
+        desired = hold_correlated(desired, known, held)
         observation = None
         if observing:
             not_kept = self.profile.not_kept
@@ -247,8 +257,9 @@ class Run:
             observation = await observe(
                 client, known, desired, ring, only, not_kept, claimed=claimed
             )
+            stale = stale_records(known, observation, desired)
             known = _merged(known, observation.known, only)
-            _report_observation(report, observation)
+            _report_observation(report, observation, {user.label for user in stale})
             if observation.adopted and not report.dry_run:
                 record_relinked(store, desired, observation)
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
@@ -259,6 +270,8 @@ class Run:
                 with store.transaction():
                     for key in gone:  # not in the target, not active: nothing left to manage
                         store.forget_user(key)
+                    for user in stale:  # the target holds what is wanted: recorded so
+                        store.save_user(user)
         history = self.history or History.of(store)
         planned = make_planned(
             settings,
@@ -276,6 +289,8 @@ class Run:
             )
             report.scope_rejections(scoped.theirs, scoped.other_rows, scoped.unattributed_rows)
         report_cases(report, cases)
+        if report.dry_run:
+            report.warnings.extend(possible_cases(planned.plan, known))
         report.extra["planned"] = planned.plan.counts()
         if planned.trips and not force and not self._approved(planned.plan):
             report.safety_stopped = True
@@ -299,6 +314,8 @@ class Run:
             combined_lookup=settings.target.lookup_in_one_search,
             profile=self.profile,
             resolutions=resolutions,
+            rechecks=rechecks,
+            keyring=ring,
         )
         if self.progress is None:
             result = await applier.apply(planned.plan, known)
@@ -310,6 +327,10 @@ class Run:
         self.profile = applier.learned()
         report.counts = result.counts()
         report.failures = result.failures
+        # Who this run held as a correlation case shows as a case, not as planned and not done.
+        report.plan = without_people(planned.plan, applier.correlated)
+        report.extra["planned"] = report.plan.counts()
+        report_closed(report, result.closed)
         for scim_id, why in sorted(client.unreadable.items()):
             report.warnings.append(
                 Warning_(
@@ -388,8 +409,10 @@ def _deleted_leavers(
     return frozenset(gone)
 
 
-def _report_observation(report: Report, observation: Observation) -> None:
+def _report_observation(report: Report, observation: Observation, stale: set[str]) -> None:
     for label in observation.drifted:
+        if label in stale:
+            continue
         report.warnings.append(
             Warning_(
                 kind="drift", message=f"{label}: changed in the target; put back", person=label

@@ -87,8 +87,8 @@ class BulkOps(UserOps):
         endpoint = self.client.user_endpoint
         if op.kind is OpKind.CREATE:
             assert op.resource is not None
-            if self.index is None or op.person in self.resolutions:
-                return None  # the person must be looked up first (or a case resolved)
+            if self.index is None or op.person in self.resolutions or op.person in self.rechecks:
+                return None  # the person must be looked up first (or a case settled)
             try:
                 if self.index.match(op.person, op.national_digits, op.resource["userName"]):
                     return None  # adopted, alone

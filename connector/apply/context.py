@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from connector.errors import TargetError
-from connector.identity import CorrelationFound
+from connector.identity import Account, CorrelationFound, Seeker
+from connector.keys import Keyring
 from connector.plan import OpKind
 from connector.report import Failure
 from connector.state import CorrelationCase, StateStore
@@ -42,6 +43,8 @@ class ApplyResult:
     adopted: int = 0
     restored: int = 0
     correlated: list[CorrelationCase] = field(default_factory=list)  # found by this run
+    # Open cases this run closed: nothing against the person was found any more.
+    closed: list[CorrelationCase] = field(default_factory=list)
     requests: int = 0
     notes: list[str] = field(default_factory=list)  # what the target cannot do, said once
 
@@ -70,8 +73,32 @@ class PartlyDone(TargetError):
         super().__init__(str(reason))
 
 
+class LinkGone(CorrelationFound):
+    """The account a resolved case links the person to is not in the target (404): the case
+    opens again, as it was, with this reason."""
+
+    REASON = "the account linked by resolve does not exist in the target; resolve again"
+
+    def __init__(self, seeker: Seeker, earlier: CorrelationCase) -> None:
+        self.earlier = earlier
+        account = Account(
+            scim_id=earlier.scim_id,
+            user_name=earlier.account_user_name or "",
+            external_id=earlier.account_external_id,
+        )
+        super().__init__(seeker, account, self.REASON)
+        self.args = (
+            f"correlation case open again: the account {earlier.link_scim_id} linked by "
+            "resolve does not exist in the target",
+        )
+
+
 def correlation_case(person: str, label: str, exc: CorrelationFound) -> CorrelationCase:
     """The correlation case a CorrelationFound opens, both sides as reports show them."""
+    if isinstance(exc, LinkGone):
+        return replace(
+            exc.earlier, reason=exc.reason, status="open", resolution=None, link_scim_id=None
+        )
     seeker, account = exc.seeker, exc.account
     name = " ".join(n for n in (seeker.given_name, seeker.family_name) if n) or None
     return CorrelationCase(
@@ -123,6 +150,12 @@ class ApplyContext:
     owners: dict[str, str] = field(default_factory=dict)
     # Resolved correlation cases, by person key: what their create does instead of matching.
     resolutions: dict[str, CorrelationCase] = field(default_factory=dict)
+    # The installation's keyring: the digest of a value chosen while applying (a new account's
+    # numbered userName) is recorded as the plan records those it chose.
+    keyring: Keyring | None = None
+    # Open correlation cases, by person key: their create matches again (the same proof), and
+    # closes the case when it creates or adopts (`identity.proof`).
+    rechecks: dict[str, CorrelationCase] = field(default_factory=dict)
     correlated: set[str] = field(default_factory=set)  # person keys held as correlation cases
     failed: set[str] = field(default_factory=set)  # person keys that failed this run
     failure_reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> label, why

@@ -14,7 +14,7 @@ import structlog
 from scim2_models import PatchOperation
 
 from connector.apply import user_writes
-from connector.apply.context import PartlyDone, Record
+from connector.apply.context import LinkGone, PartlyDone, Record
 from connector.apply.matching import Matching
 from connector.apply.user_writes import ACTIVE, partly_written
 from connector.errors import TargetError
@@ -25,7 +25,10 @@ from connector.identity import (
     account_of,
     user_names_for_new_account,
 )
+from connector.known import Digests, KnownUser
+from connector.mapping import canonical
 from connector.plan import Change, OpKind, UserOp
+from connector.state import CorrelationCase
 from connector.target import fit
 from connector.target.client import ScimUser
 from connector.target.errors import (
@@ -40,6 +43,7 @@ from connector.target.errors import (
 
 log = structlog.get_logger(__name__)
 
+USER_NAME = "userName"
 # Tries at PUTting a user back when someone else's change keeps getting in between (412).
 REPLACE_ATTEMPTS = 3
 
@@ -72,7 +76,7 @@ class UserOps(Matching):
         resolution = self.resolutions.get(op.person)
         if resolution is not None and resolution.resolution == "link":
             resource = op.resource
-            scim_id, adopted = await self._linked(seeker, resolution.link_scim_id or ""), True
+            scim_id, adopted = await self._linked(seeker, resolution), True
         else:
             resource = op.resource
             if resolution is not None:  # a new account: under a userName no one has
@@ -81,6 +85,8 @@ class UserOps(Matching):
             scim_id, adopted = await self._match_or_create(op, seeker, resource, live)
         self.scim_ids[op.person] = scim_id
         after = replace(op.after, scim_id=scim_id, user_name=resource["userName"])
+        if resource["userName"] != op.resource["userName"]:
+            after = self._chosen_user_name(after)
         unwritten: Unwritten | None = None
         if adopted:
             changes = tuple(Change(p, v) for p, v in _owned_paths(resource))
@@ -104,6 +110,15 @@ class UserOps(Matching):
             self.store.save_user(after)
             if resolution is not None:
                 self.store.close_case(op.person, self.run_id)
+            rechecked = self.rechecks.get(op.person)
+            if rechecked is not None:  # nothing against them any more: the case closes
+                how = f"adopted {scim_id}" if adopted else f"created {scim_id}"
+                detail = f"nothing against them found any more; {how}"
+                self.store.close_case(op.person, self.run_id)
+                self.store.journal(
+                    self.run_id, "correlation", "closed", op.person, op.label, detail
+                )
+                self.result.closed.append(rechecked)
 
         if unwritten is not None:
             raise PartlyDone(unwritten.cause, record, kind_done=True)
@@ -156,10 +171,15 @@ class UserOps(Matching):
             self.relinked.add(seeker.key)
         return scim_id
 
-    async def _linked(self, seeker: Seeker, scim_id: str) -> str:
+    async def _linked(self, seeker: Seeker, case: CorrelationCase) -> str:
         """The account a resolved correlation case links the person to: read (it must still
-        be there), and adopted unless the store now links it to someone else."""
-        user = await self._call("read user", partial(self.client.get_user, scim_id))
+        be there, else the case opens again: `LinkGone`), and adopted unless the store now
+        links it to someone else."""
+        scim_id = case.link_scim_id or ""
+        try:
+            user = await self._call("read user", partial(self.client.get_user, scim_id))
+        except NotFound:
+            raise LinkGone(seeker, case) from None
         account = account_of(user) or Account(scim_id=scim_id, user_name="")
         owner = self.owners.get(scim_id)
         if owner is not None and owner != seeker.key:
@@ -168,6 +188,16 @@ class UserOps(Matching):
             )
         self.owners[scim_id] = seeker.key
         return scim_id
+
+    def _chosen_user_name(self, after: KnownUser) -> KnownUser:
+        """What the store records of a user created under a userName chosen here (a new
+        account's numbered one): its digest is that of the userName sent, so that a run that
+        compares it with the target (`sync --full`) finds nothing changed."""
+        if self.keyring is None:  # not known: the next run writes the userName again
+            return partly_written(after, frozenset({USER_NAME}))
+        chosen = self.keyring.digest(canonical(after.user_name))
+        digests = [(p, chosen if p == USER_NAME else d) for p, d in after.digests.items()]
+        return replace(after, digests=Digests.of(digests))
 
     async def _free_user_name(self, op: UserOp, live: bool) -> str:
         """The userName of a person resolved to a new account: their e-mail if no user of the

@@ -2,8 +2,10 @@
 be adopted without a human's word (`connector.identity`), and how each was resolved.
 
 A case is `open` from the run that finds it until `scim-connector resolve` says what to do
-(`resolved`: link to an account, or a new account); the run that does it `closes` it. One case
-per person is not closed at a time.
+(`resolved`: link to an account, or a new account); the run that does it `closes` it. Every
+sync looks for the person of an open case again: a run that finds nothing against them any
+more closes it too, one that still does updates it. One case per person is not closed at a
+time.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class CorrelationCases:
     _now: Callable[[], str]
 
     def open_case(self, case: CorrelationCase, run_id: str) -> None:
-        """Record a correlation case as open (replacing the person's earlier one not closed)."""
+        """Record a correlation case as open (replacing the person's earlier one not closed; a
+        case still open keeps when, and by which run, it was opened)."""
         self._db.execute(
             f"INSERT INTO correlation_cases ({_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', NULL, NULL, ?, ?) "
@@ -45,7 +48,10 @@ class CorrelationCases:
             "account_external_id = excluded.account_external_id, "
             "account_national_id = excluded.account_national_id, reason = excluded.reason, "
             "status = 'open', resolution = NULL, link_scim_id = NULL, "
-            "opened_at = excluded.opened_at, run_id = excluded.run_id",
+            "opened_at = CASE WHEN correlation_cases.status = 'open' "
+            "THEN correlation_cases.opened_at ELSE excluded.opened_at END, "
+            "run_id = CASE WHEN correlation_cases.status = 'open' "
+            "THEN correlation_cases.run_id ELSE excluded.run_id END",
             (
                 case.person_key,
                 case.label,
@@ -97,10 +103,11 @@ class CorrelationCases:
             raise StateError("no correlation case of this person is open")
 
     def close_case(self, person_key: str, run_id: str) -> None:
-        """Record that a run did what the person's resolved case said."""
+        """Record that a run did what the person's resolved case said, or found nothing against
+        them any more (an open case)."""
         self._db.execute(
             "UPDATE correlation_cases SET status = 'closed', closed_at = ?, closed_by_run = ? "
-            "WHERE person_key = ? AND status = 'resolved'",
+            "WHERE person_key = ? AND status != 'closed'",
             (self._now(), run_id, person_key),
         )
 
@@ -108,3 +115,25 @@ class CorrelationCases:
         """The person key the store links to this SCIM id, if any (at most one)."""
         row = self._db.execute("SELECT key FROM users WHERE scim_id = ?", (scim_id,)).fetchone()
         return str(row[0]) if row else None
+
+    def journalled_people(self, employee: str) -> list[str]:
+        """The person keys whose journal entries (by their label) or correlation cases name
+        this employee key (ORG:ID), latest first: how the audit trail of someone the store does
+        not link to an account (held in a case, never created, forgotten) is found."""
+        rows = self._db.execute(
+            "SELECT person_key, label FROM journal WHERE person_key IS NOT NULL AND label LIKE ? "
+            "GROUP BY person_key, label ORDER BY MAX(id) DESC",
+            (f"%{employee}%",),
+        )
+        found = [key for key, label in rows if employee in _label_keys(label)]
+        cases = self._db.execute(
+            "SELECT person_key, employee_keys FROM correlation_cases ORDER BY id DESC"
+        )
+        found += [key for key, keys in cases if employee in (keys or "").split()]
+        return list(dict.fromkeys(found))
+
+
+def _label_keys(label: str | None) -> list[str]:
+    """The employee keys of a label (`people_display.label_of`: `ORG:ID, ORG:ID (masked)`)."""
+    keys, sep, _ = (label or "").rpartition(" (")
+    return keys.split(", ") if sep else []

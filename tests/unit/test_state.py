@@ -216,9 +216,11 @@ def test_a_case_is_open_until_resolved_and_closed_by_the_run_that_applies_it(
         reason="its externalId is another person's",
     )
     store.open_case(case, "run-2")
-    store.open_case(case, "run-3")  # found again: still one case
+    # Found again, the account changed meanwhile: still one case, opened by run 2, as it is now.
+    store.open_case(replace(case, account_external_id="kz"), "run-3")
     [opened] = store.cases("open")
-    assert opened.run_id == "run-3" and opened.status == "open"
+    assert opened.run_id == "run-2" and opened.status == "open"
+    assert opened.account_external_id == "kz"
     assert store.case_of_employee("0207451227:B7") == opened
     store.resolve_case("kb", "new_account", None)
     assert store.cases("open") == []
@@ -227,3 +229,39 @@ def test_a_case_is_open_until_resolved_and_closed_by_the_run_that_applies_it(
     assert store.case_of("kb") is None and store.cases("resolved") == []
     with pytest.raises(StateError, match="no correlation case"):
         store.resolve_case("kb", "link", "acc-a")
+
+
+def test_an_open_case_closes_when_a_run_finds_nothing_against_the_person_any_more(
+    tmp_path: Path,
+) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    case = CorrelationCase(
+        person_key="kb",
+        label="0207451227:B7 (99.09.09-***.**)",
+        name=None,
+        employee_keys=("0207451227:B7",),
+        scim_id="acc-a",
+        account_user_name="jan.peeters@gent.be",
+        account_external_id="ka",
+        account_national_id=None,
+        reason="its externalId is another person's",
+    )
+    store.open_case(case, "run-2")
+    store.close_case("kb", "run-3")
+    assert store.cases("open") == [] and store.case_of("kb") is None
+    # Opened again later: a new case, found by that later run.
+    store.open_case(case, "run-9")
+    [again] = store.cases("open")
+    assert again.run_id == "run-9"
+
+
+def test_people_the_store_links_to_no_account_are_found_by_an_employee_key_they_carried(
+    tmp_path: Path,
+) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    store.journal("r1", "create", "failed", "kb", "0207451227:B7, 0200000000:X1 (99.09.09-***.**)")
+    store.journal("r1", "create", "failed", "kc", "0207451227:B70 (88.08.08-***.**)")
+    store.journal("r1", "create", "failed", "kd", "88.08.08-***.**")
+    assert store.journalled_people("0207451227:B7") == ["kb"]
+    assert store.journalled_people("0200000000:X1") == ["kb"]
+    assert store.journalled_people("0207451227:B") == []
