@@ -256,7 +256,7 @@ def test_a_record_the_store_got_wrong_is_corrected_by_a_full_sync_without_drift(
     connector.sync(D(2027, 1, 5))
     settings = load_config(connector.config_path)
     old = jobs.keyring(settings).digest(canonical("jan.peeters@gent.be"))
-    store = StateStore.open(connector.directory / "state.db")
+    store = StateStore.open(connector.state.location(connector.directory))
     try:
         key = store.person_for_employee(B7)
         user = store.load_known().users[key]
@@ -271,7 +271,7 @@ def test_a_record_the_store_got_wrong_is_corrected_by_a_full_sync_without_drift(
         assert warnings_of(report, "drift") == [], report.to_json()
         assert sum(report.counts.values()) == 0 and report.exit_code == 0, report.to_json()
     assert {i: u["meta"]["lastModified"] for i, u in connector.users().items()} == before
-    store = StateStore.open(connector.directory / "state.db")
+    store = StateStore.open(connector.state.location(connector.directory))
     try:
         assert store.load_known().users[key].digests.get("userName") != old
     finally:
