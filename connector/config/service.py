@@ -43,6 +43,9 @@ class ServiceSettings(Section):
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     keep_alive_seconds: float = Field(default=5.0, gt=0, le=600)
+    # Several replicas on one PostgreSQL store: how long an event a replica claimed stays its
+    # own without renewal (renewed while it works); a dead replica's events are taken over after.
+    event_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _one_secret(self) -> Self:
