@@ -169,18 +169,22 @@ def test_two_replicas_process_every_event_once_in_effect_though_one_is_killed_pa
         started = time.monotonic()
         people = [*KNOWN, *JOINERS]
         bases = [first_base, second_base]
-        killed = False
+        held: list[str] = []  # the events the second replica had claimed when it was killed
         for n in range(EVENTS):
-            if n == EVENTS // 2:
-                wait_for(
-                    "the second replica to work on events",
-                    lambda: log_events(logs[1], "event.processing"),
-                )
-                os.kill(second.pid, signal.SIGKILL)  # whatever it has claimed is taken over
-                second.wait()
-                killed = True
-            base = first_base if killed else bases[n % 2]
+            if not held and n >= EVENTS // 2:
+                held = [
+                    event_id
+                    for (event_id,) in db.execute(
+                        "SELECT event_id FROM inbox WHERE processed_at IS NULL AND claim LIKE %s",
+                        (f"%:{second.pid}:%",),
+                    )
+                ]
+                if held:
+                    os.kill(second.pid, signal.SIGKILL)  # in the middle of its work
+                    second.wait()
+            base = first_base if held else bases[n % 2]
             assert post_event(http, base, n, people[n % len(people)]) == 202
+        assert held, "the second replica never held a claim to be killed with"
         wait_for(
             "every event to be processed",
             lambda: scalar(db, "SELECT count(*) FROM inbox WHERE processed_at IS NULL") == 0,
@@ -194,8 +198,12 @@ def test_two_replicas_process_every_event_once_in_effect_though_one_is_killed_pa
     assert scalar(db, "SELECT count(*) FROM inbox") == EVENTS
     outcomes = dict(db.execute("SELECT outcome, count(*) FROM inbox GROUP BY outcome").fetchall())
     assert outcomes == {"ok": EVENTS}
-    # Both replicas took events before the kill; the survivor finished the rest.
+    # Both replicas took events; what the killed one held was taken over after its lease.
     assert all(log_events(log, "event.processing") for log in logs)
+    survivor_runs = {entry["run_id"] for entry in log_events(logs[0], "event.processing")}
+    for event_id in held:
+        run_id = scalar(db, f"SELECT run_id FROM inbox WHERE event_id = '{event_id}'")
+        assert run_id in survivor_runs, event_id
 
     # No person created twice, no membership granted twice: in the journal and in the target.
     creates = Counter(
