@@ -3,16 +3,21 @@
 SQLite calls block, and a connection belongs to the thread that made it, so the inbox owns one
 connection (opened with `durable=True`: an event is on disk before it is answered) used by one
 worker thread; the event loop awaits the calls.
+
+A call that fails on the database (a PostgreSQL server restarted, a network gone) drops the
+connection; the next call opens a new one, so the service recovers by itself once the database
+answers again (and `/readyz` says not ready meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from connector.state import InboxEvent, Location, StateStore
+from connector.state import InboxEvent, Location, StateError, StateStore
 
 T = TypeVar("T")
 
@@ -24,12 +29,14 @@ class Inbox:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox")
         self._store: StateStore | None = None
+        self._open = False  # between open() and close(): a lost connection is made again
 
     async def open(self) -> None:
         """Open the state store (creating or migrating it); raises StateError."""
 
         def open_store() -> None:
             self._store = StateStore.open(self._path, durable=True)
+            self._open = True
 
         await self._call(open_store)
 
@@ -37,6 +44,7 @@ class Inbox:
         """Close the connection and stop the thread."""
 
         def close_store() -> None:
+            self._open = False
             if self._store is not None:
                 self._store.close()
                 self._store = None
@@ -48,11 +56,24 @@ class Inbox:
 
     def _in_thread(self, action: Callable[[StateStore], T]) -> Callable[[], T]:
         def run() -> T:
-            if self._store is None:
+            if self._store is None and self._open:
+                self._store = StateStore.open(self._path, durable=True)  # the lost one, again
+            store = self._store
+            if store is None:
                 raise RuntimeError("the inbox is not open")
-            return action(self._store)
+            try:
+                return action(store)
+            except StateError:
+                self._drop(store)
+                raise
 
         return run
+
+    def _drop(self, store: StateStore) -> None:
+        """Forget a connection that failed (the next call opens a new one)."""
+        self._store = None
+        with contextlib.suppress(Exception):  # a broken connection may not close; it is gone
+            store.close()
 
     async def _call(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -78,10 +99,32 @@ class Inbox:
         ids = list(event_ids)
         await self._call(self._in_thread(lambda store: store.finish_events(ids, outcome, run_id)))
 
-    async def retry_later(self, event_ids: Iterable[str], error: str) -> None:
-        """Count a failed attempt; the events stay pending."""
+    async def claim(self, token: str, now: float, lease: float, limit: int) -> list[InboxEvent]:
+        """Claim the next employee's pending events for `lease` seconds (see `state.inbox`)."""
+        return await self._call(
+            self._in_thread(lambda store: store.claim_events(token, now, lease, limit))
+        )
+
+    async def renew(self, token: str, until: float) -> int:
+        """Extend a claim's lease; how many of its events are still claimed."""
+        return await self._call(self._in_thread(lambda store: store.renew_claim(token, until)))
+
+    async def release(self, token: str | None = None) -> None:
+        """Release a claim's pending events (None: every claim) for anyone to take at once."""
+        await self._call(self._in_thread(lambda store: store.release_claims(token)))
+
+    async def claim_slot(self, slot: str, replica: str) -> bool:
+        """Claim a scheduled sync's slot; False when another replica has it."""
+        return await self._call(
+            self._in_thread(lambda store: store.claim_schedule_slot(slot, replica))
+        )
+
+    async def retry_later(
+        self, event_ids: Iterable[str], error: str, not_before: float | None = None
+    ) -> None:
+        """Count a failed attempt; the events stay pending, not retried before `not_before`."""
         ids = list(event_ids)
-        await self._call(self._in_thread(lambda store: store.retry_events(ids, error)))
+        await self._call(self._in_thread(lambda store: store.retry_events(ids, error, not_before)))
 
     async def ping(self) -> None:
         """Raise unless the state store answers."""

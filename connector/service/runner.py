@@ -13,6 +13,14 @@ takes to read. `jobs.sync` takes the state store's file lock; when another proce
 work the worker gives the garbage collector what the sync froze (`connector.collector`), so the
 service's memory stays flat however many events it processes.
 
+Several replicas may share one PostgreSQL store. A replica claims the events it processes
+for `service.event_lease_seconds`, renewed while it works (`state.inbox`): an event is
+processed by one replica, and when that replica dies another takes it over once the lease has
+run out. Claims are released at shutdown; a SQLite store has one service only (its lock file),
+so at start every claim left by a killed predecessor is released. The worker also looks at the
+inbox every `INBOX_POLL_SECONDS` when idle, for events another replica received. Each scheduled
+sync (and the midnight catch-up at start) runs on the one replica that claims its slot.
+
 On shutdown the worker takes no new work and the sync in progress may finish for
 `service.shutdown_grace_seconds`; after that it is interrupted (its requests in flight are
 abandoned: they are journalled as begun, and the next run redoes them) and the run is recorded
@@ -24,10 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
+import socket
 import statistics
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +52,7 @@ from connector.nationalid import mask_national_ids
 from connector.report import Report
 from connector.service.inbox import Inbox
 from connector.service.metrics import Metrics
-from connector.service.schedule import Reconcile, Schedule, Trigger, reconciles
+from connector.service.schedule import Reconcile, Schedule, Trigger, reconciles, slot
 from connector.state import InboxEvent
 
 log = structlog.get_logger(__name__)
@@ -52,6 +63,7 @@ EVENT_RETRY_SECONDS = (5.0, 900.0)  # back-off after a failed event run: first, 
 SCHEDULER_TICK_SECONDS = 60.0  # the scheduler re-reads the clock at least this often
 OVERDUE_FACTOR = 5.0  # a sync running this many times its usual duration is overdue
 USUAL_RUNS = 20  # the usual duration of a kind of sync: the median of its last runs
+INBOX_POLL_SECONDS = 2.0  # an idle worker looks at the inbox this often (other replicas' events)
 
 
 class Interrupted(Exception):
@@ -67,6 +79,11 @@ Clock = Callable[[], dt.datetime]
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def replica_name() -> str:
+    """This process's name among the replicas of a service: host, process id, a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(slots=True)
@@ -115,6 +132,8 @@ class SyncRunner:
     clock: Clock = _utc_now
     lock_poll_seconds: float = 1.0
     event_retry_seconds: tuple[float, float] = EVENT_RETRY_SECONDS
+    inbox_poll_seconds: float = INBOX_POLL_SECONDS
+    replica: str = field(default_factory=replica_name)
     health: Health = field(default_factory=Health)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
@@ -134,7 +153,13 @@ class SyncRunner:
     async def start(self) -> None:
         """Start the worker and the scheduler; pending events are processed first."""
         schedule = self.schedule()
-        if schedule.midnight and not await self.inbox.full_sync_ran_on(self._today().isoformat()):
+        if self.settings.state.url is None:
+            await self.inbox.release()  # the only service on this store: claims are stale
+        if (
+            schedule.midnight
+            and not await self.inbox.full_sync_ran_on(self._today().isoformat())
+            and await self._claim_slot(slot(Trigger.MIDNIGHT, self.clock(), schedule.zone))
+        ):
             self._full_due = Trigger.MIDNIGHT  # catch up: the service was down at midnight
         await self._count_pending()
         self._worker = asyncio.create_task(self._work(), name="sync-worker")
@@ -212,9 +237,23 @@ class SyncRunner:
             log.info("schedule.next", at=when.isoformat(), trigger=trigger.value)
             while (delay := (when - self.clock()).total_seconds()) > 0:
                 await asyncio.sleep(min(delay, SCHEDULER_TICK_SECONDS))
+            if not await self._claim_slot(slot(trigger, when, schedule.zone)):
+                continue
             if self._full_due is None or trigger is Trigger.SCHEDULE:
                 self._full_due = trigger
             self._wake.set()
+
+    async def _claim_slot(self, name: str) -> bool:
+        """Whether this replica runs the scheduled sync of slot `name` (False: another one
+        does, or the store cannot say: the sync could not run now either)."""
+        try:
+            claimed = await self.inbox.claim_slot(name, self.replica)
+        except Exception as exc:
+            log.warning("schedule.slot_not_claimed", slot=name, error=mask_national_ids(str(exc)))
+            return False
+        if not claimed:
+            log.info("schedule.slot_taken", slot=name, reason="another replica runs it")
+        return claimed
 
     # --- the worker --------------------------------------------------------------------------
 
@@ -232,9 +271,9 @@ class SyncRunner:
             collect_after_job()  # what a sync froze is freed (see `connector.collector`)
             if worked or self._stopping:
                 continue
-            timeout = None
+            timeout = self.inbox_poll_seconds  # events another replica received
             if self._events_not_before > time.monotonic():
-                timeout = self._events_not_before - time.monotonic()
+                timeout = max(timeout, self._events_not_before - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -249,12 +288,36 @@ class SyncRunner:
             return True
         if self._events_not_before > time.monotonic():
             return False
-        pending = await self.inbox.pending(EVENT_BATCH)
-        if not pending:
+        token = f"{self.replica}/{uuid.uuid4().hex[:12]}"
+        lease = self.settings.service.event_lease_seconds
+        claimed = await self.inbox.claim(token, time.time(), lease, EVENT_BATCH)
+        if not claimed:
             return False
-        employee = pending[0].employee
-        await self._process([event for event in pending if event.employee == employee])
+        async with self._holding(token, lease):
+            await self._process(claimed)  # the events of one employee
         return True
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, token: str, lease: float) -> AsyncIterator[None]:
+        """Keep the claim `token` alive while the enclosed work runs; release what is left."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(lease / 3)
+                try:
+                    if not await self.inbox.renew(token, time.time() + lease):
+                        return  # processed, or lost to another replica
+                except Exception as exc:
+                    log.warning("event.lease_not_renewed", error=mask_national_ids(str(exc)))
+
+        renewing = asyncio.create_task(renew(), name="lease")
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            with contextlib.suppress(Exception):  # else the lease runs out by itself
+                await self.inbox.release(token)
 
     async def _full_sync(self, trigger: Trigger) -> None:
         run_id = jobs.new_run_id()
@@ -320,9 +383,9 @@ class SyncRunner:
             log.error("event.given_up", attempts=attempts)
             await self._finish_events(ids, "error", None)
             return
-        await self.inbox.retry_later(ids, mask_national_ids(str(exc)))
         first, most = self.event_retry_seconds
         delay = min(first * 2**self._event_failures, most)
+        await self.inbox.retry_later(ids, mask_national_ids(str(exc)), time.time() + delay)
         self._event_failures += 1
         self._events_not_before = time.monotonic() + delay
         log.info("event.retry_later", in_seconds=delay)

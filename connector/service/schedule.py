@@ -43,6 +43,14 @@ class Trigger(StrEnum):
     MIDNIGHT = "midnight"
 
 
+def slot(trigger: Trigger, when: dt.datetime, zone: ZoneInfo) -> str:
+    """The name of a scheduled sync's slot, the same on every replica: the midnight run's is
+    its local day (a catch-up at start takes the same slot), a cron run's its moment (UTC)."""
+    if trigger is Trigger.MIDNIGHT:
+        return f"midnight:{when.astimezone(zone).date().isoformat()}"
+    return f"schedule:{when.astimezone(dt.UTC).isoformat(timespec='seconds')}"
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """The full syncs of the service: a cron expression (or none) and/or the midnight run."""

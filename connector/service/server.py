@@ -7,9 +7,11 @@ interrupted after `service.shutdown_grace_seconds`; see `runner.py`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
+from contextlib import AbstractContextManager
 from types import FrameType
 
 import structlog
@@ -72,9 +74,13 @@ def configure_service_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
 
 
-def service_lock(settings: Settings) -> StateLock:
-    """The lock `serve` holds for its whole life, so that a second service on the same state
-    store refuses to start (LockedError on entering) instead of running every sync twice."""
+def service_lock(settings: Settings) -> AbstractContextManager[object]:
+    """The lock `serve` holds for its whole life on a SQLite store, so that a second service on
+    it refuses to start (LockedError on entering) instead of running every sync twice. On
+    PostgreSQL none: replicas share the store (claimed events, claimed schedule slots, the
+    advisory lock per sync)."""
+    if settings.state.url is not None:
+        return contextlib.nullcontext()
     store = settings.state.path
     return StateLock(
         service_lock_path(store),

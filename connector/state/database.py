@@ -70,6 +70,11 @@ class Dialect:
             sql = sql.replace(sqlite_type, postgres_type)
         return sql
 
+    def skip_locked(self) -> str:
+        """The clause that locks the rows a SELECT returns, skipping rows others have locked
+        (PostgreSQL); SQLite needs none, as its write transaction excludes every other."""
+        return "" if self.name == SQLITE else " FOR UPDATE SKIP LOCKED"
+
     def string_agg(self, expression: str, separator: str, order: bool = False) -> str:
         """An aggregate joining `expression` with `separator` (sorted, when `order`)."""
         if self.name == SQLITE:  # its callers sort in a subquery

@@ -1,5 +1,14 @@
 """The state store's webhook inbox: every accepted HR event, stored before it is answered,
-until a run has processed it."""
+until a run has processed it; and the slots of scheduled syncs.
+
+Several `serve` replicas may share one store (PostgreSQL). A replica claims the events it
+processes: the oldest claimable event and the other pending events of that employee, for a
+lease (`claimed_until`, unix seconds) that it renews while it works. Claiming skips the rows
+another replica is claiming at that moment (`FOR UPDATE SKIP LOCKED`) and the events under a
+live lease; an event whose replica died is claimed again once its lease has run out. A failed
+event is released with a time before which nobody retries it. Scheduled syncs fire once across
+replicas: the first replica to insert a slot's row runs it.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +57,63 @@ class WebhookInbox(StoreBase):
         )
         return [_inbox_event(row) for row in rows]
 
+    def claim_events(
+        self, token: str, now: float, lease_seconds: float, limit: int = 100
+    ) -> list[InboxEvent]:
+        """Claim, under `token` until `now + lease_seconds`, the oldest claimable pending event
+        and the other claimable pending events of its employee (at most `limit`, oldest first);
+        [] when nothing is claimable."""
+        free = "processed_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?)"
+        with self.transaction():
+            first = self._db.execute(
+                f"SELECT organisation_code, employee_id FROM inbox WHERE {free} "
+                f"ORDER BY received_at, rowid LIMIT 1{self._db.dialect.skip_locked()}",
+                (now,),
+            ).fetchone()
+            if first is None:
+                return []
+            organisation_code, employee_id = first
+            self._db.execute(
+                f"UPDATE inbox SET claim = ?, claimed_until = ? WHERE {free} AND event_id IN "
+                f"(SELECT event_id FROM inbox WHERE {free} AND organisation_code = ? "
+                "AND employee_id = ? ORDER BY received_at, rowid LIMIT ?)",
+                (token, now + lease_seconds, now, now, organisation_code, employee_id, limit),
+            )
+            rows = self._db.execute(
+                f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE claim = ? AND processed_at IS NULL "
+                "ORDER BY received_at, rowid",
+                (token,),
+            ).fetchall()
+        return [_inbox_event(row) for row in rows]
+
+    def renew_claim(self, token: str, until: float) -> int:
+        """Extend the lease of the events still claimed under `token`; how many there are."""
+        cursor = self._db.execute(
+            "UPDATE inbox SET claimed_until = ? WHERE claim = ? AND processed_at IS NULL",
+            (until, token),
+        )
+        return cursor.rowcount
+
+    def release_claims(self, token: str | None = None) -> None:
+        """Release the pending events claimed under `token` (None: every claim, for a service
+        that knows it is the only one on its store), so they can be claimed again at once."""
+        where = "claim IS NOT NULL" if token is None else "claim = ?"
+        self._db.execute(
+            f"UPDATE inbox SET claim = NULL, claimed_until = NULL WHERE {where} "
+            "AND processed_at IS NULL",
+            () if token is None else (token,),
+        )
+
+    def claim_schedule_slot(self, slot: str, replica: str) -> bool:
+        """Claim a scheduled sync's slot (e.g. `schedule:2026-12-01T02:00:00+00:00`) for
+        `replica`; False when another replica (or an earlier start) claimed it already."""
+        cursor = self._db.execute(
+            "INSERT INTO schedule_runs (slot, replica, claimed_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(slot) DO NOTHING",
+            (slot, replica, self._now()),
+        )
+        return cursor.rowcount == 1
+
     def pending_event_count(self) -> int:
         """How many events wait to be processed."""
         row = self._db.execute("SELECT count(*) FROM inbox WHERE processed_at IS NULL").fetchone()
@@ -58,15 +124,19 @@ class WebhookInbox(StoreBase):
         now = self._now()
         with self.transaction():
             self._db.executemany(
-                "UPDATE inbox SET processed_at = ?, outcome = ?, run_id = ? "
-                "WHERE event_id = ? AND processed_at IS NULL",
+                "UPDATE inbox SET processed_at = ?, outcome = ?, run_id = ?, claim = NULL, "
+                "claimed_until = NULL WHERE event_id = ? AND processed_at IS NULL",
                 [(now, outcome, run_id, event_id) for event_id in event_ids],
             )
 
-    def retry_events(self, event_ids: Iterable[str], error: str) -> None:
-        """Count a failed attempt at processing events; they stay pending."""
+    def retry_events(
+        self, event_ids: Iterable[str], error: str, not_before: float | None = None
+    ) -> None:
+        """Count a failed attempt at processing events; they stay pending, released from their
+        claim, and no replica claims them before `not_before` (unix seconds; None: at once)."""
         with self.transaction():
             self._db.executemany(
-                "UPDATE inbox SET attempts = attempts + 1, last_error = ? WHERE event_id = ?",
-                [(error, event_id) for event_id in event_ids],
+                "UPDATE inbox SET attempts = attempts + 1, last_error = ?, claim = NULL, "
+                "claimed_until = ? WHERE event_id = ?",
+                [(error, not_before, event_id) for event_id in event_ids],
             )

@@ -281,4 +281,18 @@ MIGRATIONS: list[Migration] = [
     # that an event id sent again with another record is told apart (409) from a retry (200),
     # though the record is kept masked. NULL for events stored before, and without a record.
     "ALTER TABLE inbox ADD COLUMN record_digest TEXT",
+    # 11: several `serve` replicas on one store. An event being processed is claimed (`claim`,
+    # a token of the replica's claim) until `claimed_until` (unix seconds, a lease the replica
+    # renews while it works): when its replica dies, another takes it over once the lease has
+    # run out; a failed event waits there until its retry. Each scheduled sync's slot
+    # (`schedule_runs`) is claimed by the one replica that runs it.
+    """
+    ALTER TABLE inbox ADD COLUMN claim TEXT;
+    ALTER TABLE inbox ADD COLUMN claimed_until DOUBLE PRECISION;
+    CREATE TABLE schedule_runs (
+        slot TEXT PRIMARY KEY,
+        replica TEXT NOT NULL,
+        claimed_at TEXT NOT NULL
+    )
+    """,
 ]

@@ -97,8 +97,8 @@ def test_the_schema_is_the_same_on_both_databases(state_location: Location) -> N
     store = StateStore.open(state_location)
     assert store._db.tables() == [
         "approvals", "correlation_cases", "groups", "inbox", "journal", "memberships",
-        "person_failures", "relations", "runs", "source_columns", "target_profiles",
-        "uncertain", "users",
+        "person_failures", "relations", "runs", "schedule_runs", "source_columns",
+        "target_profiles", "uncertain", "users",
     ]  # fmt: skip
     assert store._db.schema_version() == len(MIGRATIONS)
     store.close()

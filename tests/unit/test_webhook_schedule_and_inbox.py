@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connector.hr.records import EmployeeKey
-from connector.service.schedule import Schedule, Trigger
+from connector.service.schedule import Schedule, Trigger, slot
 from connector.state import MIGRATIONS, InboxEvent, Location, StateStore
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -139,3 +139,68 @@ def test_a_store_of_the_first_schema_gets_the_inbox(tmp_path: Path) -> None:
     store = StateStore.open(path)
     assert store.pending_event_count() == 0
     store.ping()
+
+
+# --- several replicas on one store: claimed events, claimed schedule slots -------------------
+
+
+def test_a_claim_takes_the_oldest_employees_events_and_another_replica_takes_the_next(
+    state_location: Location,
+) -> None:
+    first = StateStore.open(state_location)
+    second = StateStore.open(state_location)  # another replica's connection
+    first.add_event(event("a", at="2026-11-29T08:00:01.000+00:00"))
+    first.add_event(event("b", employee_id="E2", at="2026-11-29T08:00:02.000+00:00"))
+    first.add_event(event("c", at="2026-11-29T08:00:03.000+00:00"))
+    taken = first.claim_events("replica-1/x", now=1000.0, lease_seconds=60)
+    assert [e.event_id for e in taken] == ["a", "c"]  # every pending event of that employee
+    assert [e.event_id for e in second.claim_events("replica-2/y", 1001.0, 60)] == ["b"]
+    assert second.claim_events("replica-2/z", 1002.0, 60) == []  # all under a live lease
+    first.finish_events(["a", "c"], "ok", "run-1")
+    assert first.renew_claim("replica-1/x", 2000.0) == 0  # nothing left to hold
+    first.close()
+    second.close()
+
+
+def test_the_events_of_a_replica_that_died_are_taken_over_once_its_lease_runs_out(
+    state_location: Location,
+) -> None:
+    store = StateStore.open(state_location)
+    store.add_event(event("a"))
+    assert [e.event_id for e in store.claim_events("dead/x", 1000.0, 60)] == ["a"]
+    assert store.renew_claim("dead/x", 1090.0) == 1  # renewed while it worked, then it died
+    assert store.claim_events("alive/y", 1089.0, 60) == []
+    assert [e.event_id for e in store.claim_events("alive/y", 1090.0, 60)] == ["a"]
+    store.close()
+
+
+def test_a_failed_event_is_not_claimed_again_before_its_retry_time(
+    state_location: Location,
+) -> None:
+    store = StateStore.open(state_location)
+    store.add_event(event("a"))
+    store.claim_events("r/x", 1000.0, 60)
+    store.retry_events(["a"], "the target is unreachable", not_before=1005.0)
+    assert store.claim_events("r/y", 1004.0, 60) == []
+    again = store.claim_events("r/y", 1005.0, 60)
+    assert [(e.event_id, e.attempts) for e in again] == [("a", 1)]
+    store.release_claims("r/y")
+    assert [e.event_id for e in store.claim_events("r/z", 1006.0, 60)] == ["a"]
+    store.release_claims()  # every claim (a SQLite service at start: it is the only one)
+    assert [e.event_id for e in store.claim_events("r/w", 1007.0, 60)] == ["a"]
+    store.close()
+
+
+def test_a_schedule_slot_is_claimed_by_one_replica_only(state_location: Location) -> None:
+    first = StateStore.open(state_location)
+    second = StateStore.open(state_location)
+    name = slot(Trigger.MIDNIGHT, local(2026, 11, 30, 0, 1), BRUSSELS)
+    assert name == "midnight:2026-11-30"
+    assert slot(Trigger.MIDNIGHT, local(2026, 11, 30, 13, 0), BRUSSELS) == name  # a catch-up
+    assert first.claim_schedule_slot(name, "replica-1") is True
+    assert second.claim_schedule_slot(name, "replica-2") is False
+    cron = slot(Trigger.SCHEDULE, local(2026, 11, 30, 2, 0), BRUSSELS)
+    assert cron == "schedule:2026-11-30T01:00:00+00:00"
+    assert second.claim_schedule_slot(cron, "replica-2") is True
+    first.close()
+    second.close()
