@@ -300,6 +300,16 @@ def keyring(settings: Settings) -> Keyring:
     return Keyring(settings.state_secret())
 
 
+def secret_name(settings: Settings) -> str:
+    """Where this installation's state secret comes from, for messages (never the secret)."""
+    state = settings.state
+    if state.secret_env is not None:
+        return f"state.secret_env {state.secret_env}"
+    if state.secret_file is not None:
+        return f"state.secret_file {state.secret_file}"
+    return f"the generated secret {state.generated_secret_path}"
+
+
 def make_planned(
     settings: Settings,
     inputs: Inputs,

@@ -41,6 +41,7 @@ from connector.planning import (
     plan_report,
     read_inputs,
     report_cases,
+    secret_name,
 )
 from connector.reconcile import Observation, observe
 from connector.report import Report
@@ -81,6 +82,7 @@ async def sync(
         with sync_lock(settings.state.location):
             store = StateStore.open(settings.state.location)
             try:
+                store.claim_secret(keyring(settings).fingerprint(), secret_name(settings))
                 history = History.of(store)
                 check_columns(inputs, history.columns, accept=accept_columns)
                 if not dry_run:

@@ -281,4 +281,12 @@ MIGRATIONS: list[Migration] = [
     # that an event id sent again with another record is told apart (409) from a retry (200),
     # though the record is kept masked. NULL for events stored before, and without a record.
     "ALTER TABLE inbox ADD COLUMN record_digest TEXT",
+    # 11: which installation the store belongs to (`state.installation`): the fingerprint of
+    # its state secret (`Keyring.fingerprint`), recorded by the first sync that opens it.
+    """
+    CREATE TABLE installation (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
 ]
