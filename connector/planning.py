@@ -15,7 +15,7 @@ from connector.config import Settings
 from connector.desired import desired_state
 from connector.hr.columns import Header, missing_columns
 from connector.hr.read import ReadPolicy, read_hr
-from connector.hr.records import HrInput, Rejection, RowHold, Warning_
+from connector.hr.records import HrInput, Rejection, RowHold, Warning_, rows_text
 from connector.identity import shared_emails
 from connector.keys import Keyring
 from connector.known import KnownState, PushedRelation
@@ -362,10 +362,14 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
     noted = planned.plan.hold_notes
     for key, label in sorted(planned.plan.held.items(), key=lambda item: item[1]):
         if key not in noted:
+            rows = planned.desired.held_rows.get(key, ())
             report.warnings.append(
                 Warning_(
                     kind="held",
-                    message=f"person {label} left unchanged: all their HR rows were rejected",
+                    message=f"person {label} left unchanged: all their HR rows were rejected"
+                    + (f" ({rows_text(rows)})" if rows else ""),
+                    file=rows[0].file if rows else None,
+                    row=rows[0].row if rows else None,
                     person=label,
                 )
             )
