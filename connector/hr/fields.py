@@ -112,6 +112,10 @@ HOLDS_NATIONAL_ID = (
     "holds a national number; a name, organisation name, department, job title or right is"
     " shown and pushed in clear and must never hold one (is a column shifted?)"
 )
+EMAIL_HOLDS_NATIONAL_ID = (
+    "holds a national number; the e-mail address becomes the account's userName and is shown"
+    " and pushed in clear: give the person's work address, never one made of the national number"
+)
 
 
 def too_long(values: dict[str, str]) -> bool:
@@ -235,6 +239,8 @@ def _email(text: str, valid_domains: set[str] | None = None) -> str:
         raise ValueError("must not contain spaces")
     if text.count("@") != 1:
         raise ValueError("must contain exactly one @")
+    if holds_national_id(text):
+        raise ValueError(EMAIL_HOLDS_NATIONAL_ID)
     if not _EMAIL_LOCAL.fullmatch(local):
         raise ValueError('must have a local part before the @, without , ; : < > ( ) [ ] \\ "')
     if local.startswith(".") or local.endswith(".") or ".." in local:
