@@ -250,7 +250,7 @@ class Run:
                 client, known, desired, ring, only, not_kept, claimed=claimed
             )
             known = _merged(known, observation.known, only)
-            _report_observation(report, observation)
+            _report_observation(report, observation, report.dry_run)
             if observation.adopted and not report.dry_run:
                 record_relinked(store, desired, observation)
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
@@ -390,7 +390,7 @@ def _deleted_leavers(
     return frozenset(gone)
 
 
-def _report_observation(report: Report, observation: Observation) -> None:
+def _report_observation(report: Report, observation: Observation, dry_run: bool) -> None:
     for label in observation.drifted:
         report.warnings.append(
             Warning_(
@@ -409,7 +409,7 @@ def _report_observation(report: Report, observation: Observation) -> None:
             Warning_(kind="vanished", message=f"{label}: no longer in the target", person=label)
         )
     if observation.adopted:
-        report.warnings.append(relinked_warning(observation))
+        report.warnings.append(relinked_warning(observation, dry_run))
     for label, right in observation.lost_memberships:
         report.warnings.append(
             Warning_(
