@@ -20,7 +20,7 @@ from connector.acmidm import (
     rights_attribute,
 )
 from connector.holds import HoldNote, holding
-from connector.hr.records import EmployeeKey, RowHold, mask_digits
+from connector.hr.records import EmployeeKey, Rejection, RowHold, mask_digits
 from connector.keys import Keyring
 from connector.known import Digests, KnownState, KnownUser, MappedFrom, PushedRelation
 from connector.mapping import (
@@ -42,7 +42,7 @@ from connector.people import (
     person_in_provisioning_window,
     steady_window,
 )
-from connector.people_display import person_label
+from connector.people_display import label_of, person_label
 from connector.target.fit import TargetFit
 
 
@@ -210,13 +210,20 @@ def desired_state(
         add(key, person, grants)
 
     whole: dict[str, str] = {}  # people whose rows were all rejected, or not known enough
+    why: dict[str, list[RowHold]] = {}  # the rejected rows that hold them
     for digits in by_digits.keys() - people.keys():
         key = keyring.person_key(digits)
         managed = known.users.get(key)
-        whole[key] = managed.label if managed is not None else mask_digits(digits)
+        mine = by_digits[digits]
+        whole[key] = managed.label if managed is not None else _label_of_rows(mine, digits)
+        why[key] = mine
     for key, managed in known.users.items():
         if key not in users and key not in pending and managed.employee_keys & by_key.keys():
             whole.setdefault(key, managed.label)
+            rows = why.setdefault(key, [])
+            rows.extend(
+                h for k in sorted(managed.employee_keys, key=str) for h in by_key.get(k, ())
+            )
     gone = frozenset(known.users.keys() - users.keys() - pending.keys() - whole.keys())
     wanted = gone | pending.keys()
     last_pushed = pushed(wanted) if wanted else {}
@@ -227,6 +234,7 @@ def desired_state(
         notes[key] = outcome.notes
         if outcome.person is None:
             whole[key] = person_label(person)
+            why[key] = mine
         else:
             add(key, outcome.person, derived_grants(outcome.person, mapping))
     for key, label in whole.items():
@@ -248,7 +256,21 @@ def desired_state(
             for key, n in notes.items()
             if n and (key in users or key in held)  # else out of scope: nothing to hold
         },
+        held_rows={key: _rejections_of(why.get(key, ())) for key in held},
     )
+
+
+def _label_of_rows(holds: Iterable[RowHold], digits: str) -> str:
+    """The label of a person known only from their rejected rows: the employee keys those rows
+    name (in row order) and the masked national number."""
+    keys = dict.fromkeys(str(h.key) for h in holds if h.key is not None)
+    return label_of(keys, mask_digits(digits))
+
+
+def _rejections_of(holds: Iterable[RowHold]) -> tuple[Rejection, ...]:
+    """The rows of these holds, once each, in file and row order."""
+    rows = {(h.rejection.file, h.rejection.row): h.rejection for h in holds}
+    return tuple(rows[where] for where in sorted(rows, key=lambda w: (w[0], w[1] or 0)))
 
 
 def _indexed(

@@ -35,6 +35,7 @@ from connector.planning import (
     permission_warnings,
     plan_report,
     read_inputs,
+    secret_name,
     stored_cases,
     stored_history,
     stored_profile,
@@ -206,10 +207,14 @@ def migrate_state(settings: Settings, to: PostgresAddress) -> transfer.Transferr
     return transfer.copy_to_postgres(settings.state.path, to)
 
 
-def restore_state(settings: Settings, backup_file: Path) -> None:
-    """Replace the state store by a backup, with no sync running (the state lock held); the
-    next run recovers ownership of what was done since the backup."""
+def restore_state(settings: Settings, backup_file: Path) -> list[str]:
+    """Replace the state store by a backup of this installation (its state secret and target),
+    with no sync running (the state lock held); the next run recovers ownership of what was
+    done since the backup. Returns warnings."""
     if backup_file.is_dir():
         raise UsageError(f"{backup_file} is a folder: give the backup file `state backup` wrote")
+    owner = state_backup.Owner(
+        keyring(settings).fingerprint(), secret_name(settings), target_key(settings)
+    )
     with sync_lock(settings.state.location):
-        state_backup.restore(backup_file, settings.state.location)
+        return state_backup.restore(backup_file, settings.state.location, owner)

@@ -45,6 +45,11 @@ class Keyring:
         digest = self._mac(b"record:" + canonical.encode())[:16]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
+    def fingerprint(self) -> str:
+        """A keyed fingerprint of the secret (32 hex characters) that tells secrets apart and
+        reveals nothing of them: kept in the state store to refuse a store of another secret."""
+        return self._mac(b"fingerprint:state secret").hex()[:32]
+
     def _mac(self, message: bytes) -> bytes:
         mac = self._keyed.copy()
         mac.update(message)

@@ -32,7 +32,7 @@ from connector.acmidm import (
 )
 from connector.errors import ConfigError
 from connector.holds import HoldNote
-from connector.hr.records import EmployeeKey
+from connector.hr.records import EmployeeKey, Rejection
 from connector.identity import is_suffixed_of
 from connector.keys import Keyring
 from connector.known import Digests, MappedFrom, PushedRelation
@@ -253,6 +253,8 @@ class DesiredState:
     vanished: dict[str, DesiredUser] = field(default_factory=dict)
     # person key -> (masked label, what rejected rows hold of them and why), for the report.
     hold_notes: dict[str, tuple[str, tuple[HoldNote, ...]]] = field(default_factory=dict)
+    # person key -> the rejected rows that hold them whole (in `held`), for the report.
+    held_rows: dict[str, tuple[Rejection, ...]] = field(default_factory=dict)
 
 
 def _relation_fields(relation: WorkRelation) -> dict[str, str | None]:

@@ -80,9 +80,9 @@ def find_national_ids(text: str) -> list[NationalId]:
     return found
 
 
-# A run of at least 11 digits with separators between any of them (dots, dashes, slashes, any
-# white space): where a national number in any formatting could hide in free text.
-_DIGIT_CHAIN = re.compile(r"[0-9](?:[\s./\-]*[0-9]){10,}")
+# A run of at least 11 digits with separators between any of them (dots, dashes, underscores,
+# slashes, any white space): where a national number in any formatting could hide in free text.
+_DIGIT_CHAIN = re.compile(r"[0-9](?:[\s./_\-]*[0-9]){10,}")
 
 
 def holds_national_id(text: str) -> bool:

@@ -206,14 +206,16 @@ def record_relinked(store: StateStore, desired: DesiredState, observation: Obser
             store.add_membership(key, right, owned=False)
 
 
-def relinked_warning(observation: Observation) -> Warning_:
-    """The report's one warning for users linked again by `record_relinked`."""
+def relinked_warning(observation: Observation, dry_run: bool = False) -> Warning_:
+    """The report's one warning for users linked again by `record_relinked` (in a dry run,
+    which records nothing: that would be)."""
+    would = "would be " if dry_run else ""
     return Warning_(
         kind="ownership_recovered",
         message=f"{len(observation.adopted)} user(s) the connector made were found in the "
         "target by externalId but unknown to the state store (a lost record, or a store "
-        "restored with its run marker): linked again; "
-        f"{len(observation.recovered)} of their membership(s) recovered as the connector's "
-        "(their holders have a grant of that right in the HR input); "
-        f"{len(observation.left)} left as someone else's",
+        f"restored with its run marker): {would}linked again; "
+        f"{len(observation.recovered)} of their membership(s) {would}recovered as the "
+        "connector's (their holders have a grant of that right in the HR input); "
+        f"{len(observation.left)} {would}left as someone else's",
     )

@@ -59,6 +59,14 @@ def masked_of(label: str) -> str:
     return rest[:-1] if sep and keys and rest.endswith(")") else label
 
 
+def keys_of(label: str) -> tuple[str, ...]:
+    """The employee keys in a label (`label_of`'s inverse; none in a bare masked number)."""
+    keys, sep, rest = label.rpartition(" (")
+    if not (sep and keys and rest.endswith(")")):
+        return ()
+    return tuple(keys.split(", "))
+
+
 def display_of(person: Person) -> PersonDisplay:
     """How reports name this person."""
     return PersonDisplay(

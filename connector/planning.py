@@ -15,7 +15,7 @@ from connector.config import Settings
 from connector.desired import desired_state
 from connector.hr.columns import Header, missing_columns
 from connector.hr.read import ReadPolicy, read_hr
-from connector.hr.records import HrInput, Rejection, RowHold, Warning_
+from connector.hr.records import HrInput, Rejection, RowHold, Warning_, rows_text
 from connector.identity import shared_emails
 from connector.keys import Keyring
 from connector.known import KnownState, PushedRelation
@@ -267,6 +267,16 @@ def keyring(settings: Settings) -> Keyring:
     return Keyring(settings.state_secret())
 
 
+def secret_name(settings: Settings) -> str:
+    """Where this installation's state secret comes from, for messages (never the secret)."""
+    state = settings.state
+    if state.secret_env is not None:
+        return f"state.secret_env {state.secret_env}"
+    if state.secret_file is not None:
+        return f"state.secret_file {state.secret_file}"
+    return f"the generated secret {state.generated_secret_path}"
+
+
 def make_planned(
     settings: Settings,
     inputs: Inputs,
@@ -319,10 +329,14 @@ def plan_report(planned: Planned, report: Report, min_holders: int) -> Report:
     noted = planned.plan.hold_notes
     for key, label in sorted(planned.plan.held.items(), key=lambda item: item[1]):
         if key not in noted:
+            rows = planned.desired.held_rows.get(key, ())
             report.warnings.append(
                 Warning_(
                     kind="held",
-                    message=f"person {label} left unchanged: all their HR rows were rejected",
+                    message=f"person {label} left unchanged: all their HR rows were rejected"
+                    + (f" ({rows_text(rows)})" if rows else ""),
+                    file=rows[0].file if rows else None,
+                    row=rows[0].row if rows else None,
                     person=label,
                 )
             )

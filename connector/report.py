@@ -10,7 +10,7 @@ from typing import Any
 
 from connector.hr.records import Rejection, Warning_
 from connector.people import Person
-from connector.people_display import EMPTY_DIRECTORY, Directory, directory_for
+from connector.people_display import EMPTY_DIRECTORY, Directory, directory_for, keys_of
 from connector.plan import MembershipOp, Operation, OpKind, Plan
 from connector.state.records import CorrelationCase
 
@@ -118,7 +118,8 @@ class Report:
         shown = self.directory.people.get(label)
         if shown is not None:
             return {"person": label, **shown.json_fields(self.names)}
-        out: dict[str, Any] = {"person": label, "employee_keys": []}
+        # Not in the HR input's people (all their rows rejected): the keys their label names.
+        out: dict[str, Any] = {"person": label, "employee_keys": list(keys_of(label))}
         if self.names:
             out["name"] = None
         return out

@@ -47,6 +47,7 @@ from connector.planning import (
     permission_warnings,
     plan_report,
     read_inputs,
+    secret_name,
 )
 from connector.reconcile import Observation, observe, stale_records
 from connector.report import Report
@@ -87,6 +88,7 @@ async def sync(
         with sync_lock(settings.state.location):
             store = StateStore.open(settings.state.location)
             try:
+                store.claim_secret(keyring(settings).fingerprint(), secret_name(settings))
                 history = History.of(store)
                 check_columns(inputs, history.columns, accept=accept_columns)
                 if not dry_run:
@@ -259,7 +261,7 @@ class Run:
             )
             stale = stale_records(known, observation, desired)
             known = _merged(known, observation.known, only)
-            _report_observation(report, observation, {user.label for user in stale})
+            _report_observation(report, observation, {user.label for user in stale}, report.dry_run)
             if observation.adopted and not report.dry_run:
                 record_relinked(store, desired, observation)
             gone = _deleted_leavers(desired, observation, self.inputs, report.as_of)
@@ -409,7 +411,9 @@ def _deleted_leavers(
     return frozenset(gone)
 
 
-def _report_observation(report: Report, observation: Observation, stale: set[str]) -> None:
+def _report_observation(
+    report: Report, observation: Observation, stale: set[str], dry_run: bool
+) -> None:
     for label in observation.drifted:
         if label in stale:
             continue
@@ -430,7 +434,7 @@ def _report_observation(report: Report, observation: Observation, stale: set[str
             Warning_(kind="vanished", message=f"{label}: no longer in the target", person=label)
         )
     if observation.adopted:
-        report.warnings.append(relinked_warning(observation))
+        report.warnings.append(relinked_warning(observation, dry_run))
     for label, right in observation.lost_memberships:
         report.warnings.append(
             Warning_(

@@ -175,10 +175,13 @@ def state_restore(
     """Replace the state store by a backup; the next sync recovers ownership of memberships."""
 
     def action() -> None:
-        jobs.restore_state(load(config), backup)
+        warnings = jobs.restore_state(load(config), backup)
         if format is Format.JSON:
-            _done("state restore", backup=str(backup))
+            listed = [{"kind": "unchecked_backup", "message": w} for w in warnings]
+            _done("state restore", backup=str(backup), warnings=listed)
             return
+        for warning in warnings:
+            output.err.print(Text.assemble(("warning:", "yellow"), " ", warning))
         output.out.print(
             Text(
                 f"State store restored from {backup}. The next sync reads back the memberships "

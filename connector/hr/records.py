@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -139,6 +140,20 @@ class Rejection:
         if self.field:
             where += f", field {self.field}"
         return f"{where}: {self.reason}"
+
+
+def rows_text(rejections: Iterable[Rejection]) -> str:
+    """Where rejected rows are, per file: `hr.csv rows 3, 7; grants.csv row 2`."""
+    per_file: dict[str, dict[int, None]] = {}
+    for rejection in rejections:
+        rows = per_file.setdefault(rejection.file, {})
+        if rejection.row is not None:
+            rows[rejection.row] = None
+    parts = []
+    for file, rows in per_file.items():
+        numbers = ", ".join(map(str, rows))
+        parts.append(f"{file} row{'s' if len(rows) > 1 else ''} {numbers}" if rows else file)
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

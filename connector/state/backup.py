@@ -6,15 +6,22 @@ began writing to the target. A store that does not hold the run its marker names
 what the connector did since: the next run recovers ownership of memberships
 (`connector.ownership`). A restore with `scim-connector state restore` keeps the marker (or,
 when there is none, writes one naming no run), so the next run always recovers.
+
+A restore refuses another installation's backup: one made with another state secret (its
+fingerprint, `state.installation`, differs) or for another target (it learned about targets, none
+of them the configured one). A backup from before the fingerprint was kept is restored with a
+warning, and the configured secret's fingerprint is recorded in it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from connector.private_files import create_private_file
 from connector.state.address import Location, PostgresAddress
+from connector.state.installation import SECRET_FINGERPRINT, other_secret
 from connector.state.records import StateError
 from connector.state.schema import MIGRATIONS
 from connector.state.store import StateStore
@@ -59,17 +66,34 @@ def backup(path: Location, to: Path) -> None:
     _copy(path, to)
 
 
-def restore(backup_file: Path, path: Location) -> None:
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The installation a restored store must belong to: the configured state secret (its
+    fingerprint, and where it comes from for messages) and target."""
+
+    fingerprint: str
+    secret_name: str
+    target: str
+
+
+def restore(backup_file: Path, path: Location, owner: Owner) -> list[str]:
     """Replace the store at `path` by the backup `backup_file` (call with the state lock held);
-    the next run recovers ownership of what was done since the backup."""
+    the next run recovers ownership of what was done since the backup. StateError for another
+    installation's backup; returns warnings (a backup whose secret cannot be checked)."""
     path = _sqlite_only(path, "state restore")
     if not backup_file.exists():
         raise StateError(f"no backup at {backup_file}")
     _check_is_store(backup_file)
+    warnings = _check_owner(backup_file, owner)
     if read_run_marker(path) is None:
         write_run_marker(path, RESTORED)
     _copy(backup_file, path)
-    StateStore.open(path).close()  # brought up to date, if the backup is from an older version
+    store = StateStore.open(path)  # brought up to date, if the backup is from an older version
+    try:
+        store.claim_secret(owner.fingerprint, owner.secret_name)
+    finally:
+        store.close()
+    return warnings
 
 
 def _sqlite_only(where: Location, command: str) -> Path:
@@ -98,6 +122,51 @@ def _check_is_store(path: Path) -> None:
         raise StateError(f"{path} is not a state store: {exc}") from None
     if version > len(MIGRATIONS):
         raise StateError(f"{path} is from a newer scim-connector")
+
+
+def _check_owner(backup_file: Path, owner: Owner) -> list[str]:
+    """StateError naming what differs when the backup is another installation's; a warning
+    when it cannot be told (a backup from before the secret's fingerprint was kept)."""
+    fingerprint, targets = _identity(backup_file)
+    if fingerprint is not None and fingerprint != owner.fingerprint:
+        raise StateError(other_secret(f"the backup {backup_file}", owner.secret_name))
+    if targets and owner.target not in targets:
+        raise StateError(
+            f"the backup {backup_file} is the state of another target ({', '.join(targets)}),"
+            f" not of target.base_url {owner.target}: it would make the next sync change the"
+            " wrong people. Restore a backup of this installation"
+        )
+    if fingerprint is None:
+        return [
+            f"the backup {backup_file} is from before the state secret it was made with was"
+            " recorded, so it cannot be checked to be this installation's: restored, and"
+            f" recorded as made with this one ({owner.secret_name}). If the next plan wants to"
+            " create or deactivate people it should not, it was another installation's"
+        ]
+    return []
+
+
+def _identity(path: Path) -> tuple[str | None, tuple[str, ...]]:
+    """The backup's state secret fingerprint (None when it has none) and its targets."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            fingerprint = None
+            if "installation" in tables:
+                row = db.execute(
+                    "SELECT value FROM installation WHERE name = ?", (SECRET_FINGERPRINT,)
+                ).fetchone()
+                fingerprint = None if row is None else str(row[0])
+            targets: tuple[str, ...] = ()
+            if "target_profiles" in tables:
+                rows = db.execute("SELECT base_url FROM target_profiles ORDER BY base_url")
+                targets = tuple(str(row[0]) for row in rows)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StateError(f"{path} is not a state store: {exc}") from None
+    return fingerprint, targets
 
 
 def _copy(source: Path, to: Path) -> None:

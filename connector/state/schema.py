@@ -295,4 +295,12 @@ MIGRATIONS: list[Migration] = [
         claimed_at TEXT NOT NULL
     )
     """,
+    # 12: which installation the store belongs to (`state.installation`): the fingerprint of
+    # its state secret (`Keyring.fingerprint`), recorded by the first sync that opens it.
+    """
+    CREATE TABLE installation (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
 ]

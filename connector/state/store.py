@@ -20,6 +20,7 @@ from connector.state.address import Location
 from connector.state.cases import CorrelationCases
 from connector.state.database import Dialect, connect, sqlite_files
 from connector.state.inbox import WebhookInbox
+from connector.state.installation import Installation
 from connector.state.records import Clock, StateError, _utc_now
 from connector.state.runs import RunHistory
 from connector.state.schema import MIGRATIONS, apply
@@ -27,7 +28,7 @@ from connector.state.uncertain import UncertainMarks
 from connector.target.profile import TargetProfile
 
 
-class StateStore(RunHistory, WebhookInbox, CorrelationCases, UncertainMarks):
+class StateStore(RunHistory, WebhookInbox, CorrelationCases, UncertainMarks, Installation):
     """A connection to one state store (a SQLite file or a PostgreSQL database)."""
 
     # --- opening ---------------------------------------------------------------------------

@@ -82,4 +82,5 @@ def test_a_leavers_end_date_with_a_typo_keeps_them_as_pushed_while_a_valid_leave
     held = [w["message"] for w in answer["warnings"] if w["kind"] == "held"]
     assert held == [
         "person 0207451227:E0001 (85.07.30-***.**) left unchanged: all their HR rows were rejected"
+        " (hr.csv row 1)"
     ]

@@ -118,12 +118,18 @@ def test_a_joiner_whose_record_a_restore_with_its_run_marker_lost_is_linked_and_
     for name in ("state.db", "state.db.last-run"):
         (rights.directory / name).write_bytes((saved / name).read_bytes())
 
+    if full:  # a dry run records nothing, and says so
+        preview = warning(
+            rights.sync(D(2026, 12, 3), full=full, dry_run=True), "ownership_recovered"
+        )
+        assert "would be linked again" in preview and "would be recovered" in preview
     found = rights.sync(D(2026, 12, 3), full=full)
     assert found.extra["adopted"] == 1 and len(rights.users()) == 4  # linked, not made twice
     assert found.counts["grant"] == (0 if full else 1)  # plain: found already there, the rule's
     if full:
         message = warning(found, "ownership_recovered")
         assert "1 user(s) the connector made" in message and "1 of their membership(s)" in message
+        assert "would be" not in message and ": linked again" in message
 
     ended = rights.sync(D(2026, 12, 6))  # person 4's grant ended on the 5th: the connector's
     assert ended.counts["withdraw"] == 1

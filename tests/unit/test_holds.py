@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from connector.hr.records import EmployeeKey, GrantRecord, Rejection, RowHold
+from connector.hr.records import (
+    EmployeeKey,
+    GrantRecord,
+    Rejection,
+    RowHold,
+    mask_digits,
+    rows_text,
+)
 from connector.known import KnownState, PushedRelation
 from connector.mapping import ACMIDM, DesiredState
 from connector.plan import OpKind, Plan, UserOp, make_plan, simulate
@@ -180,3 +187,22 @@ def test_held_values_stay_held_run_after_run() -> None:
     again, desired = planned(rest, known, D(2026, 12, 20), relation_hold())
     assert not again.of_kind(OpKind.WITHDRAW) and not again.of_kind(OpKind.DEACTIVATE)
     assert next(iter(desired.users.values())).active
+
+
+def test_a_person_whose_rows_were_all_rejected_is_named_by_the_keys_of_those_rows() -> None:
+    shifted = Rejection("hr.csv", 5, "email", "must contain exactly one @")
+    other_key = EmployeeKey(IGS, "X9")
+    holds = [relation_hold(), RowHold(shifted, DIGITS, other_key), RowHold(TYPO, DIGITS, E1)]
+
+    plan, desired = planned({}, KnownState(), D(2026, 12, 1), *holds)
+
+    (label,) = plan.held.values()
+    assert label == f"{E1}, {other_key} ({mask_digits(DIGITS)})"
+    (rows,) = desired.held_rows.values()
+    assert [(r.file, r.row) for r in rows] == [("hr.csv", 2), ("hr.csv", 5)]  # each row once
+    assert rows_text(rows) == "hr.csv rows 2, 5"
+
+
+def test_where_rejected_rows_are_is_said_per_file() -> None:
+    assert rows_text([TYPO]) == "hr.csv row 2"
+    assert rows_text([TYPO, GRANT_TYPO, TYPO]) == "hr.csv row 2; grants.csv row 1"

@@ -1,6 +1,6 @@
 """A national number in a free-text cell (a name, organisation name, department, job title, a
-right) rejects its row and is never shown: not in a report (text or JSON), not in what would be
-pushed or kept in the state store. A shifted column is the usual cause."""
+right, an e-mail address) rejects its row and is never shown: not in a report (text or JSON),
+not in what would be pushed or kept in the state store. A shifted column is the usual cause."""
 
 from __future__ import annotations
 
@@ -41,12 +41,16 @@ def national_numbers(draw: st.DrawFn) -> str:
     return make_nn(birth, serial=draw(st.integers(1, 998)))
 
 
+EMAIL_SEPARATORS = st.sampled_from([".", "-", "_", ""])  # what a local part can hold
+LETTERS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz.", max_size=6)
+
+
 @st.composite
-def written(draw: st.DrawFn, digits: str) -> str:
+def written(draw: st.DrawFn, digits: str, separators: st.SearchStrategy[str] = SEPARATORS) -> str:
     """The number as someone could write it: any separators between any of its digits."""
     out = digits[0]
     for digit in digits[1:]:
-        out += (draw(SEPARATORS) if draw(st.booleans()) else "") + digit
+        out += (draw(separators) if draw(st.booleans()) else "") + digit
     return out
 
 
@@ -69,7 +73,7 @@ def _config(directory: Path) -> Path:
 @given(
     digits=national_numbers(),
     data=st.data(),
-    field=st.sampled_from((*TEXT_FIELDS, "rights", "right")),
+    field=st.sampled_from((*TEXT_FIELDS, "rights", "right", "email")),
     before=AROUND,
     after=AROUND,
 )
@@ -77,6 +81,10 @@ def test_a_national_number_in_any_text_cell_rejects_the_row_and_is_never_shown(
     digits: str, data: st.DataObject, field: str, before: str, after: str
 ) -> None:
     cell = (before + data.draw(written(digits)) + after).strip()
+    if field == "email":  # the number as (part of) the local part, or in the domain
+        number = data.draw(written(digits, EMAIL_SEPARATORS))
+        local = data.draw(LETTERS) + number + data.draw(LETTERS)
+        cell = data.draw(st.sampled_from([f"{local}@gent.be", f"info@{number}.gent.be"]))
     rows = [hr_row(1, rights=RIGHT), hr_row(2, rights=RIGHT)]
     grants = [{"organisation_code": GENT, "employee_id": "E0001", "right": RIGHT}]
     if field == "right":
@@ -135,3 +143,18 @@ def test_a_shifted_column_is_refused_with_a_reason_that_does_not_echo_the_number
         ("given_name", "holds a national number"),
         ("department", "holds a national number"),
     ]
+
+
+def test_an_email_made_of_a_national_number_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    rows = [hr_row(1, email="90010100519@gent.be"), hr_row(2, email="jan.90.01.01-005.19@gent.be")]
+    write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
+    read = read_hr(tmp_path / "hr.csv", ReadPolicy(), MAPPING.right_names)
+    assert read.records == []
+    assert [(r.row, r.field, r.reason.split(";")[0]) for r in read.rejected] == [
+        (1, "email", "holds a national number"),
+        (2, "email", "holds a national number"),
+    ]
+    assert not any(_visible("90010100519", str(r)) for r in read.rejected)
+    ok = hr_row(3, email="dienst.2024-0012@gent.be")  # digits, not a national number
+    write_csv(tmp_path / "hr.csv", [ok], fields=HR_FIELDS)
+    assert [r.email for r in read_hr(tmp_path / "hr.csv", ReadPolicy()).records] == [ok["email"]]

@@ -148,3 +148,27 @@ def test_a_label_two_people_share_gets_no_name() -> None:
     report.failures.append(Failure(person="85.07.30-***.**", operation="update", reason="x"))
     report.name_people(people.values(), names=True)
     assert report.to_json()["failures"][0]["name"] is None
+
+
+def test_a_person_whose_rows_were_all_rejected_is_named_by_their_rows_keys_and_rows(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    rows = [hr_row(n) for n in (1, 2)] + [hr_row(3, email="no-at-sign")]
+    write_csv(tmp_path / "hr.csv", rows, fields=HR_FIELDS)
+    code, text = plan(config)
+    assert code == 1
+    assert (
+        f"person {GENT}:E0003 (85.07.30-***.**) left unchanged: all their HR rows were rejected "
+        "(hr.csv row 3)"
+    ) in " ".join(text.split())
+    _, answer = plan(config, "--format", "json")
+    report = json.loads(answer)
+    who = {"person": f"{GENT}:E0003 (85.07.30-***.**)", "employee_keys": [f"{GENT}:E0003"]}
+    assert report["held"] == [{**who, "name": None}]
+    (held,) = [w for w in report["warnings"] if w["kind"] == "held"]
+    assert {k: held[k] for k in ("person", "employee_keys", "file", "row")} == {
+        **who,
+        "file": "hr.csv",
+        "row": 3,
+    }

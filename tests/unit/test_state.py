@@ -96,8 +96,8 @@ def test_a_store_from_a_newer_version_is_refused(state_location: Location) -> No
 def test_the_schema_is_the_same_on_both_databases(state_location: Location) -> None:
     store = StateStore.open(state_location)
     assert store._db.tables() == [
-        "approvals", "correlation_cases", "groups", "inbox", "journal", "memberships",
-        "person_failures", "relations", "runs", "schedule_runs", "source_columns",
+        "approvals", "correlation_cases", "groups", "inbox", "installation", "journal",
+        "memberships", "person_failures", "relations", "runs", "schedule_runs", "source_columns",
         "target_profiles", "uncertain", "users",
     ]  # fmt: skip
     assert store._db.schema_version() == len(MIGRATIONS)
@@ -265,3 +265,17 @@ def test_people_the_store_links_to_no_account_are_found_by_an_employee_key_they_
     assert store.journalled_people("0207451227:B7") == ["kb"]
     assert store.journalled_people("0200000000:X1") == ["kb"]
     assert store.journalled_people("0207451227:B") == []
+
+
+def test_a_store_keeps_the_fingerprint_of_its_state_secret_and_refuses_another(
+    state_location: Location,
+) -> None:
+    ours, theirs = Keyring(b"ours " * 8), Keyring(b"theirs " * 8)
+    store = StateStore.open(state_location)
+    assert store.secret_fingerprint() is None  # recorded by the first sync that opens it
+    store.claim_secret(ours.fingerprint(), "state.secret_env OURS")
+    store.claim_secret(ours.fingerprint(), "state.secret_env OURS")  # the same: fine
+    with pytest.raises(StateError, match=r"another state secret .*\(state.secret_env THEIRS\)"):
+        store.claim_secret(theirs.fingerprint(), "state.secret_env THEIRS")
+    assert store.secret_fingerprint() == ours.fingerprint() != theirs.fingerprint()
+    store.close()

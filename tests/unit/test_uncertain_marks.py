@@ -11,7 +11,7 @@ import pytest
 from connector.apply.context import outcome_unknown
 from connector.service.schedule import Reconcile, reconciles
 from connector.state import MIGRATIONS, Location, StateStore
-from connector.state.backup import backup, read_run_marker, restore, write_run_marker
+from connector.state.backup import Owner, backup, read_run_marker, restore, write_run_marker
 from connector.target.errors import (
     Conflict,
     EffectMissing,
@@ -90,7 +90,8 @@ def test_a_restored_backup_is_older_than_the_run_marker(tmp_path: Path) -> None:
     write_run_marker(path, "run-2")
     store.close()
 
-    restore(tmp_path / "backups" / "night.db", path)
+    owner = Owner("0" * 32, "state.secret_env S", "https://idp.example/scim/v2")
+    assert restore(tmp_path / "backups" / "night.db", path, owner)  # unchecked: warned
 
     assert read_run_marker(path) == "run-2"
     store = StateStore.open(path)
