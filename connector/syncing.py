@@ -187,6 +187,16 @@ class Run:
         fingerprint = plan.fingerprint()
         approved = self.store.use_approval(fingerprint, self.report.run_id, valid_for)
         if approved is None:
+            void = self.store.superseded_approval(fingerprint, self.report.run_id)
+            if void is not None:
+                self.report.warnings.append(
+                    Warning_(
+                        kind="approval_superseded",
+                        message=f"the approval of run {void[0]} covers this plan but a later "
+                        f"run, {void[1]}, superseded it; approve this run to apply it",
+                    )
+                )
+                return False
             expired = self.store.expired_approval(fingerprint, valid_for)
             if expired is not None:
                 self.report.warnings.append(

@@ -9,6 +9,13 @@ import json
 from connector.state.base import StoreBase, stamp
 from connector.state.records import Approval, ApprovalRefused, JournalEntry, RunRecord
 
+# A run of the same command as the approved run `r`, begun after it, other than the run that
+# asks (the `?`): it superseded the approved plan, whether it stopped too or ran.
+_LATER_RUN = (
+    "SELECT 1 FROM runs l WHERE l.command = r.command AND l.dry_run = 0 "
+    "AND l.started_at > r.started_at AND l.run_id != r.run_id AND l.run_id != ?"
+)
+
 
 class RunHistory(StoreBase):
     """Runs, approvals and the audit journal, kept by the StateStore."""
@@ -68,14 +75,16 @@ class RunHistory(StoreBase):
         return Approval(run_id, str(fingerprint), now, now + valid_for)
 
     def use_approval(self, fingerprint: str, run_id: str, valid_for: dt.timedelta) -> str | None:
-        """Consume an unused, unexpired approval of a plan with this fingerprint; the approved
-        run's id."""
+        """Consume an unused, unexpired approval of a plan with this fingerprint whose run no
+        later run of its command (but `run_id`, the one asking) superseded; the approved run's
+        id."""
         since = stamp(self._clock() - valid_for)
         with self.transaction():
             row = self._db.execute(
-                "SELECT run_id FROM approvals WHERE fingerprint = ? AND used_by_run IS NULL "
-                "AND approved_at >= ? ORDER BY approved_at LIMIT 1",
-                (fingerprint, since),
+                "SELECT a.run_id FROM approvals a JOIN runs r ON r.run_id = a.run_id "
+                "WHERE a.fingerprint = ? AND a.used_by_run IS NULL AND a.approved_at >= ? "
+                f"AND NOT EXISTS ({_LATER_RUN}) ORDER BY a.approved_at LIMIT 1",
+                (fingerprint, since, run_id),
             ).fetchone()
             if row is None:
                 return None
@@ -83,6 +92,19 @@ class RunHistory(StoreBase):
                 "UPDATE approvals SET used_by_run = ? WHERE run_id = ?", (run_id, row[0])
             )
         return str(row[0])
+
+    def superseded_approval(self, fingerprint: str, run_id: str) -> tuple[str, str] | None:
+        """An unused approval of a plan with this fingerprint that a later run of its command
+        (but `run_id`) made void: (the approved run, the latest later run)."""
+        row = self._db.execute(
+            "SELECT a.run_id, l.run_id FROM approvals a JOIN runs r ON r.run_id = a.run_id "
+            "JOIN runs l ON l.command = r.command AND l.dry_run = 0 "
+            "AND l.started_at > r.started_at AND l.run_id != r.run_id AND l.run_id != ? "
+            "WHERE a.fingerprint = ? AND a.used_by_run IS NULL "
+            "ORDER BY l.started_at DESC LIMIT 1",
+            (run_id, fingerprint),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def expired_approval(self, fingerprint: str, valid_for: dt.timedelta) -> Approval | None:
         """The latest unused approval of a plan with this fingerprint that has expired."""

@@ -154,3 +154,26 @@ def test_approving_a_run_that_was_not_stopped_says_so(store: StateStore, clock: 
         store.approve("run-1", HOURS_24)
     with pytest.raises(ApprovalRefused, match="no run run-9"):
         store.approve("run-9", HOURS_24)
+
+
+def test_an_approval_is_void_once_a_later_run_of_its_command_superseded_it(
+    store: StateStore, clock: Clock
+) -> None:
+    approved = stopped(store, clock, "run-2")
+    store.approve(approved, HOURS_24)
+    later = stopped(store, clock, "run-3", fingerprint="e" * 32)  # other HR: stopped too
+    clock.passes(seconds=1)
+    store.begin_run("run-4", "sync", DAY, dry_run=False)  # HR reverted: run-2's plan again
+    assert store.use_approval("f" * 32, "run-4", HOURS_24) is None
+    assert store.superseded_approval("f" * 32, "run-4") == (approved, later)
+
+
+def test_the_run_that_asks_does_not_supersede_the_approval_it_uses(
+    store: StateStore, clock: Clock
+) -> None:
+    approved = stopped(store, clock, "run-2")
+    store.approve(approved, HOURS_24)
+    clock.passes(seconds=1)
+    store.begin_run("run-3", "sync", DAY, dry_run=False)
+    assert store.superseded_approval("f" * 32, "run-3") is None
+    assert store.use_approval("f" * 32, "run-3", HOURS_24) == approved
