@@ -268,7 +268,8 @@ class SyncRunner:
                 log.exception("service.worker_error")
                 worked = False
                 await asyncio.sleep(1.0)
-            collect_after_job()  # what a sync froze is freed (see `connector.collector`)
+            if worked:
+                collect_after_job()  # the job's garbage is freed (see `connector.collector`)
             if worked or self._stopping:
                 continue
             timeout = self.inbox_poll_seconds  # events another replica received
