@@ -265,7 +265,7 @@ def test_a_second_sync_does_not_run_while_one_is_running(
     assert "another sync is running" in second.stderr
 
 
-def test_an_approved_stopped_run_is_applied_once_and_only_for_the_same_changes(
+def test_an_approved_stopped_run_is_applied_once_only_for_the_same_changes_and_until_superseded(
     scim_server: ScimServer, tmp_path: Path
 ) -> None:
     people = rows(20)
@@ -280,9 +280,14 @@ def test_an_approved_stopped_run_is_applied_once_and_only_for_the_same_changes(
     write_csv(tmp_path / "run" / "hr.csv", people[:7], fields=HR_FIELDS)
     assert sync(config).exit_code == 3  # a different plan: the approval does not cover it
     write_csv(tmp_path / "run" / "hr.csv", people[:8], fields=HR_FIELDS)
+    again = sync(config)  # the approved plan again, but a later run superseded the approval
+    assert again.exit_code == 3
+    assert "approval_superseded" in [w.kind for w in again.warnings]
+    jobs.approve(load_config(config), again.run_id)
     applied = sync(config)
     assert applied.exit_code == 0 and applied.counts["deactivate"] == 12
     assert "safety_approved" in [w.kind for w in applied.warnings]
+    assert sync(config).counts["deactivate"] == 0  # used once: nothing left to apply
 
 
 def test_a_person_failing_in_consecutive_runs_is_reported_loudly(
