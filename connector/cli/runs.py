@@ -23,7 +23,7 @@ from connector.cli.options import (
     parse_as_of,
     parse_employee,
 )
-from connector.cli.output import Format, emit, write_json
+from connector.cli.output import Format, emit, progress_bar, write_json
 from connector.config import Settings
 from connector.errors import UsageError
 from connector.render import render_upcoming
@@ -125,17 +125,19 @@ def sync(
 
     def action() -> None:
         settings, day = attempt.start(config, as_of)
-        report = asyncio.run(
-            jobs.sync(
-                settings,
-                attempt.run_id,
-                day,
-                dry_run=dry_run,
-                force=force,
-                full=full,
-                accept_columns=accept_columns,
+        with progress_bar(format) as progress:  # on stderr, at a terminal only
+            report = asyncio.run(
+                jobs.sync(
+                    settings,
+                    attempt.run_id,
+                    day,
+                    dry_run=dry_run,
+                    force=force,
+                    full=full,
+                    accept_columns=accept_columns,
+                    progress=progress,
+                )
             )
-        )
         emit(report, format)
 
     guarded(action, attempt.answer())
