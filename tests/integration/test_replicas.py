@@ -212,7 +212,12 @@ def test_two_replicas_process_every_event_once_in_effect_though_one_is_killed_pa
             "SELECT person_key FROM journal WHERE kind = 'create' AND phase = 'done'"
         )
     )
-    assert len(creates) == len(KNOWN) + len(JOINERS) and set(creates.values()) == {1}
+    assert set(creates.values()) == {1}  # nobody created twice
+    # A create the killed replica sent but could not record is found and linked by the
+    # survivor (read back, or adopted on its externalId), not created again: every person is
+    # managed once, whoever recorded it.
+    assert len(creates) <= len(KNOWN) + len(JOINERS)
+    assert scalar(db, "SELECT count(*) FROM users") == len(people)
     users = http.get(f"{tenant.base_url}/Users", params={"count": 1000}).json()["Resources"]
     names = Counter(user["userName"] for user in users)
     assert len(names) == len(people) and set(names.values()) == {1}
