@@ -172,6 +172,9 @@ def test_two_replicas_process_every_event_once_in_effect_though_one_is_killed_pa
         held: list[str] = []  # the events the second replica had claimed when it was killed
         for n in range(EVENTS):
             if not held and n >= EVENTS // 2:
+                # Frozen first, so that what it holds cannot change between the look and the
+                # kill (it might otherwise finish a claimed event in between).
+                os.kill(second.pid, signal.SIGSTOP)
                 held = [
                     event_id
                     for (event_id,) in db.execute(
@@ -182,6 +185,8 @@ def test_two_replicas_process_every_event_once_in_effect_though_one_is_killed_pa
                 if held:
                     os.kill(second.pid, signal.SIGKILL)  # in the middle of its work
                     second.wait()
+                else:
+                    os.kill(second.pid, signal.SIGCONT)
             base = first_base if held else bases[n % 2]
             assert post_event(http, base, n, people[n % len(people)]) == 202
         assert held, "the second replica never held a claim to be killed with"
