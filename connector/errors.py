@@ -13,6 +13,7 @@ class ConfigError(ConnectorError):
     def __init__(self, key: str, message: str, file: str | None = None) -> None:
         self.key = key
         self.file = file
+        self.message = message
         where = f"{file}: " if file else ""
         super().__init__(f"{where}{key}: {message}")
 

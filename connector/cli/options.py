@@ -25,6 +25,16 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+ServeConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file [default: $SCIM_CONNECTOR_CONFIG or config/connector.toml];"
+        " or a folder of them, one organisation per *.toml file.",
+        show_default=False,
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option(

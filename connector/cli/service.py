@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,10 +16,12 @@ from rich.text import Text
 from connector import jobs
 from connector.cli import output
 from connector.cli.exits import EXIT_OK, EXIT_PARTIAL, fail, guarded
-from connector.cli.options import ConfigOption
+from connector.cli.options import ServeConfigOption
 from connector.config import config_path_from_env, load_config
+from connector.errors import ConfigError
 from connector.logs import configure_logging
 from connector.render import render_report
+from connector.state import StateError
 
 if TYPE_CHECKING:
     from connector.sandbox.oauth import DemoClient, SandboxConfig
@@ -153,21 +157,57 @@ def _announce_sandbox(box: RunningSandbox, client: DemoClient, config: SandboxCo
     sys.stdout.flush()
 
 
-def serve(config: ConfigOption = None) -> None:
+def serve(config: ServeConfigOption = None) -> None:
     """Run as a service: HR webhook, scheduled syncs, /healthz, /readyz and /metrics."""
     from connector.service.server import (
         check_startup,
         configure_service_logging,
+        organisations_lock,
+        run_organisations,
         run_service,
         service_lock,
     )
 
-    def action() -> None:
-        settings = load_config(config or config_path_from_env())
+    def one(path: Path) -> None:
+        settings = load_config(path)
         with service_lock(settings):  # held until the service ends; a second one exits 2
             webhook_secret = check_startup(settings)
             configure_service_logging(settings)
             jobs.warn_loose_state_files(settings)
             raise typer.Exit(run_service(settings, webhook_secret))
 
+    def several(folder: Path) -> None:
+        from connector.service.organisations import load_organisations
+
+        organisations = load_organisations(folder)
+        with organisations_lock(organisations):
+            secrets = {}
+            for organisation in organisations:
+                with _naming(organisation.config_file):
+                    secrets[organisation.name] = check_startup(organisation.settings)
+            configure_service_logging(organisations[0].settings)
+            for organisation in organisations:
+                jobs.warn_loose_state_files(organisation.settings)
+            raise typer.Exit(run_organisations(organisations, secrets))
+
+    def action() -> None:
+        path = config or config_path_from_env()
+        if path.is_dir():
+            several(path)
+        else:
+            one(path)
+
     guarded(action)
+
+
+@contextlib.contextmanager
+def _naming(config_file: Path) -> Iterator[None]:
+    """A configuration or state error of one organisation, naming its file."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        raise ConfigError(exc.key, exc.message, file=str(config_file)) from None
+    except StateError as exc:
+        raise StateError(f"{config_file}: {exc}") from None

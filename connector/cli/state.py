@@ -202,6 +202,10 @@ def state_migrate(
     ] = None,
     sslmode: Annotated[str | None, typer.Option(help="libpq's sslmode, e.g. verify-full.")] = None,
     sslrootcert: Annotated[Path | None, typer.Option(help="CA certificate(s) (PEM).")] = None,
+    schema: Annotated[
+        str | None,
+        typer.Option(help="Keep the tables in this schema (created if missing), as state.schema."),
+    ] = None,
     config: ConfigOption = None,
     format: FormatOption = Format.TEXT,
 ) -> None:
@@ -209,7 +213,7 @@ def state_migrate(
 
     def action() -> None:
         settings = load(config)
-        address = migration_target(to, password_env, sslmode, sslrootcert)
+        address = migration_target(to, password_env, sslmode, sslrootcert, schema)
         copied = jobs.migrate_state(settings, address)
         if format is Format.JSON:
             _done("state migrate", rows=copied.rows)

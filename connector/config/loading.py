@@ -54,6 +54,12 @@ def load_config(path: Path) -> Settings:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """The parsed TOML file; ConfigError if it cannot be read or parsed."""
+    if path.is_dir():
+        raise ConfigError(
+            "--config",
+            f"{path} is a folder: a folder of configurations (one per organisation) is for "
+            "`scim-connector serve`; give this command one organisation's file",
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -238,7 +244,7 @@ def _unknown_key_message(loc: tuple[str, ...]) -> str:
     what = "section" if len(loc) == 1 else "key"
     if parent is None:
         return f"unknown {what}"
-    known = list(parent.model_fields)
+    known = [field.alias or name for name, field in parent.model_fields.items()]
     guess = difflib.get_close_matches(loc[-1], known, n=1)
     hint = f"; did you mean {guess[0]!r}?" if guess else ""
     return f"unknown {what}{hint} (known: {', '.join(known)})"

@@ -18,6 +18,7 @@ from connector.config.values import (
     EnvName,
     KeyProblems,
     PostgresUrl,
+    SchemaName,
     Section,
     SslMode,
     one_of,
@@ -30,12 +31,14 @@ class StateSettings(Section):
     database at `url`) and the secret for its keyed hashes.
 
     With `url`, `path` holds no store: it only places the run marker (`<path>.last-run`) and
-    `serve`'s lock beside it; the secret must be given (`secret_env` / `secret_file`), as
+    `serve`'s lock beside it; `schema` keeps the tables in a schema of their own (several
+    organisations in one database); the secret must be given (`secret_env` / `secret_file`), as
     every machine using the database must key people the same way.
     """
 
     path: ConfigPath = Field(default=Path("state.db"), validate_default=True)
     url: PostgresUrl | None = None
+    schema_: SchemaName | None = Field(default=None, alias="schema")
     password_env: EnvName | None = None
     password_file: ConfigPath | None = None
     sslmode: SslMode | None = None
@@ -49,8 +52,8 @@ class StateSettings(Section):
         problems += one_of(self, "password_env", "password_file")
         if self.url is None:
             problems += [
-                (key, "is only used with state.url (a PostgreSQL state store)")
-                for key in ("password_env", "password_file", "sslmode", "sslrootcert")
+                (key.rstrip("_"), "is only used with state.url (a PostgreSQL state store)")
+                for key in ("password_env", "password_file", "sslmode", "sslrootcert", "schema_")
                 if getattr(self, key) is not None
             ]
         elif self.secret_env is None and self.secret_file is None:
@@ -75,7 +78,9 @@ class StateSettings(Section):
         password = read_secret(
             "state.password_env", self.password_env, "state.password_file", self.password_file
         )
-        return PostgresAddress(self.url, password, self.sslmode, self.sslrootcert)
+        return PostgresAddress(
+            self.url, password, self.sslmode, self.sslrootcert, schema=self.schema_
+        )
 
     @property
     def generated_secret_path(self) -> Path:

@@ -22,7 +22,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from connector.state.address import is_postgres_url, url_password
+from connector.state.address import SCHEMA_NAME, is_postgres_url, url_password
 
 BASE_DIR = "config_dir"  # validation-context key: the folder relative paths are resolved in
 CONFIG_FILE = "config_file"
@@ -134,6 +134,15 @@ def _postgres_url(value: str) -> str:
     return value
 
 
+def _schema_name(value: str) -> str:
+    if not SCHEMA_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a schema name the connector uses: lower-case letters, digits "
+            "and _, starting with a letter or _, at most 63 characters (e.g. 'gent')"
+        )
+    return value
+
+
 def lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -153,6 +162,7 @@ CronSchedule = Annotated[
 ]
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]
 PostgresUrl = Annotated[str, BeforeValidator(_not_blank), AfterValidator(_postgres_url)]
+SchemaName = Annotated[str, AfterValidator(_schema_name)]
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 

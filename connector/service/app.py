@@ -20,7 +20,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -37,13 +36,13 @@ from connector.service import webhook
 from connector.service.inbox import Inbox
 from connector.service.limits import RateLimitedLog, quiet_accept_errors
 from connector.service.metrics import Metrics
+from connector.service.openapi import WEBHOOK_PATH, openapi_document
 from connector.service.runner import SyncRunner
 from connector.service.webhook import Refused
 
 log = structlog.get_logger(__name__)
 
 READY_PING_SECONDS = 5.0
-WEBHOOK_PATH = "/hr/events"
 
 
 class Service:
@@ -55,12 +54,13 @@ class Service:
         *,
         webhook_secret: str | None,
         clock: Callable[[], float] = time.time,
+        process_metrics: bool = True,
     ) -> None:
         self.settings = settings
         self._secret = webhook_secret
         self._clock = clock
         self._keyring = Keyring(settings.state_secret())  # for the digest of an event's record
-        self.metrics = Metrics(clock)
+        self.metrics = Metrics(clock, process=process_metrics)
         self.inbox = Inbox(settings.state.location)
         self.runner = SyncRunner(settings=settings, inbox=self.inbox, metrics=self.metrics)
         self.metrics.sync_running_seconds.set_function(self.runner.running_for)
@@ -176,11 +176,26 @@ class Service:
 
     async def readyz(self, request: Request) -> Response:
         """GET /readyz: the state store answers; syncs do not keep failing."""
+        problems = await self.replica_problems() + self.sync_problems()
+        if problems:
+            return JSONResponse({"status": "not_ready", "reasons": problems}, 503)
+        return JSONResponse({"status": "ready"})
+
+    async def replica_problems(self) -> list[str]:
+        """What keeps this process from serving at all: the state store does not answer, the
+        worker stopped."""
         problems = []
         try:
             await asyncio.wait_for(self.inbox.ping(), READY_PING_SECONDS)
         except Exception:
             problems.append("the state store does not answer")
+        if not self.runner.alive():
+            problems.append("the sync worker stopped")
+        return problems
+
+    def sync_problems(self) -> list[str]:
+        """What goes wrong with the syncs: failing for longer than allowed, or overdue."""
+        problems = []
         health = self.runner.health
         max_age = self.settings.service.ready_max_failed_age_seconds
         if health.failing_since is not None and self._clock() - health.failing_since >= max_age:
@@ -192,11 +207,7 @@ class Service:
         overdue = self.runner.overdue()
         if overdue is not None:
             problems.append(overdue)
-        if not self.runner.alive():
-            problems.append("the sync worker stopped")
-        if problems:
-            return JSONResponse({"status": "not_ready", "reasons": problems}, 503)
-        return JSONResponse({"status": "ready"})
+        return problems
 
     async def metrics_page(self, request: Request) -> Response:
         """GET /metrics: the Prometheus exposition."""
@@ -256,144 +267,3 @@ _CLOSING = frozenset({408, 413, 503})
 def _error(status: int, error: str, reason: str) -> JSONResponse:
     headers = {"Connection": "close"} if status in _CLOSING else None
     return JSONResponse({"error": error, "reason": reason}, status, headers=headers)
-
-
-# ---------------------------------------------------------------------------- OpenAPI
-
-
-def _json(schema_ref: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
-    }
-
-
-def openapi_document(max_body_bytes: int) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the service's endpoints."""
-    signature_help = (
-        f"HMAC-SHA256 of `<{webhook.TIMESTAMP_HEADER}>.<raw body>` with the shared secret "
-        f"(`service.webhook_secret_env` / `_file`), as `{webhook.SIGNATURE_SCHEME}=<hex>`."
-    )
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "scim-connector service",
-            "version": __version__,
-            "description": "The HR webhook and the operational endpoints of `scim-connector "
-            "serve`. Every event is stored durably before it is answered 202, and leads to a "
-            "resync of that employee from the HR export.",
-        },
-        "paths": {
-            WEBHOOK_PATH: {
-                "post": {
-                    "operationId": "postHrEvent",
-                    "summary": "An HR event about one employee",
-                    "description": "Signed with HMAC-SHA256; requests whose timestamp is more "
-                    f"than {webhook.REPLAY_WINDOW_SECONDS} seconds from the connector's clock "
-                    f"are refused. The body may be at most {max_body_bytes} bytes.",
-                    "parameters": [
-                        {
-                            "name": webhook.TIMESTAMP_HEADER,
-                            "in": "header",
-                            "required": True,
-                            "description": "When the request was signed, in unix seconds.",
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
-                        },
-                        {
-                            "name": webhook.SIGNATURE_HEADER,
-                            "in": "header",
-                            "required": True,
-                            "description": signature_help,
-                            "schema": {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
-                        },
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/WebhookEvent"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "202": _json("Accepted", "Stored; it will be processed."),
-                        "200": _json("Accepted", "A duplicate of an event already stored."),
-                        "400": _json("Error", "The body is not a valid event."),
-                        "401": _json("Error", "Missing, bad or stale signature."),
-                        "404": _json("Error", "The webhook is not configured."),
-                        "409": _json(
-                            "Error",
-                            "The event_id was used for a different event (another type, "
-                            "organisation, employee or record).",
-                        ),
-                        "408": _json("Error", "The body was not sent in time."),
-                        "413": _json("Error", "The body is too large."),
-                        "503": _json(
-                            "Error",
-                            "The event could not be stored, or too many webhook requests "
-                            "arrived at once; send it again.",
-                        ),
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "operationId": "getHealth",
-                    "summary": "Liveness: the process and its worker run",
-                    "responses": {
-                        "200": _json("Status", "Alive."),
-                        "503": _json("Status", "The worker stopped: restart the process."),
-                    },
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "operationId": "getReadiness",
-                    "summary": "Readiness: state store reachable, syncs not failing for long",
-                    "responses": {
-                        "200": _json("Status", "Ready."),
-                        "503": _json("Status", "Not ready; `reasons` says why."),
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "operationId": "getMetrics",
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "The text exposition format.",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "WebhookEvent": webhook.event_schema(),
-                "Accepted": {
-                    "type": "object",
-                    "required": ["status", "event_id"],
-                    "properties": {
-                        "status": {"type": "string", "enum": ["accepted", "duplicate"]},
-                        "event_id": {"type": "string"},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "reason"],
-                    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
-                },
-                "Status": {
-                    "type": "object",
-                    "required": ["status"],
-                    "properties": {
-                        "status": {"type": "string"},
-                        "reason": {"type": "string"},
-                        "reasons": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-            }
-        },
-    }

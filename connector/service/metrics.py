@@ -66,14 +66,20 @@ class GarbageCollections(Collector):
         yield collected
 
 
+def add_process_metrics(registry: CollectorRegistry) -> None:
+    """The process's own metrics: resident memory, open files, CPU, garbage collections."""
+    ProcessCollector(registry=registry)
+    registry.register(GarbageCollections())
+
+
 class Metrics:
     """Counters and gauges of one service; `render()` gives the exposition text."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], *, process: bool = True) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series
         self.registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, open fds...
-        self.registry.register(GarbageCollections())
+        if process:  # once per process: not among each organisation's metrics
+            add_process_metrics(self.registry)
         self._clock = clock
         self.runs = Counter(
             f"{PREFIX}_runs",

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from types import FrameType
 
@@ -21,7 +22,9 @@ from starlette.applications import Starlette
 from connector.config import Settings
 from connector.logs import configure_logging, mask_processor
 from connector.service.app import create_app
+from connector.service.front import create_organisations_app
 from connector.service.limits import MAX_HEADER_BYTES, RateLimitedFilter, bounded_protocol
+from connector.service.organisations import Organisation
 from connector.state import StateLock, StateStore, service_lock_path
 
 EXIT_OK, EXIT_STARTUP_FAILED = 0, 2
@@ -118,8 +121,33 @@ def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
 
 def run_service(settings: Settings, webhook_secret: str | None) -> int:
     """Serve until SIGTERM or SIGINT; the exit code (2 when the service could not start)."""
+    return _serve(settings, create_app(settings, webhook_secret=webhook_secret))
+
+
+def run_organisations(
+    organisations: list[Organisation], webhook_secrets: Mapping[str, str | None]
+) -> int:
+    """Serve several organisations until SIGTERM or SIGINT; the exit code."""
+    app = create_organisations_app(organisations, webhook_secrets)
+    return _serve(organisations[0].settings, app)  # they agree on the shared keys
+
+
+def organisations_lock(organisations: list[Organisation]) -> AbstractContextManager[object]:
+    """`service_lock` of every organisation, held together."""
+    stack = contextlib.ExitStack()
+    try:
+        for organisation in organisations:
+            stack.enter_context(service_lock(organisation.settings))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def _serve(settings: Settings, app: Starlette) -> int:
+    """Serve `app` on the address and with the limits of `settings` until SIGTERM or SIGINT."""
     host, port = settings.service.listen_host_port()
-    config = uvicorn_config(settings, create_app(settings, webhook_secret=webhook_secret))
+    config = uvicorn_config(settings, app)
     config.host, config.port = host, port
     server = uvicorn.Server(config)
     # uvicorn raises the signal that stopped it again once it is done, with the handler it found

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A schema name the connector accepts: lower case, digits, `_`; no quoting needed."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class PostgresAddress:
     password: str | None = field(default=None, repr=False)
     sslmode: str | None = None
     sslrootcert: Path | None = None
+    schema: str | None = None  # the schema holding the store's tables (None: the role's default)
     connect_timeout: int = 10
 
     def connect_arguments(self) -> dict[str, str | int]:
@@ -32,7 +36,8 @@ class PostgresAddress:
         return arguments
 
     def __str__(self) -> str:
-        return shown_url(self.url)
+        shown = shown_url(self.url)
+        return shown if self.schema is None else f"{shown} (schema {self.schema})"
 
 
 Location = Path | PostgresAddress

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import psycopg
 import psycopg.conninfo
 import psycopg.pq
+import psycopg.sql
 
 from connector.private_files import PRIVATE_FILE_MODE, create_private_file
 from connector.state.address import Location, PostgresAddress
@@ -238,11 +239,22 @@ def _connect_postgres(address: PostgresAddress, *, read_only: bool) -> Database:
     try:
         conninfo = psycopg.conninfo.make_conninfo(address.url, **address.connect_arguments())
         raw = psycopg.connect(conninfo, autocommit=True)
+        if address.schema is not None:
+            _use_schema(raw, address.schema, create=not read_only)
         if read_only:
             raw.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     except psycopg.Error as exc:
         raise StateError(f"cannot open state store {address}: {_reason(exc)}") from None
     return Database(raw, Dialect(POSTGRESQL), str(address))
+
+
+def _use_schema(raw: psycopg.Connection[Any], schema: str, *, create: bool) -> None:
+    """Keep the store's tables in `schema` (created when missing, unless reading only)."""
+    name = psycopg.sql.Identifier(schema)
+    exists = raw.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    if create and exists is None:  # checked first: an existing one needs no CREATE privilege
+        raw.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+    raw.execute(psycopg.sql.SQL("SET search_path TO {}").format(name))
 
 
 def sqlite_files(path: Path) -> tuple[Path, Path, Path]:

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connector.errors import ConfigError
-from connector.state.address import PostgresAddress, is_postgres_url, url_password
+from connector.state.address import (
+    SCHEMA_NAME,
+    PostgresAddress,
+    is_postgres_url,
+    url_password,
+)
 from connector.state.database import Database, connect
 from connector.state.lock import AdvisoryLock, StateLock, lock_path
 from connector.state.records import StateError
@@ -113,7 +118,11 @@ def _count(db: Database, table: str) -> int:
 
 
 def migration_target(
-    url: str, password_env: str | None, sslmode: str | None, sslrootcert: Path | None
+    url: str,
+    password_env: str | None,
+    sslmode: str | None,
+    sslrootcert: Path | None,
+    schema: str | None = None,
 ) -> PostgresAddress:
     """The `--to` database of `state migrate`; ConfigError naming the option at fault."""
     if not is_postgres_url(url):
@@ -125,7 +134,11 @@ def migration_target(
         password = os.environ.get(password_env)
         if not password:
             raise ConfigError("--password-env", f"environment variable {password_env} is not set")
-    return PostgresAddress(url, password, sslmode, sslrootcert)
+    if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(
+            "--schema", f"{schema!r} is not a schema name: lower-case letters, digits and _"
+        )
+    return PostgresAddress(url, password, sslmode, sslrootcert, schema=schema)
 
 
 def migration_done(settings: Settings, to: PostgresAddress, rows: dict[str, int]) -> str:
@@ -143,7 +156,8 @@ def migration_done(settings: Settings, to: PostgresAddress, rows: dict[str, int]
         f"Copied the state store {state.path} into {to} ({copied} rows; counts verified).\n"
         "To use it, set in [state] of the configuration:\n"
         f'  url = "{to.url}"\n'
-        '  password_env = "..."   (or password_file: the database password)\n'
+        + (f'  schema = "{to.schema}"\n' if to.schema else "")
+        + '  password_env = "..."   (or password_file: the database password)\n'
         f"  {secret}   (the secret people are keyed with: keep it private,\n"
         "  and give every machine that runs the connector the same one)\n"
         "Keep `path`: with `url` it only places the run marker. The SQLite file is left as it "

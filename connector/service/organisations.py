@@ -1,0 +1,120 @@
+"""Several organisations in one `serve`: a folder of configurations, one per organisation.
+
+`scim-connector serve --config DIR` reads every `*.toml` file in DIR; each is one organisation,
+named after its file (`gent.toml` serves as `gent`), with its own HR source, target,
+credentials, mapping, thresholds, schedule, webhook secret and state store. Their state is
+kept apart: no two of them may share a state store (a SQLite file, or a PostgreSQL database
+and `state.schema`). What the one process does once for all of them (the address it listens on,
+its connection limits, its log format) must be the same in every file that sets it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from connector.config import Settings, load_config
+from connector.errors import ConfigError
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+"""An organisation's name (its configuration file's name without `.toml`): lower case, digits,
+`-` and `_`; it appears in URLs, metric labels and logs."""
+
+# What one process does once for every organisation: (section, key).
+SHARED_KEYS = (
+    ("service", "listen"),
+    ("service", "max_connections"),
+    ("service", "header_timeout_seconds"),
+    ("service", "keep_alive_seconds"),
+    ("logging", "level"),
+    ("logging", "format"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    """One organisation served: its name, the file it was configured in, its settings."""
+
+    name: str
+    config_file: Path
+    settings: Settings
+
+
+def configuration_files(folder: Path) -> list[Path]:
+    """The configuration files of a folder of organisations (`*.toml`, by name)."""
+    files = sorted(path for path in folder.glob("*.toml") if path.is_file())
+    if not files:
+        raise ConfigError(
+            "--config", f"{folder}: a folder without configuration files (*.toml, one each)"
+        )
+    return files
+
+
+def organisation_name(config_file: Path) -> str:
+    """The name an organisation is served under: its file's name without `.toml`."""
+    name = config_file.stem
+    if not NAME.fullmatch(name):
+        raise ConfigError(
+            "--config",
+            f"{config_file}: {name!r} cannot name an organisation (it appears in URLs and "
+            "metrics): rename the file to lower-case letters, digits, - and _ (e.g. gent.toml)",
+        )
+    return name
+
+
+def load_organisations(folder: Path) -> list[Organisation]:
+    """The organisations configured in `folder`, checked to keep their state apart and to agree
+    on what the process does once; ConfigError naming the file and key at fault."""
+    organisations = [
+        Organisation(organisation_name(path), path, load_config(path))
+        for path in configuration_files(folder)
+    ]
+    check_state_apart(organisations)
+    check_shared_keys(organisations)
+    return organisations
+
+
+def state_stores_of(settings: Settings) -> list[tuple[str, str]]:
+    """What of a state store a configuration uses, as comparable keys, each with the key that
+    names it: the file at `state.path` (the SQLite store, or the run marker beside a PostgreSQL
+    one) and, with `state.url`, the database and schema."""
+    state = settings.state
+    used = [(f"file:{state.path.resolve()}", "state.path")]
+    if state.url is not None:
+        used.append((f"postgresql:{state.url}#{state.schema_ or ''}", "state.schema"))
+    return used
+
+
+def check_state_apart(organisations: Sequence[Organisation]) -> None:
+    """ConfigError when two organisations would share a state store or the files beside it."""
+    seen: dict[str, Organisation] = {}
+    for organisation in organisations:
+        for store, key in state_stores_of(organisation.settings):
+            other = seen.setdefault(store, organisation)
+            if other is organisation:
+                continue
+            where = "state.path" if key == "state.path" else "state.schema (or database)"
+            raise ConfigError(
+                key,
+                f"{other.config_file.name} and {organisation.config_file.name} keep their state "
+                f"in the same place: give each its own {where}, so that one organisation's "
+                "state never mixes with another's",
+            )
+
+
+def check_shared_keys(organisations: Sequence[Organisation]) -> None:
+    """ConfigError when two organisations set a key the process uses once differently."""
+    first = organisations[0]
+    for section, key in SHARED_KEYS:
+        wanted = getattr(getattr(first.settings, section), key)
+        for organisation in organisations[1:]:
+            value = getattr(getattr(organisation.settings, section), key)
+            if value != wanted:
+                raise ConfigError(
+                    f"{section}.{key}",
+                    f"{first.config_file.name} says {wanted!r}, {organisation.config_file.name} "
+                    f"says {value!r}: one service does this once for every organisation; give "
+                    "them the same value",
+                )
