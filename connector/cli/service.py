@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import structlog
 import typer
 from rich.text import Text
 
@@ -177,7 +178,7 @@ def serve(config: ServeConfigOption = None) -> None:
             raise typer.Exit(run_service(settings, webhook_secret))
 
     def several(folder: Path) -> None:
-        from connector.service.organisations import load_organisations
+        from connector.service.organisations import load_organisations, sharing_a_secret
 
         organisations = load_organisations(folder)
         with organisations_lock(organisations):
@@ -187,7 +188,14 @@ def serve(config: ServeConfigOption = None) -> None:
                     secrets[organisation.name] = check_startup(organisation.settings)
             configure_service_logging(organisations[0].settings)
             for organisation in organisations:
-                jobs.warn_loose_state_files(organisation.settings)
+                with structlog.contextvars.bound_contextvars(organisation=organisation.name):
+                    jobs.warn_loose_state_files(organisation.settings)
+            for first, second in sharing_a_secret(secrets):
+                structlog.get_logger(__name__).warning(
+                    "service.shared_webhook_secret",
+                    organisations=[first, second],
+                    risk="each one's HR system can sign the other's events: give each its own",
+                )
             raise typer.Exit(run_organisations(organisations, secrets))
 
     def action() -> None:

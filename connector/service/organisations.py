@@ -11,7 +11,7 @@ its connection limits, its log format) must be the same in every file that sets 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,3 +118,17 @@ def check_shared_keys(organisations: Sequence[Organisation]) -> None:
                     f"says {value!r}: one service does this once for every organisation; give "
                     "them the same value",
                 )
+
+
+def sharing_a_secret(secrets: Mapping[str, str | None]) -> list[tuple[str, str]]:
+    """The pairs of organisations whose webhooks take the same secret (each one's HR system
+    could then sign the other's events)."""
+    first_with: dict[str, str] = {}
+    pairs = []
+    for name, secret in secrets.items():
+        if secret is None:
+            continue
+        other = first_with.setdefault(secret, name)
+        if other != name:
+            pairs.append((other, name))
+    return pairs

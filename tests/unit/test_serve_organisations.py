@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.errors import ConfigError
-from connector.service.organisations import load_organisations
+from connector.service.organisations import load_organisations, sharing_a_secret
 from tests.factories import HR_FIELDS, hr_row, write_csv
 
 runner = CliRunner()
@@ -117,3 +117,9 @@ def test_a_folder_given_to_a_command_for_one_organisation_says_so(tmp_path: Path
 
     assert result.exit_code == 2, result.output
     assert "is a folder" in result.output and "serve" in result.output
+
+
+def test_organisations_sharing_a_webhook_secret_are_named() -> None:
+    secrets = {"brugge": "s1", "gent": "s2", "kortrijk": "s1", "mechelen": None, "ninove": None}
+
+    assert sharing_a_secret(secrets) == [("brugge", "kortrijk")]
