@@ -303,4 +303,13 @@ MIGRATIONS: list[Migration] = [
         value TEXT NOT NULL
     )
     """,
+    # 13: a schedule slot's claim is a lease (`claimed_until`, unix seconds) that its replica
+    # renews until the slot's sync has ended (`done_at`): a slot whose replica died before its
+    # sync ended is taken over by another replica once the lease has run out. The slots claimed
+    # before this version are taken as done.
+    """
+    ALTER TABLE schedule_runs ADD COLUMN claimed_until DOUBLE PRECISION;
+    ALTER TABLE schedule_runs ADD COLUMN done_at TEXT;
+    UPDATE schedule_runs SET done_at = claimed_at
+    """,
 ]
