@@ -312,4 +312,16 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE schedule_runs ADD COLUMN done_at TEXT;
     UPDATE schedule_runs SET done_at = claimed_at
     """,
+    # 14: the run marker in the store, shared by every replica (`state.run_marker`): the last
+    # run that began writing to the target, the transaction and timeline that wrote it
+    # (PostgreSQL: a store loaded from a dump or recovered to a point in time is told by them),
+    # and why the next run must recover ownership (a restore), until a run has done so.
+    """
+    CREATE TABLE run_marker (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        run_id TEXT,
+        written_in TEXT,
+        recover TEXT
+    )
+    """,
 ]
