@@ -66,13 +66,13 @@ def backup(path: Location, to: Path) -> None:
     """Copy the store at `path` to `to`, consistently while it is in use (SQLite online backup;
     PostgreSQL: one snapshot, into a SQLite file); `to` is created private (0600) and must not
     exist yet."""
+    if isinstance(path, Path) and not path.exists():
+        raise StateError(f"no state store at {path}")
     if to.exists():
         raise StateError(f"{to} exists already: choose a new file for the backup")
     if isinstance(path, PostgresAddress):
         backup_postgres(path, to)
         return
-    if not path.exists():
-        raise StateError(f"no state store at {path}")
     _copy(path, to)
 
 
