@@ -192,8 +192,9 @@ def approve(settings: Settings, run_id: str) -> Approval:
 
 
 def backup_state(settings: Settings, to: Path) -> None:
-    """Copy the state store to `to` while it may be in use (SQLite online backup); `to`'s
-    folder must exist (a typo in it is an error, not a new folder)."""
+    """Copy the state store to `to` while it may be in use (SQLite online backup; PostgreSQL:
+    one snapshot, into a SQLite file); `to`'s folder must exist (a typo in it is an error, not
+    a new folder)."""
     if not to.parent.is_dir():
         raise UsageError(f"{to.parent} is not a folder: create it first, or choose another")
     state_backup.backup(settings.state.location, to)
@@ -217,4 +218,15 @@ def restore_state(settings: Settings, backup_file: Path) -> list[str]:
         keyring(settings).fingerprint(), secret_name(settings), target_key(settings)
     )
     with sync_lock(settings.state.location):
-        return state_backup.restore(backup_file, settings.state.location, owner)
+        return state_backup.restore(backup_file, settings.state.location, owner, _now(settings))
+
+
+def mark_restored(settings: Settings) -> None:
+    """Record that the state store was restored by other means than `state restore` (the
+    database's own tools, a copy of its files): the next run recovers ownership."""
+    state_backup.mark_restored(settings.state.location, _now(settings))
+
+
+def _now(settings: Settings) -> str:
+    """This moment in the configured time zone, as records show it."""
+    return dt.datetime.now(settings.lifecycle.zone()).isoformat(timespec="seconds")

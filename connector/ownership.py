@@ -79,13 +79,15 @@ def claims(
 
 def recovery_reason(store: StateStore, path: Path) -> str | None:
     """Why the store may not know what the connector granted (None: it knows): it is new, or
-    older than the last run that wrote to the target."""
+    older than the last run that wrote to the target, by the run marker beside `path` (this
+    machine's last run) or by the store's own marker (a restore recorded, or a PostgreSQL
+    database loaded from a dump or recovered to a point in time: `state.run_marker`)."""
     if not store.has_run():
         return "the state store is new"
     marker = read_run_marker(path)
     if marker is not None and not store.has_run(marker):
         return "the state store is older than the connector's last run (restored from a backup?)"
-    return None
+    return store.restored_reason()
 
 
 @dataclass(slots=True)

@@ -316,6 +316,7 @@ class Run:
             return
         store.begin_run(report.run_id, report.command, report.as_of, report.dry_run)
         write_run_marker(settings.state.path, report.run_id)  # `ownership.recovery_reason`
+        store.mark_run_began(report.run_id)  # the store's own, for every replica
         applier = Applier(
             client=client,
             store=store,

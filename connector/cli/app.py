@@ -38,6 +38,7 @@ state_app = typer.Typer(
 app.add_typer(state_app, name="state")
 state_app.command("backup", cls=Command)(state.state_backup)
 state_app.command("restore", cls=Command)(state.state_restore)
+state_app.command("restored", cls=Command)(state.state_restored)
 state_app.command("migrate", cls=Command)(state.state_migrate)
 
 

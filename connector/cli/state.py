@@ -1,4 +1,5 @@
-"""The commands on the state store: log, resolve, approve, state backup, restore and migrate."""
+"""The commands on the state store: log, resolve, approve, state backup, restore, restored and
+migrate."""
 
 from __future__ import annotations
 
@@ -190,6 +191,28 @@ def state_restore(
         )
 
     guarded(action, _stopped("state restore", format))
+
+
+def state_restored(
+    config: ConfigOption = None,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """Record that the state store was restored with other tools (pg_restore, a copy of its
+    files): the next sync recovers ownership of memberships."""
+
+    def action() -> None:
+        jobs.mark_restored(load(config))
+        if format is Format.JSON:
+            _done("state restored")
+            return
+        output.out.print(
+            Text(
+                "Recorded that the state store was restored. The next sync reads back the "
+                "memberships of the managed rights and recovers which are the connector's."
+            )
+        )
+
+    guarded(action, _stopped("state restored", format))
 
 
 def state_migrate(

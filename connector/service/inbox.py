@@ -113,10 +113,34 @@ class Inbox:
         """Release a claim's pending events (None: every claim) for anyone to take at once."""
         await self._call(self._in_thread(lambda store: store.release_claims(token)))
 
-    async def claim_slot(self, slot: str, replica: str) -> bool:
-        """Claim a scheduled sync's slot; False when another replica has it."""
+    async def claim_slot(self, slot: str, replica: str, now: float, lease: float) -> bool:
+        """Claim a scheduled sync's slot for `lease` seconds; False when another replica holds
+        it, or it is done."""
         return await self._call(
-            self._in_thread(lambda store: store.claim_schedule_slot(slot, replica))
+            self._in_thread(lambda store: store.claim_schedule_slot(slot, replica, now, lease))
+        )
+
+    async def abandoned_slots(self, now: float) -> list[str]:
+        """The slots whose replica died (or handed them back) before their sync ended."""
+        return await self._call(self._in_thread(lambda store: store.abandoned_schedule_slots(now)))
+
+    async def renew_slots(self, slots: Iterable[str], replica: str, until: float) -> int:
+        """Extend the lease of this replica's slots; how many it still holds."""
+        names = list(slots)
+        return await self._call(
+            self._in_thread(lambda store: store.renew_schedule_slots(names, replica, until))
+        )
+
+    async def finish_slots(self, slots: Iterable[str], replica: str) -> None:
+        """Mark this replica's slots done (their sync ended)."""
+        names = list(slots)
+        await self._call(self._in_thread(lambda store: store.finish_schedule_slots(names, replica)))
+
+    async def release_slots(self, slots: Iterable[str], replica: str) -> None:
+        """Hand this replica's slots back for another replica to run."""
+        names = list(slots)
+        await self._call(
+            self._in_thread(lambda store: store.release_schedule_slots(names, replica))
         )
 
     async def retry_later(

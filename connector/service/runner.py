@@ -19,7 +19,11 @@ processed by one replica, and when that replica dies another takes it over once 
 run out. Claims are released at shutdown; a SQLite store has one service only (its lock file),
 so at start every claim left by a killed predecessor is released. The worker also looks at the
 inbox every `INBOX_POLL_SECONDS` when idle, for events another replica received. Each scheduled
-sync (and the midnight catch-up at start) runs on the one replica that claims its slot.
+sync (and the midnight catch-up at start) runs on the one replica that claims its slot, for the
+same lease, renewed until that sync has ended; the slot is then marked done (`service.slots`).
+The scheduler looks for slots whose replica died before their sync ended (lease run out, not
+done) at least every `SCHEDULER_TICK_SECONDS`, and takes them over; a replica that stops hands
+its slots back.
 
 On shutdown the worker takes no new work and the sync in progress may finish for
 `service.shutdown_grace_seconds`; after that it is interrupted (its requests in flight are
@@ -52,7 +56,15 @@ from connector.nationalid import mask_national_ids
 from connector.report import Report
 from connector.service.inbox import Inbox
 from connector.service.metrics import Metrics
-from connector.service.schedule import Reconcile, Schedule, Trigger, reconciles, slot
+from connector.service.schedule import (
+    Reconcile,
+    Schedule,
+    Trigger,
+    reconciles,
+    slot,
+    slot_trigger,
+)
+from connector.service.slots import ScheduleSlots
 from connector.state import InboxEvent
 
 log = structlog.get_logger(__name__)
@@ -133,6 +145,7 @@ class SyncRunner:
     lock_poll_seconds: float = 1.0
     event_retry_seconds: tuple[float, float] = EVENT_RETRY_SECONDS
     inbox_poll_seconds: float = INBOX_POLL_SECONDS
+    slot_poll_seconds: float = SCHEDULER_TICK_SECONDS  # looking for abandoned schedule slots
     replica: str = field(default_factory=replica_name)
     health: Health = field(default_factory=Health)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -145,6 +158,7 @@ class SyncRunner:
     _current: _ThreadRun | None = None
     _worker: asyncio.Task[None] | None = None
     _scheduler: asyncio.Task[None] | None = None
+    _slots: ScheduleSlots | None = None  # the schedule slots this replica holds
     _running: tuple[str, float] | None = None  # the sync in progress: command, monotonic start
     _durations: dict[str, deque[float]] = field(default_factory=dict)
 
@@ -183,6 +197,7 @@ class SyncRunner:
                 log.warning("service.interrupting_sync", grace_seconds=grace)
                 current.interrupt()
             await asyncio.gather(self._worker, return_exceptions=True)
+        await self._schedule_slots().hand_back()
 
     def alive(self) -> bool:
         """Whether the worker and the scheduler still run (they only end at shutdown)."""
@@ -236,24 +251,31 @@ class SyncRunner:
             when, trigger = upcoming
             log.info("schedule.next", at=when.isoformat(), trigger=trigger.value)
             while (delay := (when - self.clock()).total_seconds()) > 0:
-                await asyncio.sleep(min(delay, SCHEDULER_TICK_SECONDS))
-            if not await self._claim_slot(slot(trigger, when, schedule.zone)):
-                continue
-            if self._full_due is None or trigger is Trigger.SCHEDULE:
-                self._full_due = trigger
-            self._wake.set()
+                await asyncio.sleep(min(delay, self.slot_poll_seconds))
+                await self._take_abandoned_slots()
+            if await self._claim_slot(slot(trigger, when, schedule.zone)):
+                self._due(trigger)
+
+    def _due(self, trigger: Trigger) -> None:
+        """A full sync falls due (one for several slots claimed before it starts)."""
+        if self._full_due is None or trigger is Trigger.SCHEDULE:
+            self._full_due = trigger
+        self._wake.set()
 
     async def _claim_slot(self, name: str) -> bool:
-        """Whether this replica runs the scheduled sync of slot `name` (False: another one
-        does, or the store cannot say: the sync could not run now either)."""
-        try:
-            claimed = await self.inbox.claim_slot(name, self.replica)
-        except Exception as exc:
-            log.warning("schedule.slot_not_claimed", slot=name, error=mask_national_ids(str(exc)))
-            return False
-        if not claimed:
-            log.info("schedule.slot_taken", slot=name, reason="another replica runs it")
-        return claimed
+        """Whether this replica runs the scheduled sync of slot `name` (`service.slots`)."""
+        return await self._schedule_slots().claim(name)
+
+    async def _take_abandoned_slots(self) -> None:
+        """Claim and run the slots another replica claimed and died holding (or handed back)."""
+        for name in await self._schedule_slots().take_abandoned():
+            self._due(slot_trigger(name))
+
+    def _schedule_slots(self) -> ScheduleSlots:
+        if self._slots is None:
+            lease = self.settings.service.event_lease_seconds
+            self._slots = ScheduleSlots(self.inbox, self.replica, lease)
+        return self._slots
 
     # --- the worker --------------------------------------------------------------------------
 
@@ -282,10 +304,13 @@ class SyncRunner:
         """Do the next piece of work; False when there was none."""
         if self._full_due is not None:
             trigger, self._full_due = self._full_due, None
+            slots = self._schedule_slots().held()  # claimed so far: this sync runs them
             if trigger is Trigger.MIDNIGHT and self._last_full_day == self._today():
                 log.info("sync.skipped", trigger=trigger.value, reason="a full sync ran today")
+                await self._schedule_slots().ended(slots)
                 return True
-            await self._full_sync(trigger)
+            if await self._full_sync(trigger):
+                await self._schedule_slots().ended(slots)
             return True
         if self._events_not_before > time.monotonic():
             return False
@@ -320,7 +345,8 @@ class SyncRunner:
             with contextlib.suppress(Exception):  # else the lease runs out by itself
                 await self.inbox.release(token)
 
-    async def _full_sync(self, trigger: Trigger) -> None:
+    async def _full_sync(self, trigger: Trigger) -> bool:
+        """Run a scheduled full sync; False when it was interrupted at shutdown."""
         run_id = jobs.new_run_id()
         policy = Reconcile(self.settings.service.reconcile)
         full = reconciles(policy, self._today(), self._last_reconciled_day)
@@ -330,20 +356,21 @@ class SyncRunner:
                 report = await self._run(run_id, "sync", None, full=full)
             except Interrupted:
                 log.warning("sync.interrupted", command="sync")
-                return
+                return False
             except ConnectorError as exc:
                 self._failed("sync", exc)
-                return
+                return True
             except _Stopped:
                 raise
             except Exception as exc:
                 log.exception("sync.crashed")
                 self._failed("sync", exc)
-                return
+                return True
             self._last_full_day = report.as_of
             if full:
                 self._last_reconciled_day = report.as_of
             self._finished("sync", report)
+            return True
 
     async def _process(self, events: list[InboxEvent]) -> None:
         """One targeted resync for the pending events of one employee."""

@@ -51,6 +51,11 @@ def slot(trigger: Trigger, when: dt.datetime, zone: ZoneInfo) -> str:
     return f"schedule:{when.astimezone(dt.UTC).isoformat(timespec='seconds')}"
 
 
+def slot_trigger(name: str) -> Trigger:
+    """The trigger of the slot named `name` (by `slot`)."""
+    return Trigger(name.partition(":")[0])
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """The full syncs of the service: a cron expression (or none) and/or the midnight run."""

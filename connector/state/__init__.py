@@ -3,7 +3,9 @@ and groups, what each target was learned to do, run history, the audit journal a
 
 `store` holds the StateStore, `schema` its migrations, `records` what its queries return,
 `lock` the one-sync-at-a-time lock, `database` the connection to SQLite or PostgreSQL,
-`transfer` the copy of a SQLite store into PostgreSQL.
+`transfer` the copy of a SQLite store into PostgreSQL, `backup` (and `postgres_backup`) the
+commands' backups and restores, `run_marker` the store's own record of its last run and of a
+restore.
 """
 
 from connector.state.address import Location, PostgresAddress

@@ -5,7 +5,12 @@ The marker is a small file beside the store (`state.db.last-run`) naming the las
 began writing to the target. A store that does not hold the run its marker names is older than
 what the connector did since: the next run recovers ownership of memberships
 (`connector.ownership`). A restore with `scim-connector state restore` keeps the marker (or,
-when there is none, writes one naming no run), so the next run always recovers.
+when there is none, writes one naming no run), and records the restore in the store's own run
+marker (`state.run_marker`), so the next run always recovers.
+
+A SQLite store is copied with SQLite's online backup; a PostgreSQL store into a SQLite file
+from one snapshot, and restored from one (`state.postgres_backup`): a backup is a SQLite state
+store either way, checked the same way before it is restored.
 
 A restore refuses another installation's backup: one made with another state secret (its
 fingerprint, `state.installation`, differs) or for another target (it learned about targets, none
@@ -16,12 +21,14 @@ warning, and the configured secret's fingerprint is recorded in it.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from connector.private_files import create_private_file
 from connector.state.address import Location, PostgresAddress
 from connector.state.installation import SECRET_FINGERPRINT, other_secret
+from connector.state.postgres_backup import backup_postgres, restore_postgres
 from connector.state.records import StateError
 from connector.state.schema import MIGRATIONS
 from connector.state.store import StateStore
@@ -56,13 +63,16 @@ def read_run_marker(path: Path) -> str | None:
 
 
 def backup(path: Location, to: Path) -> None:
-    """Copy the store at `path` to `to`, consistently while it is in use (SQLite online backup);
-    `to` is created private (0600) and must not exist yet."""
-    path = _sqlite_only(path, "state backup")
-    if not path.exists():
+    """Copy the store at `path` to `to`, consistently while it is in use (SQLite online backup;
+    PostgreSQL: one snapshot, into a SQLite file); `to` is created private (0600) and must not
+    exist yet."""
+    if isinstance(path, Path) and not path.exists():
         raise StateError(f"no state store at {path}")
     if to.exists():
         raise StateError(f"{to} exists already: choose a new file for the backup")
+    if isinstance(path, PostgresAddress):
+        backup_postgres(path, to)
+        return
     _copy(path, to)
 
 
@@ -76,37 +86,51 @@ class Owner:
     target: str
 
 
-def restore(backup_file: Path, path: Location, owner: Owner) -> list[str]:
-    """Replace the store at `path` by the backup `backup_file` (call with the state lock held);
-    the next run recovers ownership of what was done since the backup. StateError for another
-    installation's backup; returns warnings (a backup whose secret cannot be checked)."""
-    path = _sqlite_only(path, "state restore")
+def restore(backup_file: Path, path: Location, owner: Owner, at: str) -> list[str]:
+    """Replace the store at `path` by the backup `backup_file` (call with the state lock held;
+    `at`: the moment, for the record); the next run recovers ownership of what was done since
+    the backup. StateError for another installation's backup; returns warnings (a backup whose
+    secret cannot be checked)."""
     if not backup_file.exists():
         raise StateError(f"no backup at {backup_file}")
     _check_is_store(backup_file)
     warnings = _check_owner(backup_file, owner)
+    reason = (
+        "the state store is older than the connector's last run (restored from "
+        f"{backup_file.name} with `scim-connector state restore` at {at})"
+    )
+    if isinstance(path, PostgresAddress):
+        with tempfile.TemporaryDirectory(prefix="scim-connector-restore-") as folder:
+            copy = Path(folder) / "backup.db"
+            _copy(backup_file, copy)  # the backup itself stays as it is
+            StateStore.open(copy).close()  # brought up to date, if from an older version
+            restore_postgres(copy, path, owner.fingerprint, owner.secret_name, reason)
+        return warnings
     if read_run_marker(path) is None:
         write_run_marker(path, RESTORED)
     _copy(backup_file, path)
     store = StateStore.open(path)  # brought up to date, if the backup is from an older version
     try:
         store.claim_secret(owner.fingerprint, owner.secret_name)
+        store.mark_restored(reason)
     finally:
         store.close()
     return warnings
 
 
-def _sqlite_only(where: Location, command: str) -> Path:
-    """The SQLite store's file; StateError for a PostgreSQL store, which its database's own
-    tools back up (the run marker beside `path` still makes the next run after a restore
-    recover ownership)."""
-    if isinstance(where, PostgresAddress):
-        raise StateError(
-            f"`scim-connector {command}` copies a SQLite state store; the state store is in "
-            f"PostgreSQL ({where}): back it up and restore it with PostgreSQL's tools "
-            "(pg_dump, pg_restore)"
+def mark_restored(where: Location, at: str) -> None:
+    """Record in the store at `where` that it was restored by other means than `state restore`
+    (PostgreSQL's tools, a copy of its files): the next run recovers ownership."""
+    if isinstance(where, Path) and not where.exists():
+        raise StateError(f"no state store at {where}")
+    store = StateStore.open(where)
+    try:
+        store.mark_restored(
+            "the state store is older than the connector's last run (recorded as restored "
+            f"with `scim-connector state restored` at {at})"
         )
-    return where
+    finally:
+        store.close()
 
 
 def _check_is_store(path: Path) -> None:

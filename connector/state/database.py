@@ -198,6 +198,27 @@ class Database:
             )
         return [str(name) for (name,) in rows]
 
+    def columns(self, table: str) -> list[str]:
+        """The columns of one of the store's tables, in their order."""
+        if self._postgres:
+            rows = self.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = ? ORDER BY ordinal_position",
+                (table,),
+            )
+        else:
+            rows = self.execute(f'SELECT name FROM pragma_table_info("{table}")')
+        return [str(name) for (name,) in rows]
+
+    def begin_snapshot(self) -> None:
+        """Begin a read-only transaction that sees one moment of the whole store, whatever is
+        written meanwhile (PostgreSQL: REPEATABLE READ; SQLite: a read transaction in WAL)."""
+        if self._postgres:
+            self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        else:
+            self.execute("BEGIN")
+            self.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot begins
+
     def close(self) -> None:
         """Close the connection."""
         self._raw.close()

@@ -6,8 +6,12 @@ processes: the oldest claimable event and the other pending events of that emplo
 lease (`claimed_until`, unix seconds) that it renews while it works. Claiming skips the rows
 another replica is claiming at that moment (`FOR UPDATE SKIP LOCKED`) and the events under a
 live lease; an event whose replica died is claimed again once its lease has run out. A failed
-event is released with a time before which nobody retries it. Scheduled syncs fire once across
-replicas: the first replica to insert a slot's row runs it.
+event is released with a time before which nobody retries it.
+
+Scheduled syncs fire once across replicas: a slot (`schedule_runs`) is claimed by one replica
+for a lease it renews until the slot's sync has ended, then marked done. A slot whose replica
+died first (its lease run out, not done) is claimed by another replica, which runs it; a slot
+done is never claimed again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from collections.abc import Iterable
 
 from connector.state.base import StoreBase
 from connector.state.records import _INBOX_COLUMNS, InboxEvent, _inbox_event
+
+# A slot another replica may claim: not done, and its lease run out (or handed back).
+_SLOT_FREE = (
+    "{table}done_at IS NULL AND ({table}claimed_until IS NULL OR {table}claimed_until <= ?)"
+)
 
 
 class WebhookInbox(StoreBase):
@@ -104,15 +113,60 @@ class WebhookInbox(StoreBase):
             () if token is None else (token,),
         )
 
-    def claim_schedule_slot(self, slot: str, replica: str) -> bool:
+    def claim_schedule_slot(
+        self, slot: str, replica: str, now: float, lease_seconds: float
+    ) -> bool:
         """Claim a scheduled sync's slot (e.g. `schedule:2026-12-01T02:00:00+00:00`) for
-        `replica`; False when another replica (or an earlier start) claimed it already."""
+        `replica` until `now + lease_seconds`; False when it is done, or another replica (or
+        this one) holds it under a live lease."""
         cursor = self._db.execute(
-            "INSERT INTO schedule_runs (slot, replica, claimed_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(slot) DO NOTHING",
-            (slot, replica, self._now()),
+            "INSERT INTO schedule_runs (slot, replica, claimed_at, claimed_until) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(slot) DO UPDATE SET replica = excluded.replica, "
+            "claimed_at = excluded.claimed_at, claimed_until = excluded.claimed_until "
+            f"WHERE {_SLOT_FREE.format(table='schedule_runs.')}",
+            (slot, replica, self._now(), now + lease_seconds, now),
         )
         return cursor.rowcount == 1
+
+    def abandoned_schedule_slots(self, now: float) -> list[str]:
+        """The slots claimed by a replica that neither ended their sync nor renewed its lease
+        (it died, or stopped and handed them back), oldest first."""
+        rows = self._db.execute(
+            f"SELECT slot FROM schedule_runs WHERE {_SLOT_FREE.format(table='')} ORDER BY slot",
+            (now,),
+        )
+        return [str(slot) for (slot,) in rows]
+
+    def renew_schedule_slots(self, slots: Iterable[str], replica: str, until: float) -> int:
+        """Extend the lease of `replica`'s slots not done yet; how many it still holds."""
+        held = 0
+        with self.transaction():
+            for slot in slots:
+                held += self._db.execute(
+                    "UPDATE schedule_runs SET claimed_until = ? WHERE slot = ? AND replica = ? "
+                    "AND done_at IS NULL",
+                    (until, slot, replica),
+                ).rowcount
+        return held
+
+    def finish_schedule_slots(self, slots: Iterable[str], replica: str) -> None:
+        """Mark `replica`'s slots done: their sync has ended (never run again)."""
+        now = self._now()
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE schedule_runs SET done_at = ?, claimed_until = NULL "
+                "WHERE slot = ? AND replica = ? AND done_at IS NULL",
+                [(now, slot, replica) for slot in slots],
+            )
+
+    def release_schedule_slots(self, slots: Iterable[str], replica: str) -> None:
+        """Hand `replica`'s slots not done back, for another replica to claim at once."""
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE schedule_runs SET claimed_until = NULL "
+                "WHERE slot = ? AND replica = ? AND done_at IS NULL",
+                [(slot, replica) for slot in slots],
+            )
 
     def pending_event_count(self) -> int:
         """How many events wait to be processed."""

@@ -303,4 +303,25 @@ MIGRATIONS: list[Migration] = [
         value TEXT NOT NULL
     )
     """,
+    # 13: a schedule slot's claim is a lease (`claimed_until`, unix seconds) that its replica
+    # renews until the slot's sync has ended (`done_at`): a slot whose replica died before its
+    # sync ended is taken over by another replica once the lease has run out. The slots claimed
+    # before this version are taken as done.
+    """
+    ALTER TABLE schedule_runs ADD COLUMN claimed_until DOUBLE PRECISION;
+    ALTER TABLE schedule_runs ADD COLUMN done_at TEXT;
+    UPDATE schedule_runs SET done_at = claimed_at
+    """,
+    # 14: the run marker in the store, shared by every replica (`state.run_marker`): the last
+    # run that began writing to the target, the transaction and timeline that wrote it
+    # (PostgreSQL: a store loaded from a dump or recovered to a point in time is told by them),
+    # and why the next run must recover ownership (a restore), until a run has done so.
+    """
+    CREATE TABLE run_marker (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        run_id TEXT,
+        written_in TEXT,
+        recover TEXT
+    )
+    """,
 ]

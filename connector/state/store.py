@@ -22,13 +22,16 @@ from connector.state.database import Dialect, connect, sqlite_files
 from connector.state.inbox import WebhookInbox
 from connector.state.installation import Installation
 from connector.state.records import Clock, StateError, _utc_now
+from connector.state.run_marker import StoredRunMarker
 from connector.state.runs import RunHistory
 from connector.state.schema import MIGRATIONS, apply
 from connector.state.uncertain import UncertainMarks
 from connector.target.profile import TargetProfile
 
 
-class StateStore(RunHistory, WebhookInbox, CorrelationCases, UncertainMarks, Installation):
+class StateStore(
+    RunHistory, WebhookInbox, CorrelationCases, UncertainMarks, Installation, StoredRunMarker
+):
     """A connection to one state store (a SQLite file or a PostgreSQL database)."""
 
     # --- opening ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from connector.state.address import (
     is_postgres_url,
     url_password,
 )
-from connector.state.database import Database, connect
+from connector.state.database import POSTGRESQL, Database, connect
 from connector.state.lock import AdvisoryLock, StateLock, lock_path
 from connector.state.records import StateError
 from connector.state.store import StateStore
@@ -76,41 +76,49 @@ def _check_empty(target: PostgresAddress) -> None:
 
 
 def _copy(reader: Database, writer: Database) -> Transferred:
-    tables = reader.tables()
-    missing = set(tables) - set(writer.tables())
-    if missing:
-        raise StateError(f"the PostgreSQL schema lacks tables {sorted(missing)}")
-    ordered = sorted(tables, key=lambda name: name != "users")  # others refer to users
-    rows: dict[str, int] = {}
     writer.begin()
     try:
-        for table in ordered:
-            columns = [str(row[1]) for row in reader.execute(f'PRAGMA table_info("{table}")')]
-            if _IDENTITIES.get(table) == "rowid":
-                columns.append("rowid")
-            names = ", ".join(columns)
-            marks = ", ".join("?" for _ in columns)
-            insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"
-            cursor = reader.execute(f"SELECT {names} FROM {table}")
-            while batch := cursor.fetchmany(_BATCH):
-                writer.executemany(insert, batch)
-            rows[table] = _count(reader, table)
-            if _count(writer, table) != rows[table]:
-                raise StateError(
-                    f"table {table}: {rows[table]} rows in SQLite, "
-                    f"{_count(writer, table)} copied: nothing migrated"
-                )
-            identity = _IDENTITIES.get(table)
-            if identity is not None:
-                writer.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', '{identity}'), "
-                    f"coalesce(max({identity}), 0) + 1, false) FROM {table}"
-                )
+        rows = copy_rows(reader, writer)
     except BaseException:
         writer.rollback()
         raise
     writer.commit()
     return Transferred(rows)
+
+
+def copy_rows(reader: Database, writer: Database) -> dict[str, int]:
+    """Copy every row of every table of the store `reader` into the same, empty tables of
+    `writer` (inside the caller's transaction), either way between SQLite and PostgreSQL;
+    rows per table, verified equal on both sides (StateError otherwise)."""
+    tables = reader.tables()
+    missing = set(tables) - set(writer.tables())
+    if missing:
+        raise StateError(f"the state store {writer.where} lacks tables {sorted(missing)}")
+    ordered = sorted(tables, key=lambda name: name != "users")  # others refer to users
+    rows: dict[str, int] = {}
+    for table in ordered:
+        columns = reader.columns(table)
+        if _IDENTITIES.get(table) == "rowid" and "rowid" not in columns:
+            columns.append("rowid")  # SQLite's own, the inbox's arrival order
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        cursor = reader.execute(f"SELECT {names} FROM {table}")
+        while batch := cursor.fetchmany(_BATCH):
+            writer.executemany(insert, batch)
+        rows[table] = _count(reader, table)
+        if _count(writer, table) != rows[table]:
+            raise StateError(
+                f"table {table}: {rows[table]} rows in {reader.where}, "
+                f"{_count(writer, table)} copied: nothing copied"
+            )
+        identity = _IDENTITIES.get(table)
+        if identity is not None and writer.dialect.name == POSTGRESQL:
+            writer.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{identity}'), "
+                f"coalesce(max({identity}), 0) + 1, false) FROM {table}"
+            )
+    return rows
 
 
 def _count(db: Database, table: str) -> int:

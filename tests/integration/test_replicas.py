@@ -231,13 +231,20 @@ def test_two_replicas_process_every_event_once_in_effect_though_one_is_killed_pa
     members = Counter(member["value"] for member in groups[0].get("members", []))
     assert len(members) == len(people) and set(members.values()) == {1}
 
-    # Schedules fired once, not once per replica: one full sync per claimed slot.
-    slots = [slot for (slot,) in db.execute("SELECT slot FROM schedule_runs")]
-    full_syncs = scalar(db, "SELECT count(*) FROM runs WHERE command = 'sync'")
+    # Schedules fired once, not once per replica: one full sync to its end per slot done (a
+    # slot the killed replica held is run by the survivor; one still held at the SIGTERM is
+    # handed back, not done).
+    slots = [slot for (slot,) in db.execute("SELECT slot FROM schedule_runs WHERE done_at > ''")]
+    ended = scalar(
+        db, "SELECT count(*) FROM runs WHERE command = 'sync' AND status IN ('done', 'failed')"
+    )
     assert any(slot.startswith("midnight:") for slot in slots)
-    assert full_syncs == len(slots), (slots, full_syncs)
+    assert ended == len(slots), (slots, ended)
     started_logs = [e for log in logs for e in log_events(log, "sync.started")]
-    assert len([e for e in started_logs if e.get("command") == "sync"]) == len(slots)
+    started = len([e for e in started_logs if e.get("command") == "sync"])
+    # Beyond those, only syncs cut short: by the kill, or by the SIGTERM (perhaps unrecorded).
+    cut_short = scalar(db, "SELECT count(*) FROM runs WHERE command = 'sync'") - ended
+    assert ended <= started <= ended + cut_short + 1, (started, ended, cut_short)
     assert elapsed < 60, f"{EVENTS} events took {elapsed:.0f} s"
     db.close()
     http.close()

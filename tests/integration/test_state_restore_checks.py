@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connector import cli
-from connector.state import StateError
+from connector.state import StateError, StateStore
 from tests.integration.conftest import ScimTenants
 from tests.integration.test_rights import Rights, person
 from tests.postgres import StateBackend
@@ -49,40 +49,44 @@ def backup_of(rights: Rights, tmp_path: Path, name: str) -> Path:
     return to
 
 
-@pytest.fixture
-def sqlite_only(state_backend: StateBackend) -> StateBackend:
-    if state_backend.name == "postgresql":
-        pytest.skip("`state backup`/`restore` copy SQLite stores; PostgreSQL has pg_dump")
-    return state_backend
+def fingerprints(rights: Rights) -> int:
+    """How many state secret fingerprints the connector's store records."""
+    store = StateStore.open(rights.state.location(rights.directory))
+    try:
+        return 0 if store.secret_fingerprint() is None else 1
+    finally:
+        store.close()
 
 
 def test_a_backup_made_with_another_state_secret_is_refused_and_the_store_kept(
-    scim_tenants: ScimTenants, tmp_path: Path, sqlite_only: StateBackend
+    scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend
 ) -> None:
-    ours = installation(scim_tenants, tmp_path / "ours", sqlite_only)
-    theirs = installation(scim_tenants, tmp_path / "theirs", sqlite_only)
+    ours = installation(scim_tenants, tmp_path / "ours", state_backend)
+    theirs = installation(scim_tenants, tmp_path / "theirs", state_backend)
     theirs.server = ours.server  # the same target, but their own state secret
+    if state_backend.name == "postgresql":  # given, not generated
+        secret_file(theirs).write_text(OTHER_SECRET)
     theirs.rows = [person(n) for n in (4, 5)]
     ours.sync(D(2026, 12, 1))
     theirs.sync(D(2026, 12, 1))
-    before = (ours.directory / "state.db").read_bytes()
 
     code, out, err = state(ours, "restore", str(backup_of(theirs, tmp_path, "theirs.db")))
 
     assert code == 2
     assert "another state secret than this installation's" in err
-    assert f"the generated secret {ours.directory / 'state.db.secret'}" in " ".join(err.split())
+    if state_backend.name == "sqlite":
+        generated = ours.directory / "state.db.secret"
+        assert f"the generated secret {generated}" in " ".join(err.split())
     for secret in (secret_file(ours), secret_file(theirs)):
         assert secret.read_text().strip() not in out + err
-    assert (ours.directory / "state.db").read_bytes() == before
     assert sum(ours.sync(D(2026, 12, 2)).counts.values()) == 0  # ours, unchanged
 
 
 def test_a_backup_of_another_target_is_refused_naming_both_targets(
-    scim_tenants: ScimTenants, tmp_path: Path, sqlite_only: StateBackend
+    scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend
 ) -> None:
-    ours = installation(scim_tenants, tmp_path / "ours", sqlite_only)
-    test_env = installation(scim_tenants, tmp_path / "test", sqlite_only)  # another target
+    ours = installation(scim_tenants, tmp_path / "ours", state_backend)
+    test_env = installation(scim_tenants, tmp_path / "test", state_backend)  # another target
     ours.sync(D(2026, 12, 1))
     secret_file(test_env).write_bytes(secret_file(ours).read_bytes())  # the same secret
     test_env.sync(D(2026, 12, 1))
@@ -99,12 +103,12 @@ def test_a_backup_of_another_target_is_refused_naming_both_targets(
 
 
 def test_a_backup_from_before_the_fingerprint_is_restored_with_a_warning_and_then_recorded(
-    scim_tenants: ScimTenants, tmp_path: Path, sqlite_only: StateBackend
+    scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend
 ) -> None:
-    ours = installation(scim_tenants, tmp_path / "ours", sqlite_only)
+    ours = installation(scim_tenants, tmp_path / "ours", state_backend)
     ours.sync(D(2026, 12, 1))
     old = backup_of(ours, tmp_path, "old.db")
-    with sqlite3.connect(old) as db:  # as a backup made by an older version
+    with sqlite3.connect(old) as db:  # as a backup made by an older version (SQLite, always)
         db.execute("DELETE FROM installation")
 
     code, out, err = state(ours, "restore", str(old))
@@ -113,8 +117,7 @@ def test_a_backup_from_before_the_fingerprint_is_restored_with_a_warning_and_the
     assert "cannot be checked to be this installation's" in " ".join(err.split())
     assert "State store restored" in out
     assert sum(ours.sync(D(2026, 12, 2)).counts.values()) == 0
-    with sqlite3.connect(ours.directory / "state.db") as db:
-        assert db.execute("SELECT count(*) FROM installation").fetchone() == (1,)
+    assert fingerprints(ours) == 1
 
     # Recorded now: a backup of it is checked like any other.
     secret_file(ours).write_text(OTHER_SECRET)

@@ -97,8 +97,8 @@ def test_the_schema_is_the_same_on_both_databases(state_location: Location) -> N
     store = StateStore.open(state_location)
     assert store._db.tables() == [
         "approvals", "correlation_cases", "groups", "inbox", "installation", "journal",
-        "memberships", "person_failures", "relations", "runs", "schedule_runs", "source_columns",
-        "target_profiles", "uncertain", "users",
+        "memberships", "person_failures", "relations", "run_marker", "runs", "schedule_runs",
+        "source_columns", "target_profiles", "uncertain", "users",
     ]  # fmt: skip
     assert store._db.schema_version() == len(MIGRATIONS)
     store.close()
@@ -279,3 +279,20 @@ def test_a_store_keeps_the_fingerprint_of_its_state_secret_and_refuses_another(
         store.claim_secret(theirs.fingerprint(), "state.secret_env THEIRS")
     assert store.secret_fingerprint() == ours.fingerprint() != theirs.fingerprint()
     store.close()
+
+
+def test_the_stores_run_marker_says_a_restore_until_a_run_begins_writing(
+    state_location: Location,
+) -> None:
+    store = StateStore.open(state_location)
+    assert store.restored_reason() is None  # no run yet: nothing to say
+    store.mark_run_began("r1")
+    assert store.restored_reason() is None  # the marker as the connector wrote it
+    store.mark_restored("restored from state-2026-12-01.db")
+    assert store.restored_reason() == "restored from state-2026-12-01.db"
+    store.close()
+    other = StateStore.open(state_location)  # another replica's connection sees it too
+    assert other.restored_reason() == "restored from state-2026-12-01.db"
+    other.mark_run_began("r2")  # the run that recovered
+    assert other.restored_reason() is None
+    other.close()

@@ -91,7 +91,8 @@ def test_a_restored_backup_is_older_than_the_run_marker(tmp_path: Path) -> None:
     store.close()
 
     owner = Owner("0" * 32, "state.secret_env S", "https://idp.example/scim/v2")
-    assert restore(tmp_path / "backups" / "night.db", path, owner)  # unchecked: warned
+    at = "2026-12-02T08:00:00+01:00"
+    assert restore(tmp_path / "backups" / "night.db", path, owner, at)  # unchecked: warned
 
     assert read_run_marker(path) == "run-2"
     store = StateStore.open(path)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connector.hr.records import EmployeeKey
-from connector.service.schedule import Schedule, Trigger, slot
+from connector.service.schedule import Schedule, Trigger, slot, slot_trigger
 from connector.state import MIGRATIONS, InboxEvent, Location, StateStore
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -197,10 +197,48 @@ def test_a_schedule_slot_is_claimed_by_one_replica_only(state_location: Location
     name = slot(Trigger.MIDNIGHT, local(2026, 11, 30, 0, 1), BRUSSELS)
     assert name == "midnight:2026-11-30"
     assert slot(Trigger.MIDNIGHT, local(2026, 11, 30, 13, 0), BRUSSELS) == name  # a catch-up
-    assert first.claim_schedule_slot(name, "replica-1") is True
-    assert second.claim_schedule_slot(name, "replica-2") is False
+    assert slot_trigger(name) is Trigger.MIDNIGHT
+    assert first.claim_schedule_slot(name, "replica-1", now=1000.0, lease_seconds=60) is True
+    assert second.claim_schedule_slot(name, "replica-2", now=1001.0, lease_seconds=60) is False
     cron = slot(Trigger.SCHEDULE, local(2026, 11, 30, 2, 0), BRUSSELS)
     assert cron == "schedule:2026-11-30T01:00:00+00:00"
-    assert second.claim_schedule_slot(cron, "replica-2") is True
+    assert slot_trigger(cron) is Trigger.SCHEDULE
+    assert second.claim_schedule_slot(cron, "replica-2", now=1001.0, lease_seconds=60) is True
     first.close()
     second.close()
+
+
+def test_a_slot_whose_replica_stopped_renewing_is_taken_over_once_and_a_slot_done_never_again(
+    state_location: Location,
+) -> None:
+    dead, alive, late = (StateStore.open(state_location) for _ in range(3))
+    name = "schedule:2026-11-30T01:00:00+00:00"
+    assert dead.claim_schedule_slot(name, "dead", now=1000.0, lease_seconds=60)
+    assert dead.renew_schedule_slots([name], "dead", until=1090.0) == 1  # then it died
+    assert alive.abandoned_schedule_slots(now=1089.0) == []  # its lease still runs
+    assert not alive.claim_schedule_slot(name, "alive", now=1089.0, lease_seconds=60)
+
+    assert alive.abandoned_schedule_slots(now=1090.0) == [name]
+    assert alive.claim_schedule_slot(name, "alive", now=1090.0, lease_seconds=60)
+    assert not late.claim_schedule_slot(name, "late", now=1091.0, lease_seconds=60)  # once
+    assert dead.renew_schedule_slots([name], "dead", until=2000.0) == 0  # it is not the dead's
+    alive.finish_schedule_slots([name], "alive")
+
+    assert late.abandoned_schedule_slots(now=9999.0) == []
+    assert not late.claim_schedule_slot(name, "late", now=9999.0, lease_seconds=60)
+    assert alive.renew_schedule_slots([name], "alive", until=10000.0) == 0  # done: nothing held
+    for store in (dead, alive, late):
+        store.close()
+
+
+def test_a_slot_handed_back_at_shutdown_is_claimed_at_once_by_another_replica(
+    state_location: Location,
+) -> None:
+    stopping, other = StateStore.open(state_location), StateStore.open(state_location)
+    name = "midnight:2026-11-30"
+    assert stopping.claim_schedule_slot(name, "stopping", now=1000.0, lease_seconds=60)
+    stopping.release_schedule_slots([name], "stopping")
+    assert other.abandoned_schedule_slots(now=1001.0) == [name]
+    assert other.claim_schedule_slot(name, "other", now=1001.0, lease_seconds=60)
+    stopping.close()
+    other.close()
