@@ -313,7 +313,7 @@ class Bench:
                 as_of=DAY1.isoformat(),
                 profile=True,
             )
-            self.no_change_on_postgresql(day1, server, state)
+            self.no_change_on_postgresql(day1, server, state, config)
             if day2 is None:
                 return
             config = self.config("day2", day2, server.base_url, state)
@@ -327,11 +327,16 @@ class Bench:
                 profile=True,
             )
 
-    def no_change_on_postgresql(self, day1: Files, server: Server, state: Path) -> None:
+    def no_change_on_postgresql(
+        self, day1: Files, server: Server, state: Path, on_sqlite: Path
+    ) -> None:
         """2b: the same no-change re-sync with the state store in PostgreSQL (a server of this
         machine, started as the tests start theirs: `tests.postgres`), the SQLite store as the
         SQLite run left it copied in by `state migrate`'s code; skipped, with the reason, where
-        PostgreSQL is not installed. The PostgreSQL server's CPU time is measured too."""
+        PostgreSQL is not installed. The PostgreSQL server's CPU time is measured too. Then
+        one more re-sync on each (`on_sqlite`: benchmark 2's configuration), alternately and
+        not profiled: the ratio is that of the best of two, less at the mercy of what else
+        runs on the machine at one moment."""
         started = start_server()
         if isinstance(started, str):
             _say(f"2b, the re-sync on PostgreSQL, skipped: {started}")
@@ -360,17 +365,29 @@ class Bench:
                 f'path = "{self.work / "large-pg.db"}"',
             ]
             config = self.config("large_pg", day1, server.base_url, state, state_lines=lines)
-            cpu = _postmaster_cpu_seconds(folder)
-            result = self.run(
-                "no_change_postgresql",
-                server,
-                kind="sync",
-                config=str(config),
-                as_of=DAY1.isoformat(),
-                profile=True,
-            )
-            _wait_for_no_sessions(postgres, database)
-            result["postgresql_cpu_seconds"] = round(_postmaster_cpu_seconds(folder) - cpu, 3)
+            for name, profile in (
+                ("no_change_postgresql", True),
+                ("no_change_postgresql_2", False),
+            ):
+                if not profile:
+                    self.run(
+                        "no_change_2",
+                        server,
+                        kind="sync",
+                        config=str(on_sqlite),
+                        as_of=DAY1.isoformat(),
+                    )
+                cpu = _postmaster_cpu_seconds(folder)
+                result = self.run(
+                    name,
+                    server,
+                    kind="sync",
+                    config=str(config),
+                    as_of=DAY1.isoformat(),
+                    profile=profile,
+                )
+                _wait_for_no_sessions(postgres, database)
+                result["postgresql_cpu_seconds"] = round(_postmaster_cpu_seconds(folder) - cpu, 3)
         finally:
             stop_server(folder)
 
@@ -532,16 +549,28 @@ def summarize(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
         )
     if "no_change_postgresql" in r and "no_change" in r:
         on_pg, on_sqlite = r["no_change_postgresql"], r["no_change"]
-        ratio = _ratio(on_pg["seconds"], on_sqlite["seconds"])
+        pg_times = [
+            r[n]["seconds"] for n in ("no_change_postgresql", "no_change_postgresql_2") if n in r
+        ]
+        sqlite_times = [r[n]["seconds"] for n in ("no_change", "no_change_2") if n in r]
+        ratio = _ratio(min(pg_times), min(sqlite_times))
         figures["no_change_postgresql_ratio"] = round(ratio, 2)
-        figures["no_change_postgresql_peak_rss_mb"] = on_pg["peak_rss_mb"]
-        figures["no_change_sqlite_peak_rss_mb"] = on_sqlite["peak_rss_mb"]
+        figures["no_change_postgresql_seconds"] = [round(t, 2) for t in pg_times]
+        figures["no_change_sqlite_seconds"] = [round(t, 2) for t in sqlite_times]
+        figures["no_change_postgresql_peak_rss_mb"] = max(
+            r[n]["peak_rss_mb"]
+            for n in ("no_change_postgresql", "no_change_postgresql_2")
+            if n in r
+        )
+        figures["no_change_sqlite_peak_rss_mb"] = max(
+            r[n]["peak_rss_mb"] for n in ("no_change", "no_change_2") if n in r
+        )
         rows.append(
             Row(
                 f"2b. same re-sync, state store in PostgreSQL {r.get('postgresql_version', '')} "
-                "(this machine): wall time",
-                f"{on_pg['seconds']:.1f} s",
-                f"SQLite {on_sqlite['seconds']:.1f} s",
+                f"(this machine): wall time, best of {len(pg_times)}",
+                f"{min(pg_times):.1f} s ({', '.join(f'{t:.1f}' for t in pg_times)})",
+                f"SQLite {min(sqlite_times):.1f} s ({', '.join(f'{t:.1f}' for t in sqlite_times)})",
                 f"{ratio:.2f}x",
                 "<= 1.5x",
                 _verdict(ratio <= 1.5),
@@ -549,7 +578,7 @@ def summarize(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
         )
         rows.append(
             Row(
-                "   CPU: connector process / PostgreSQL server",
+                "   CPU: connector process / PostgreSQL server (first runs)",
                 f"{on_pg['cpu_seconds']:.1f} s / {on_pg.get('postgresql_cpu_seconds', 0):.1f} s",
                 f"SQLite {on_sqlite['cpu_seconds']:.1f} s",
                 "",
@@ -568,14 +597,18 @@ def summarize(bench: Bench) -> tuple[list[Row], dict[str, Any]]:
                 _verdict(_writes(on_pg) == 0 and planned == 0),
             )
         )
+        pg_rss, sqlite_rss = (
+            figures["no_change_postgresql_peak_rss_mb"],
+            figures["no_change_sqlite_peak_rss_mb"],
+        )
         rows.append(
             Row(
-                "   peak RSS",
-                f"{on_pg['peak_rss_mb']:.0f} MB",
-                f"SQLite {on_sqlite['peak_rss_mb']:.0f} MB",
-                f"{_ratio(on_pg['peak_rss_mb'], on_sqlite['peak_rss_mb']):.2f}x",
+                "   peak RSS (the higher of the runs)",
+                f"{pg_rss:.0f} MB",
+                f"SQLite {sqlite_rss:.0f} MB",
+                f"{_ratio(pg_rss, sqlite_rss):.2f}x",
                 "< 300 MB",
-                _verdict(on_pg["peak_rss_mb"] < 300),
+                _verdict(pg_rss < 300),
             )
         )
     elif "no_change_postgresql_skipped" in r:
