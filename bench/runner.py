@@ -328,12 +328,15 @@ def run_seed(job: Job, result: Result) -> None:
 
     The plan is the connector's own (`jobs.desire` + `jobs.make_planned` against an empty
     store); every create is recorded as `apply` records it (`save_user` with the SCIM id), every
-    grant as a managed membership, each right's group with its id. Journal entries are left out.
+    grant as a managed membership, each right's group with its id, and the run itself (ended
+    `done`, its marker beside the store), so that the next sync is a re-sync of a store that
+    knows what it granted, not an ownership recovery. Journal entries are left out.
     """
     from connector import jobs
     from connector.config import load_config
     from connector.known import KnownState
     from connector.state import StateStore
+    from connector.state.backup import write_run_marker
 
     settings = load_config(Path(job.config))
     as_of = dt.date.fromisoformat(job.as_of)
@@ -349,6 +352,10 @@ def run_seed(job: Job, result: Result) -> None:
     with store.transaction():  # one for the whole seed: each save_user's own joins it
         members, ids = _seed(plan, store, desired.groups, Path(job.seed_file))
         store.save_target_profile(jobs.target_key(settings), profile)
+        run_id = jobs.new_run_id()
+        store.begin_run(run_id, "sync", as_of, dry_run=False)
+        store.finish_run(run_id, "done", plan.counts(), 0)
+    write_run_marker(Path(settings.state.path), run_id)
     store.close()
     result.seconds = time.perf_counter() - started
     result.planned = plan.counts()

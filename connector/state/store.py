@@ -139,7 +139,7 @@ class StateStore(
             return frozenset(keys)
 
         users = {}
-        for row in self._db.execute(_load_users(self._db.dialect)):
+        for row in self._db.stream(_load_users(self._db.dialect)):
             key, label, scim_id, user_name, active, paths, packed, whole = row[:8]
             deactivated_on, source, since, until, relations, owned, foreign = row[8:]
             users[key] = KnownUser(
