@@ -25,6 +25,11 @@ from tests.postgres import (
     stop_server,
 )
 
+# A pytest-xdist worker's environment has COLUMNS=80 and LINES=24: the CLI's consoles, made when
+# it is first imported, would keep that width whatever width a test gives its CliRunner.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 settings.register_profile("deterministic", derandomize=True, deadline=None, database=None)
 settings.register_profile("explore", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
