@@ -18,12 +18,17 @@ from connector.state import Location
 from tests.postgres import (
     PASSWORD,
     PASSWORD_ENV,
-    SQLITE,
     PostgresServer,
     StateBackend,
+    backend_in_use,
     start_server,
     stop_server,
 )
+
+# A pytest-xdist worker's environment has COLUMNS=80 and LINES=24: the CLI's consoles, made when
+# it is first imported, would keep that width whatever width a test gives its CliRunner.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 settings.register_profile("deterministic", derandomize=True, deadline=None, database=None)
 settings.register_profile("explore", deadline=None)
@@ -57,11 +62,18 @@ def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
 
 
 @pytest.fixture(params=BACKENDS)
-def state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> StateBackend:
+def state_backend(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StateBackend]:
     """Where the connectors a test configures keep their state: SQLite, and (a second run)
-    PostgreSQL; `StateBackend.toml` gives their `[state]` keys."""
+    PostgreSQL; `StateBackend.toml` gives their `[state]` keys. It is also the test's
+    `current_backend()`, which the integration suites' config builders use: a module whose
+    tests keep state runs them on both with `pytest.mark.usefixtures("state_backend")`."""
     if request.param == "sqlite":
-        return SQLITE
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    return StateBackend("postgresql", server)
+        backend = StateBackend()
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+        backend = StateBackend("postgresql", server)
+    with backend_in_use(backend):
+        yield backend

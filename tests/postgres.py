@@ -15,13 +15,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from connector.state import Location, PostgresAddress
+from connector.state import Location, PostgresAddress, StateStore
 
 ROLE, PASSWORD = "connector", "test-password-of-the-connector"
 
@@ -200,6 +202,35 @@ class StateBackend:
         self.toml(directory, secret=False)
         return PostgresAddress(self.server.url(self._databases[directory]), password=PASSWORD)
 
+    def query(
+        self, directory: Path, sql: str, parameters: Sequence[object] = ()
+    ) -> list[tuple[Any, ...]]:
+        """The rows of one read-only statement (`?` parameters, SQL both databases speak) on
+        the store of the connector in `directory`, through the store's own connection."""
+        store = StateStore.open_read_only(self.location(directory))
+        assert store is not None, f"no state store for {directory}"
+        try:
+            return [tuple(row) for row in store._db.execute(sql, parameters).fetchall()]
+        finally:
+            store.close()
+
+    def stored_text(self, directory: Path) -> str:
+        """Everything the store of the connector in `directory` holds, as text to search: the
+        SQLite files' bytes, or every row of every table of the PostgreSQL database."""
+        if self.server is None:
+            files = sorted(directory.glob("state.db*"))
+            return b"".join(path.read_bytes() for path in files).decode("latin-1")
+        with self.server.admin(self._databases[directory]) as admin:
+            tables = admin.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+            ).fetchall()
+            rows = [
+                str(row[0])
+                for (table,) in tables
+                for row in admin.execute(f'SELECT t::text FROM "{table}" t').fetchall()
+            ]
+        return "\n".join(rows)
+
     def lose(self, directory: Path) -> None:
         """The store of the connector in `directory` is lost: every table gone."""
         if self.server is None:
@@ -211,3 +242,32 @@ class StateBackend:
 
 
 SQLITE = StateBackend()
+
+_current: list[StateBackend] = []  # the backend of the running test, set by `state_backend`
+
+
+def current_backend() -> StateBackend:
+    """Where the running test's connectors keep their state: the backend the `state_backend`
+    fixture chose for it (a module opts in with `pytest.mark.usefixtures("state_backend")`),
+    or SQLite for a test that did not ask."""
+    return _current[-1] if _current else SQLITE
+
+
+@contextmanager
+def backend_in_use(backend: StateBackend) -> Iterator[StateBackend]:
+    """Make `backend` the running test's (`current_backend`) while the block runs."""
+    _current.append(backend)
+    try:
+        yield backend
+    finally:
+        _current.remove(backend)
+
+
+def state_toml(directory: Path, *, secret: bool = True) -> str:
+    """The `[state]` keys of a connector configured in `directory`, on the test's backend."""
+    return current_backend().toml(directory, secret=secret)
+
+
+def state_location(directory: Path) -> Location:
+    """Where the store of the connector configured in `directory` is, on the test's backend."""
+    return current_backend().location(directory)

@@ -42,8 +42,9 @@ from tests.integration.conftest import (
     _wait_until_up,
 )
 from tests.integration.target_state import everything
+from tests.postgres import state_location, state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 DAY = dt.date(2026, 12, 1)
 RIGHT = "Premiezoeker Gebruiker"
@@ -146,8 +147,7 @@ path = "hr.csv"
 base_url = "{base_url or self.server.base_url}"
 
 [state]
-path = "state.db"
-secret_file = "{secret}"
+{state_toml(self.directory, secret=False)}secret_file = "{secret}"
 {self.extra}
 """,
             encoding="utf-8",
@@ -190,7 +190,7 @@ secret_file = "{secret}"
 
     def journal(self, n: int) -> list[tuple[str, str, str]]:
         """(kind, phase, detail) of person n's journal, oldest first."""
-        store = StateStore.open(self.directory / "state.db")
+        store = StateStore.open(state_location(self.directory))
         try:
             known = store.load_known()
             key = next(k for k, u in known.users.items() if u.user_name == email(n))

@@ -32,6 +32,7 @@ from connector.state import StateStore
 from connector.target.checking import job
 from connector.target.profile import MemberRemoval, TargetProfile
 from tests.integration.conftest import RequestRecorder, ScimServer, ScimTenants
+from tests.postgres import state_location, state_toml
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ base_url = "{server.base_url}"
 method = "none"
 
 [state]
-path = "state.db"
+{state_toml(directory)}
 """,
         encoding="utf-8",
     )
@@ -118,7 +119,7 @@ def seed_user(server: ScimServer, n: int) -> dict[str, Any]:
 
 
 def stored_profile(directory: Path, server: ScimServer) -> TargetProfile:
-    store = StateStore.open(directory / "state.db")
+    store = StateStore.open(state_location(directory))
     try:
         return store.target_profile(server.base_url)
     finally:
@@ -139,6 +140,7 @@ def tenant(scim_tenants: ScimTenants) -> ScimServer:
     return scim_tenants.new()
 
 
+@pytest.mark.usefixtures("state_backend")  # keeps state: on SQLite and on PostgreSQL
 def test_a_read_only_check_writes_nothing_and_says_so(
     tenant: ScimServer, tmp_path: Path, recorded_requests: RequestRecorder
 ) -> None:
@@ -150,7 +152,7 @@ def test_a_read_only_check_writes_nothing_and_says_so(
     assert checked.verdict("user create", "write tests") == "skipped"
     assert "nothing written" in checked.observed("user create", "write tests")
     assert checked.verdict("profile", "target profile") == "skipped"
-    assert not (tmp_path / "state.db").exists()
+    assert StateStore.open_read_only(state_location(tmp_path)) is None  # no store made
     recorded_check(config, recorded_requests)
     assert recorded_requests.writes == []
     assert counts(tenant) == (1, 0)
@@ -181,6 +183,7 @@ def test_read_only_filters_are_verified_against_users_already_there(
     assert checked.verdict("reading", "POST /Users/.search") == "ok"
 
 
+@pytest.mark.usefixtures("state_backend")  # keeps state: on SQLite and on PostgreSQL
 def test_write_test_on_scim2_server_everything_works_but_value_list_removal(
     tenant: ScimServer, tmp_path: Path
 ) -> None:
@@ -216,6 +219,7 @@ def test_write_test_on_scim2_server_everything_works_but_value_list_removal(
     )
 
 
+@pytest.mark.usefixtures("state_backend")  # keeps state: on SQLite and on PostgreSQL
 def test_write_test_leaves_nothing_behind_in_scim2_server(
     tenant: ScimServer, tmp_path: Path
 ) -> None:
@@ -252,6 +256,7 @@ def test_django_read_only_finds_its_externalid_filter_wrong(
     assert counts(django_scim) == (1, 0)
 
 
+@pytest.mark.usefixtures("state_backend")  # keeps state: on SQLite and on PostgreSQL
 def test_write_test_on_django_shows_what_findings_md_documents(
     django_scim: ScimServer, tmp_path: Path
 ) -> None:
@@ -284,6 +289,7 @@ def test_write_test_on_django_shows_what_findings_md_documents(
     )
 
 
+@pytest.mark.usefixtures("state_backend")  # keeps state: on SQLite and on PostgreSQL
 def test_write_test_leaves_nothing_behind_in_django(
     django_scim: ScimServer, tmp_path: Path
 ) -> None:
@@ -368,7 +374,7 @@ def html_server() -> Iterator[str]:
 
 
 def assert_no_profile(directory: Path, base_url: str) -> None:
-    store = StateStore.open(directory / "state.db")
+    store = StateStore.open(state_location(directory))
     try:
         assert store.target_profile(base_url) == TargetProfile()
     finally:
@@ -376,6 +382,7 @@ def assert_no_profile(directory: Path, base_url: str) -> None:
 
 
 @pytest.mark.parametrize("options", [(), ("--write-test",)])
+@pytest.mark.usefixtures("state_backend")  # keeps state: on SQLite and on PostgreSQL
 def test_python_http_server_is_not_a_scim_service(tmp_path: Path, options: tuple[str, ...]) -> None:
     served = tmp_path / "served"
     served.mkdir()
@@ -401,6 +408,7 @@ def test_python_http_server_is_not_a_scim_service(tmp_path: Path, options: tuple
 
 
 @pytest.mark.parametrize("options", [(), ("--write-test",)])
+@pytest.mark.usefixtures("state_backend")  # keeps state: on SQLite and on PostgreSQL
 def test_a_server_answering_html_to_everything_is_not_a_scim_service_and_is_asked_twice(
     tmp_path: Path, options: tuple[str, ...]
 ) -> None:

@@ -18,7 +18,7 @@ from tests.integration.conftest import ScimServer, ScimTenants
 from tests.integration.target_state import everything
 from tests.integration.test_hr_guards import RIGHT, configure, run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 
 def accounts(server: ScimServer) -> dict[str, dict[str, Any]]:

@@ -17,8 +17,9 @@ from connector.config import load_config
 from connector.report import Report
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.integration.conftest import ScimServer, ScimTenants
+from tests.postgres import state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 DAY = dt.date(2026, 12, 1)
 
@@ -28,7 +29,7 @@ def write(directory: Path, server: ScimServer, rows: list[dict[str, str]]) -> Pa
     config = directory / "connector.toml"
     config.write_text(
         f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{server.base_url}"\n'
-        '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+        f'[target.auth]\nmethod = "none"\n[state]\n{state_toml(directory)}',
         encoding="utf-8",
     )
     return config

@@ -20,8 +20,9 @@ from connector.report import Report
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import FORWARD, Fault, FaultKind, FaultPlan, fault_proxy
 from tests.integration.conftest import ScimServer, ScimTenants
+from tests.postgres import state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 DAY = dt.date(2026, 12, 1)
 
@@ -31,7 +32,7 @@ def write(directory: Path, base_url: str, rows: list[dict[str, str]], extra: str
     config = directory / "connector.toml"
     config.write_text(
         f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{base_url}"\n{extra}\n'
-        '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+        f'[target.auth]\nmethod = "none"\n[state]\n{state_toml(directory)}',
         encoding="utf-8",
     )
     return config

@@ -27,8 +27,9 @@ from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import Fault, FaultKind, FaultPlan, fault_proxy, nth, random_faults
 from tests.integration.conftest import ScimServer, ScimTenants, _serve
 from tests.integration.target_state import everything
+from tests.postgres import state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 DAY = dt.date(2026, 12, 1)
 RIGHT = "Premiezoeker Gebruiker"
@@ -69,8 +70,7 @@ path = "hr.csv"
 base_url = "{base_url}"
 
 [state]
-path = "state.db"
-secret_file = "{secret}"
+{state_toml(directory, secret=False)}secret_file = "{secret}"
 {FAST_RETRIES}
 {extra}
 """,

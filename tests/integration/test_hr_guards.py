@@ -17,8 +17,9 @@ from connector import cli
 from tests.factories import HR_FIELDS, hr_row, make_kbo, write_csv
 from tests.integration.conftest import ScimTenants
 from tests.integration.target_state import everything
+from tests.postgres import state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 RIGHT = "Premiezoeker Gebruiker"
 BRUGGE = make_kbo(2075292)
@@ -48,7 +49,7 @@ path = "hr.csv"
 base_url = "{base_url}"
 
 [state]
-path = "state.db"
+{state_toml(directory)}
 """,
         encoding="utf-8",
     )

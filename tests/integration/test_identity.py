@@ -21,7 +21,7 @@ from connector.report import Report
 from connector.state import StateStore
 from tests.factories import GENT, HR_FIELDS, hr_row, make_nn, write_csv
 from tests.integration.conftest import RequestRecorder, ScimServer
-from tests.postgres import SQLITE, StateBackend
+from tests.postgres import StateBackend, current_backend
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ class Connector:
     server: ScimServer
     directory: Path
     rows: list[dict[str, str]] = field(default_factory=list)
-    state: StateBackend = SQLITE
+    state: StateBackend = field(default_factory=current_backend)
 
     @property
     def config_path(self) -> Path:

@@ -46,7 +46,7 @@ from tests.integration.conftest import ScimTenants
 from tests.integration.test_rights import RIGHT, SCHELDEVELD, Rights, email, person
 from tests.integration.test_uncertain import FEW_RETRIES, LOST, through_proxy
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 D = dt.date
 FIRST_DAY = D(2026, 12, 1)
@@ -218,7 +218,7 @@ class EndState:
 
 def end_state(rights: Rights) -> EndState:
     users = {_number(name): bool(user["active"]) for name, user in rights.users().items()}
-    store = StateStore.open(rights.directory / "state.db")
+    store = StateStore.open(rights.state.location(rights.directory))
     try:
         known = store.load_known().users.values()
     finally:

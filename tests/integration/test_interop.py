@@ -26,8 +26,9 @@ from connector.report import Report
 from connector.sandbox.server import sandbox_in_thread
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.integration.conftest import RequestRecorder, ScimServer, ScimTenants
+from tests.postgres import state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 RIGHT = "Premiezoeker Gebruiker"
 OCMW = "0212345668"
@@ -129,7 +130,7 @@ base_url = "{self.target.server.base_url}"
 method = "none"
 
 [state]
-path = "state.db"
+{state_toml(self.directory)}
 """,
             encoding="utf-8",
         )

@@ -46,7 +46,7 @@ from tests.faultproxy import (
 from tests.integration.conftest import ScimServer, ScimTenants
 from tests.integration.test_rights import RIGHT, Rights, person
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 D = dt.date
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -101,7 +101,7 @@ def profile(rights: Rights) -> TargetProfile:
 
 def journal(rights: Rights, run_id: str) -> list[tuple[str, str]]:
     """(kind, phase) of a run's journal lines about memberships."""
-    store = StateStore.open(load_config(rights.write()).state.path)
+    store = StateStore.open(rights.state.location(rights.directory))
     try:
         entries = store.history(run_id=run_id)
     finally:

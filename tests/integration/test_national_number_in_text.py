@@ -14,12 +14,13 @@ from connector import cli
 from tests.factories import HR_FIELDS, hr_row, make_nn, write_csv
 from tests.integration.conftest import ScimServer
 from tests.integration.target_state import everything
+from tests.postgres import StateBackend
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_shifted_department_with_a_national_number_is_kept_out_of_state_and_target(
-    scim_server: ScimServer, tmp_path: Path
+    scim_server: ScimServer, tmp_path: Path, state_backend: StateBackend
 ) -> None:
     digits = make_nn(dt.date(1990, 1, 1), serial=5)
     shown = f"{digits[:2]}.{digits[2:4]}.{digits[4:6]}-{digits[6:9]}.{digits[9:]}"
@@ -28,7 +29,7 @@ def test_a_shifted_department_with_a_national_number_is_kept_out_of_state_and_ta
     config = tmp_path / "connector.toml"
     config.write_text(
         f'[source]\npath = "hr.csv"\n\n[target]\nbase_url = "{scim_server.base_url}"\n\n'
-        '[state]\npath = "state.db"\n',
+        f"[state]\n{state_backend.toml(tmp_path)}",
         encoding="utf-8",
     )
     result = CliRunner().invoke(
@@ -41,7 +42,8 @@ def test_a_shifted_department_with_a_national_number_is_kept_out_of_state_and_ta
         (2, "department"),
         (3, "job_title"),
     }
-    stored = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    stored = state_backend.stored_text(tmp_path)
+    assert stored, "the run recorded what it did"
     held = json.dumps(everything(scim_server))
-    for text in (result.stdout, stored.decode("latin-1"), held):
+    for text in (result.stdout, stored, held):
         assert digits not in text and shown not in text

@@ -46,8 +46,10 @@ from connector.target.client import TargetClient
 from connector.target.connect import connect, http_client
 from connector.target.errors import TargetUnavailable
 from tests.factories import HR_FIELDS, hr_row, write_csv
+from tests.postgres import state_toml
 
 pytestmark = pytest.mark.integration
+SYNCS = pytest.mark.usefixtures("state_backend")  # a test that syncs: on SQLite and PostgreSQL
 
 DAY = dt.date(2026, 12, 1)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -124,7 +126,7 @@ concurrency = {concurrency}
 {lines}
 
 [state]
-path = "state.db"
+{state_toml(directory)}
 """,
         encoding="utf-8",
     )
@@ -161,6 +163,7 @@ def fetch_token_basic(sandbox: RunningSandbox, client_id: str, secret: str | Non
 # ---------------------------------------------------------------------------- each method
 
 
+@SYNCS
 @pytest.mark.parametrize("method", ["private_key_jwt", "client_secret_basic", "client_secret_post"])
 def test_each_method_gets_a_token_and_the_sync_completes(
     method: str, sandbox: RunningSandbox, demo_client: DemoClient, tmp_path: Path
@@ -176,6 +179,7 @@ def test_each_method_gets_a_token_and_the_sync_completes(
     assert user_names(sandbox) == [f"person{n}@gent.be" for n in range(1, PEOPLE + 1)]
 
 
+@SYNCS
 def test_scope_audience_and_resource_go_with_the_token_request(
     sandbox: RunningSandbox, demo_client: DemoClient, tmp_path: Path
 ) -> None:
@@ -203,6 +207,7 @@ def run_cli(config: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@SYNCS
 def test_a_wrong_secret_fails_clearly_and_exits_2(
     sandbox: RunningSandbox, demo_client: DemoClient, tmp_path: Path
 ) -> None:
@@ -220,6 +225,7 @@ def test_a_wrong_secret_fails_clearly_and_exits_2(
     assert user_names(sandbox) == []  # nothing applied
 
 
+@SYNCS
 def test_an_unknown_key_fails_clearly_and_exits_2(
     sandbox: RunningSandbox, demo_client: DemoClient, stranger_key_file: Path, tmp_path: Path
 ) -> None:
@@ -254,6 +260,7 @@ def test_an_unknown_client_fails_clearly(sandbox: RunningSandbox, demo_client: D
 # ---------------------------------------------------------------------------- renewal
 
 
+@SYNCS
 def test_a_token_is_renewed_before_it_expires(demo_client: DemoClient, tmp_path: Path) -> None:
     with start(demo_client, lifetime=2) as box:
         config = write_config(tmp_path, box, auth_section("client_secret_basic", box, demo_client))
@@ -271,6 +278,7 @@ def test_a_token_is_renewed_before_it_expires(demo_client: DemoClient, tmp_path:
         assert box.oauth.tokens.refused == 0  # renewed ahead, not after a refusal
 
 
+@SYNCS
 def test_the_sync_completes_while_tokens_expire(
     demo_client: DemoClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -291,6 +299,7 @@ def test_the_sync_completes_while_tokens_expire(
         assert len(box.oauth.tokens.issued) >= 2
 
 
+@SYNCS
 def test_a_401_renews_the_token_once_and_retries(
     sandbox: RunningSandbox, demo_client: DemoClient, tmp_path: Path
 ) -> None:
@@ -372,6 +381,7 @@ def test_the_metadata_document_names_the_token_endpoint(sandbox: RunningSandbox)
     assert "private_key_jwt" in metadata["token_endpoint_auth_methods_supported"]
 
 
+@SYNCS
 def test_a_401_with_auth_none_is_an_auth_error_and_exits_2(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
@@ -456,6 +466,7 @@ def make_certificates(directory: Path) -> tuple[Path, TlsFiles]:
     return ca_file, files
 
 
+@SYNCS
 def test_tls_is_verified_with_the_configured_ca_bundle(
     demo_client: DemoClient, tmp_path: Path
 ) -> None:

@@ -23,7 +23,7 @@ from tests.integration.test_identity import (
     row,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 D = dt.date
 

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from connector import cli
 from tests.factories import GENT, HR_FIELDS, hr_row, write_csv
 from tests.integration.conftest import ScimTenants
+from tests.postgres import state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 DAY = "2026-12-01"
 ONE = f"{GENT}:E0001"
@@ -36,7 +37,7 @@ path = "hr.csv"
 base_url = "{base_url}"
 
 [state]
-path = "state.db"
+{state_toml(directory)}
 """,
         encoding="utf-8",
     )

@@ -23,7 +23,7 @@ from connector.hr.records import EmployeeKey
 from connector.report import Report
 from tests.factories import HR_FIELDS, make_kbo, make_nn, write_csv
 from tests.integration.conftest import ScimServer, ScimTenants
-from tests.postgres import SQLITE, StateBackend
+from tests.postgres import StateBackend, current_backend
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ class Rights:
     target_config: str = ""  # more keys of the [target] table
     extra_config: str = ""  # more tables
     wire: Wire = field(default_factory=Wire)
-    state: StateBackend = SQLITE  # where the connector keeps its state
+    state: StateBackend = field(default_factory=current_backend)  # where it keeps its state
 
     def write(self) -> Path:
         write_csv(self.directory / "hr.csv", self.rows, fields=HR_FIELDS)
@@ -213,9 +213,9 @@ def person(n: int, **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def rights(scim_tenants: ScimTenants, tmp_path: Path) -> Rights:
+def rights(scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend) -> Rights:
     """Three people at Scheldeveld, none holding the right yet, and a target of their own."""
-    return Rights(scim_tenants.new(), tmp_path, [person(n) for n in (1, 2, 3)])
+    return Rights(scim_tenants.new(), tmp_path, [person(n) for n in (1, 2, 3)], state=state_backend)
 
 
 # --- dates -----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -48,12 +47,13 @@ from connector.config import load_config
 from connector.report import Report
 from connector.service.app import Service, create_app
 from connector.service.webhook import signed_headers
-from connector.state import InboxEvent, StateLock, StateStore, lock_path
+from connector.state import InboxEvent, Location, StateStore, sync_lock
 from tests.factories import GENT, HR_FIELDS, format_nn, hr_row, make_nn, write_csv
 from tests.faultproxy import Gate, fault_proxy
 from tests.integration.conftest import ScimServer, ScimTenants, _free_port
+from tests.postgres import StateBackend, current_backend
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 SECRET = "9bFlIkpYt5HfavHYMD5hzcS7hsPRxCcQPDRMQYnrLx4="  # as `openssl rand -base64 32` prints
 REPO = Path(__file__).parents[2]
@@ -76,14 +76,15 @@ class Setup:
     base_url: str = ""  # the target as the connector reaches it (default: the server itself)
     port: int = 0
     http: httpx2.Client = field(default_factory=lambda: httpx2.Client(timeout=10))
+    state: StateBackend = field(default_factory=current_backend)  # where it keeps its state
 
     @property
     def config_path(self) -> Path:
         return self.directory / "connector.toml"
 
     @property
-    def state_path(self) -> Path:
-        return self.directory / "state.db"
+    def state_location(self) -> Location:
+        return self.state.location(self.directory)
 
     def write(self) -> None:
         write_csv(self.directory / "hr.csv", self.rows, fields=HR_FIELDS)
@@ -110,8 +111,7 @@ base_url = "{self.base_url or self.server.base_url}"
 method = "none"
 
 [state]
-path = "state.db"
-
+{self.state.toml(self.directory)}
 [service]
 {service_toml}
 
@@ -135,7 +135,7 @@ format = "json"
         return {user["userName"]: user for user in answer.json().get("Resources", [])}
 
     def store(self) -> StateStore:
-        store = StateStore.open_read_only(self.state_path)
+        store = StateStore.open_read_only(self.state_location)
         assert store is not None
         return store
 
@@ -147,14 +147,15 @@ format = "json"
             store.close()
 
     def inbox_size(self) -> int:
-        with sqlite3.connect(f"file:{self.state_path}?mode=ro", uri=True) as db:
-            return int(db.execute("SELECT count(*) FROM inbox").fetchone()[0])
+        (count,) = self.state.query(self.directory, "SELECT count(*) FROM inbox")
+        return int(count[0])
 
     def runs(self, command: str | None = None) -> list[tuple[str, str, str]]:
         """(run_id, command, status) of every run, oldest first."""
-        with sqlite3.connect(f"file:{self.state_path}?mode=ro", uri=True) as db:
-            rows = db.execute("SELECT run_id, command, status FROM runs ORDER BY started_at")
-            return [row for row in rows if command is None or row[1] == command]
+        rows = self.state.query(
+            self.directory, "SELECT run_id, command, status FROM runs ORDER BY started_at"
+        )
+        return [(row[0], row[1], row[2]) for row in rows if command is None or row[1] == command]
 
 
 @pytest.fixture
@@ -433,7 +434,7 @@ def test_an_event_waits_while_another_process_holds_the_lock(setup: Setup) -> No
         service.runner.lock_poll_seconds = 0.1
 
     with in_thread(setup, quick) as client:
-        with StateLock(lock_path(setup.state_path)):  # a CLI sync, say
+        with sync_lock(setup.state_location):  # a CLI sync, say
             assert client.event("ev-1", "E0001").status_code == 202
             time.sleep(1.0)
             started = time.monotonic()
@@ -592,10 +593,13 @@ def assert_no_national_numbers(setup: Setup, text: str) -> None:
 def test_an_event_accepted_just_before_a_kill_is_processed_after_a_restart(
     setup: Setup, tmp_path: Path
 ) -> None:
+    # On PostgreSQL the restarted service is a replica taking over what a dead one claimed,
+    # once its lease ran out (on SQLite, the only service on the store releases it at start).
+    setup.service["event_lease_seconds"] = 2
     assert setup.sync().exit_code == 0
     setup.end(1, today() - dt.timedelta(days=1))
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    with StateLock(lock_path(setup.state_path)), serve(setup, first_log) as process:
+    with sync_lock(setup.state_location), serve(setup, first_log) as process:
         client = Client(f"http://127.0.0.1:{setup.port}")
         answer = client.post(
             event_body("ev-1", "E0001", record={"national_id": setup.rows[0]["national_id"]})
@@ -634,10 +638,11 @@ PEOPLE = 60
 def unmatched_intents(setup: Setup, run_id: str) -> list[tuple[str, str]]:
     """The (person key, kind) of every journalled 'intent' with no later 'done' or 'failed'."""
     open_intents: Counter[tuple[str, str]] = Counter()
-    with sqlite3.connect(f"file:{setup.state_path}?mode=ro", uri=True) as db:
-        rows = db.execute(
-            "SELECT person_key, kind, phase FROM journal WHERE run_id = ? ORDER BY id", (run_id,)
-        ).fetchall()
+    rows = setup.state.query(
+        setup.directory,
+        "SELECT person_key, kind, phase FROM journal WHERE run_id = ? ORDER BY id",
+        (run_id,),
+    )
     for person, kind, phase in rows:
         if phase == "intent":
             open_intents[(person, kind)] += 1

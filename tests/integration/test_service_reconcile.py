@@ -15,7 +15,7 @@ from tests.factories import hr_row
 from tests.integration.conftest import ScimTenants
 from tests.integration.test_service import Setup, in_thread, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from connector.config import load_config
 from connector.report import Report
 from tests.factories import HR_FIELDS, hr_row, make_nn, write_csv
 from tests.integration.conftest import ScimServer
-from tests.postgres import SQLITE, StateBackend
+from tests.postgres import StateBackend, current_backend
 
 pytestmark = pytest.mark.integration  # on SQLite and on PostgreSQL (`state_backend`)
 
@@ -33,7 +33,7 @@ class Setup:
     directory: Path
     rows: list[dict[str, str]]
     extra_config: str = ""
-    state: StateBackend = SQLITE
+    state: StateBackend = field(default_factory=current_backend)
 
     @property
     def config_path(self) -> Path:

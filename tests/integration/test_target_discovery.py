@@ -29,6 +29,7 @@ from connector.target.transport import RetryingTransport
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import FORWARD, Fault, FaultKind, fault_proxy
 from tests.integration.conftest import ScimTenants
+from tests.postgres import state_toml
 
 pytestmark = pytest.mark.anyio
 
@@ -196,6 +197,7 @@ def count_refused(method: str, path: str, index: int) -> Fault:
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("state_backend")  # it syncs: on SQLite and on PostgreSQL
 def test_a_target_that_fails_every_count_is_synced_without_it(
     scim_tenants: ScimTenants, tmp_path: Path
 ) -> None:
@@ -207,7 +209,7 @@ def test_a_target_that_fails_every_count_is_synced_without_it(
         config = tmp_path / "connector.toml"
         config.write_text(
             f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{base_url}"\n'
-            '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+            f'[target.auth]\nmethod = "none"\n[state]\n{state_toml(tmp_path)}',
             encoding="utf-8",
         )
         settings = load_config(config)
@@ -225,13 +227,14 @@ def write_config(directory: Path, base_url: str, people: int = 3) -> Path:
     config = directory / "connector.toml"
     config.write_text(
         f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{base_url}"\n'
-        '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+        f'[target.auth]\nmethod = "none"\n[state]\n{state_toml(directory)}',
         encoding="utf-8",
     )
     return config
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("state_backend")  # it syncs: on SQLite and on PostgreSQL
 @pytest.mark.parametrize("server_fixture", ["scim_server_plain", "django_scim"])
 def test_plan_after_a_sync_shows_what_sync_would_send_to_that_target(
     server_fixture: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -256,6 +259,7 @@ def lying_filters(method: str, path: str, index: int) -> Fault:
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("state_backend")  # it syncs: on SQLite and on PostgreSQL
 def test_a_409_that_the_filters_cannot_explain_is_found_by_listing_and_remembered(
     scim_tenants: ScimTenants, tmp_path: Path
 ) -> None:
@@ -285,6 +289,7 @@ def test_a_409_that_the_filters_cannot_explain_is_found_by_listing_and_remembere
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("state_backend")  # it syncs: on SQLite and on PostgreSQL
 @pytest.mark.parametrize("full", [False, True])
 def test_a_user_the_target_holds_that_does_not_parse_is_skipped_and_named_not_fatal(
     scim_tenants: ScimTenants, tmp_path: Path, full: bool

@@ -33,8 +33,9 @@ from connector.target.profile import TargetProfile
 from tests.factories import HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import FORWARD, Fault, FaultKind, FaultPlan, fault_proxy, nth
 from tests.integration.conftest import ScimServer, ScimTenants
+from tests.postgres import state_location, state_toml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("state_backend")]
 
 D = dt.date
 RIGHT = "Premiezoeker Gebruiker"
@@ -80,7 +81,7 @@ base_url = "{self.base_url}"
 method = "none"
 
 [state]
-path = "state.db"
+{state_toml(self.directory)}
 {self.extra}
 """,
             encoding="utf-8",
@@ -117,7 +118,7 @@ path = "state.db"
         return [s for s in self.sent if s.method == "PUT" and s.path.startswith("/Users/")]
 
     def profile(self) -> TargetProfile:
-        store = StateStore.open(self.directory / "state.db")
+        store = StateStore.open(state_location(self.directory))
         try:
             return store.target_profile(self.base_url)
         finally:
@@ -421,7 +422,7 @@ def test_bulk_leaves_out_the_changes_of_paths_the_target_refuses_by_patch(
 ) -> None:
     scim.rows = people(4)
     scim.sync(D(2026, 12, 1))
-    store = StateStore.open(scim.directory / "state.db")
+    store = StateStore.open(state_location(scim.directory))
     try:
         learned = store.target_profile(scim.base_url)
         refused = learned.model_copy(update={"put_paths": frozenset({"displayName", "name"})})
@@ -466,7 +467,7 @@ def test_a_rename_after_check_target_learned_the_target_is_written_by_put(
     config.write_text(
         f'[source]\npath = "hr.csv"\n[target]\nbase_url = "{django_scim.base_url}"\n'
         "[target.retry]\nattempts = 2\ninitial_wait_seconds = 0\n"
-        '[target.auth]\nmethod = "none"\n[state]\npath = "state.db"\n',
+        f'[target.auth]\nmethod = "none"\n[state]\n{state_toml(tmp_path)}',
         encoding="utf-8",
     )
     settings = load_config(config)
@@ -481,7 +482,7 @@ def test_a_rename_after_check_target_learned_the_target_is_written_by_put(
     listed = httpx2.get(f"{django_scim.base_url}/Users").json()["Resources"]
     person = next(u for u in listed if u["userName"] == "person1@gent.be")
     assert person["name"]["familyName"] == "Aerts-Peeters"
-    store = StateStore.open_read_only(tmp_path / "state.db")
+    store = StateStore.open_read_only(state_location(tmp_path))
     assert store is not None
     assert "name" in store.target_profile(django_scim.base_url).put_paths
     store.close()
