@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,14 +17,14 @@ from connector.cli import output
 from connector.cli.exits import EXIT_OK, EXIT_PARTIAL, fail, guarded
 from connector.cli.options import ServeConfigOption
 from connector.config import config_path_from_env, load_config
-from connector.errors import ConfigError
 from connector.logs import configure_logging
 from connector.render import render_report
-from connector.state import StateError
 
 if TYPE_CHECKING:
     from connector.sandbox.oauth import DemoClient, SandboxConfig
     from connector.sandbox.server import RunningSandbox
+    from connector.service.organisations import Organisation
+    from connector.service.server import OrganisationsStartup
 
 
 def demo(
@@ -161,6 +159,7 @@ def _announce_sandbox(box: RunningSandbox, client: DemoClient, config: SandboxCo
 def serve(config: ServeConfigOption = None) -> None:
     """Run as a service: HR webhook, scheduled syncs, /healthz, /readyz and /metrics."""
     from connector.service.server import (
+        check_organisations_startup,
         check_startup,
         configure_service_logging,
         organisations_lock,
@@ -178,25 +177,14 @@ def serve(config: ServeConfigOption = None) -> None:
             raise typer.Exit(run_service(settings, webhook_secret))
 
     def several(folder: Path) -> None:
-        from connector.service.organisations import load_organisations, sharing_a_secret
+        from connector.service.organisations import load_organisations
 
         organisations = load_organisations(folder)
         with organisations_lock(organisations):
-            secrets = {}
-            for organisation in organisations:
-                with _naming(organisation.config_file):
-                    secrets[organisation.name] = check_startup(organisation.settings)
+            startup = check_organisations_startup(organisations)
             configure_service_logging(organisations[0].settings)
-            for organisation in organisations:
-                with structlog.contextvars.bound_contextvars(organisation=organisation.name):
-                    jobs.warn_loose_state_files(organisation.settings)
-            for first, second in sharing_a_secret(secrets):
-                structlog.get_logger(__name__).warning(
-                    "service.shared_webhook_secret",
-                    organisations=[first, second],
-                    risk="each one's HR system can sign the other's events: give each its own",
-                )
-            raise typer.Exit(run_organisations(organisations, secrets))
+            _warn_at_start(organisations, startup)
+            raise typer.Exit(run_organisations(organisations, startup))
 
     def action() -> None:
         path = config or config_path_from_env()
@@ -208,14 +196,21 @@ def serve(config: ServeConfigOption = None) -> None:
     guarded(action)
 
 
-@contextlib.contextmanager
-def _naming(config_file: Path) -> Iterator[None]:
-    """A configuration or state error of one organisation, naming its file."""
-    try:
-        yield
-    except ConfigError as exc:
-        if exc.file is not None:
-            raise
-        raise ConfigError(exc.key, exc.message, file=str(config_file)) from None
-    except StateError as exc:
-        raise StateError(f"{config_file}: {exc}") from None
+def _warn_at_start(organisations: list[Organisation], startup: OrganisationsStartup) -> None:
+    """What `serve` with several organisations says at start, before it listens."""
+    log = structlog.get_logger(__name__)
+    for organisation in organisations:
+        with structlog.contextvars.bound_contextvars(organisation=organisation.name):
+            jobs.warn_loose_state_files(organisation.settings)
+    for pair in startup.shared_webhook_secrets:
+        log.warning(
+            "service.shared_webhook_secret",
+            organisations=list(pair),
+            risk="each one's HR system can sign the other's events: give each its own",
+        )
+    for pair in startup.shared_state_secrets:
+        log.warning(
+            "service.shared_state_secret",
+            organisations=list(pair),
+            risk="their people's pseudonyms can be linked across them: give each its own",
+        )

@@ -241,6 +241,6 @@ def state_migrate(
         if format is Format.JSON:
             _done("state migrate", rows=copied.rows)
             return
-        output.out.print(Text(migration_done(settings, address, copied.rows)))
+        output.out.print(Text(migration_done(settings, address, copied.rows, password_env)))
 
     guarded(action, _stopped("state migrate", format))

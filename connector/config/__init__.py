@@ -29,6 +29,7 @@ from connector.config.loading import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
     config_path_from_env,
+    environment_keys,
     load_config,
 )
 from connector.config.safety import SafetySettings
@@ -71,5 +72,6 @@ __all__ = [
     "TargetAuth",
     "TargetSettings",
     "config_path_from_env",
+    "environment_keys",
     "load_config",
 ]

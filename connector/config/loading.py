@@ -52,6 +52,15 @@ def load_config(path: Path) -> Settings:
         raise _config_error(exc, str(path), _dotted_keys(overrides)) from None
 
 
+def environment_keys() -> dict[str, str]:
+    """The keys set by `SCIM_CONNECTOR_<SECTION>__<KEY>` environment variables: dotted key ->
+    the variable's name; ConfigError for a variable naming no section."""
+    return {
+        key: ENV_PREFIX + key.replace(".", ENV_NESTED_DELIMITER).upper()
+        for key in sorted(_dotted_keys(_environment_overrides()))
+    }
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """The parsed TOML file; ConfigError if it cannot be read or parsed."""
     if path.is_dir():

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector.config import Settings, load_config
+from connector.config import Settings, environment_keys, load_config
 from connector.errors import ConfigError
+from connector.state import StateStore
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 """An organisation's name (its configuration file's name without `.toml`): lower case, digits,
@@ -43,8 +44,18 @@ class Organisation:
 
 
 def configuration_files(folder: Path) -> list[Path]:
-    """The configuration files of a folder of organisations (`*.toml`, by name)."""
-    files = sorted(path for path in folder.glob("*.toml") if path.is_file())
+    """The configuration files of a folder of organisations (`*.toml`, by name); ConfigError
+    for a `*.toml` entry that is not a readable file (a broken link, a folder), which would
+    otherwise leave its organisation silently unserved."""
+    entries = sorted(folder.glob("*.toml"))
+    for entry in entries:
+        if not entry.is_file():
+            what = "a folder" if entry.is_dir() else "not a file (a broken link?)"
+            raise ConfigError(
+                "--config",
+                f"{entry} is {what}: every *.toml entry of the folder is an organisation",
+            )
+    files = entries
     if not files:
         raise ConfigError(
             "--config", f"{folder}: a folder without configuration files (*.toml, one each)"
@@ -67,13 +78,54 @@ def organisation_name(config_file: Path) -> str:
 def load_organisations(folder: Path) -> list[Organisation]:
     """The organisations configured in `folder`, checked to keep their state apart and to agree
     on what the process does once; ConfigError naming the file and key at fault."""
+    files = configuration_files(folder)
+    check_environment(environment_keys())
     organisations = [
-        Organisation(organisation_name(path), path, load_config(path))
-        for path in configuration_files(folder)
+        Organisation(organisation_name(path), path, load_config(path)) for path in files
     ]
     check_state_apart(organisations)
     check_shared_keys(organisations)
     return organisations
+
+
+def check_environment(overrides: Mapping[str, str]) -> None:
+    """ConfigError for an environment override of a key each organisation has its own: with a
+    folder, it would set that key for every organisation at once (one target for all...)."""
+    shared = {f"{section}.{key}" for section, key in SHARED_KEYS}
+    for key, variable in overrides.items():
+        if key not in shared:
+            raise ConfigError(
+                "environment",
+                f"{variable} would set {key} for every organisation of the folder: set it in "
+                "each organisation's file, and unset the variable (an empty value counts as "
+                f"unset). Only what the process does once may come from the environment: "
+                f"{', '.join(sorted(shared))}",
+            )
+
+
+def identify_store(settings: Settings) -> str:
+    """Open the state store (creating or migrating it) and give its own name; StateError when
+    it cannot be opened."""
+    store = StateStore.open(settings.state.location)
+    try:
+        return store.store_id()
+    finally:
+        store.close()
+
+
+def check_stores_apart(store_ids: Mapping[str, str], files: Mapping[str, Path]) -> None:
+    """ConfigError when two organisations reached the same state store (by the store's own
+    name, however its address is written: another host name, the default schema...)."""
+    seen: dict[str, str] = {}
+    for name, store_id in store_ids.items():
+        other = seen.setdefault(store_id, name)
+        if other != name:
+            raise ConfigError(
+                "state.url",
+                f"{files[other].name} and {files[name].name} reach the same state store (its "
+                "address written differently, or the default schema and the one it names): give "
+                "each organisation its own state.schema or database",
+            )
 
 
 def state_stores_of(settings: Settings) -> list[tuple[str, str]]:
@@ -114,15 +166,22 @@ def check_shared_keys(organisations: Sequence[Organisation]) -> None:
             if value != wanted:
                 raise ConfigError(
                     f"{section}.{key}",
-                    f"{first.config_file.name} says {wanted!r}, {organisation.config_file.name} "
-                    f"says {value!r}: one service does this once for every organisation; give "
-                    "them the same value",
+                    f"{_says(first, section, key)}, {_says(organisation, section, key)}: one "
+                    "service does this once for every organisation; give them the same value",
                 )
 
 
+def _says(organisation: Organisation, section: str, key: str) -> str:
+    value = getattr(getattr(organisation.settings, section), key)
+    name = organisation.config_file.name
+    if key in getattr(organisation.settings, section).model_fields_set:
+        return f"{name} says {value!r}"
+    return f"{name} leaves it at the default {value!r}"
+
+
 def sharing_a_secret(secrets: Mapping[str, str | None]) -> list[tuple[str, str]]:
-    """The pairs of organisations whose webhooks take the same secret (each one's HR system
-    could then sign the other's events)."""
+    """The pairs of organisations given the same secret (a webhook's: each one's HR system could
+    sign the other's events; a state secret's: their pseudonyms could be linked)."""
     first_with: dict[str, str] = {}
     pairs = []
     for name, secret in secrets.items():

@@ -55,6 +55,7 @@ from connector.errors import ConnectorError, LockedError
 from connector.nationalid import mask_national_ids
 from connector.report import Report
 from connector.service.inbox import Inbox
+from connector.service.limits import RateLimitedLog
 from connector.service.metrics import Metrics
 from connector.service.schedule import (
     Reconcile,
@@ -65,7 +66,7 @@ from connector.service.schedule import (
     slot_trigger,
 )
 from connector.service.slots import ScheduleSlots
-from connector.state import InboxEvent
+from connector.state import InboxEvent, StateError
 
 log = structlog.get_logger(__name__)
 
@@ -161,6 +162,7 @@ class SyncRunner:
     _slots: ScheduleSlots | None = None  # the schedule slots this replica holds
     _running: tuple[str, float] | None = None  # the sync in progress: command, monotonic start
     _durations: dict[str, deque[float]] = field(default_factory=dict)
+    _store_trouble: RateLimitedLog = field(default_factory=RateLimitedLog)  # once a minute
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -286,6 +288,12 @@ class SyncRunner:
                 worked = await self._step()
             except _Stopped:
                 return
+            except StateError as exc:  # the state store does not answer: try again soon
+                self._store_trouble.warn(
+                    "service.state_store_unavailable", error=mask_national_ids(str(exc))
+                )
+                worked = False
+                await asyncio.sleep(1.0)
             except Exception:  # a bug: keep serving, try again later
                 log.exception("service.worker_error")
                 worked = False

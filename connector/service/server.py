@@ -11,8 +11,10 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -20,12 +22,19 @@ import uvicorn
 from starlette.applications import Starlette
 
 from connector.config import Settings
+from connector.errors import ConfigError
 from connector.logs import configure_logging, mask_processor
+from connector.nationalid import mask_national_ids
 from connector.service.app import create_app
 from connector.service.front import create_organisations_app
 from connector.service.limits import MAX_HEADER_BYTES, RateLimitedFilter, bounded_protocol
-from connector.service.organisations import Organisation
-from connector.state import StateLock, StateStore, service_lock_path
+from connector.service.organisations import (
+    Organisation,
+    check_stores_apart,
+    identify_store,
+    sharing_a_secret,
+)
+from connector.state import StateError, StateLock, StateStore, service_lock_path
 
 EXIT_OK, EXIT_STARTUP_FAILED = 0, 2
 GRACEFUL_REQUEST_SECONDS = 10  # how long requests in progress may take at shutdown
@@ -100,6 +109,55 @@ def check_startup(settings: Settings) -> str | None:
     return settings.service.resolve_webhook_secret()
 
 
+@dataclass(frozen=True, slots=True)
+class OrganisationsStartup:
+    """What `serve` found of each organisation before it listens."""
+
+    webhook_secrets: dict[str, str | None]
+    store_ids: dict[str, str]  # the state stores opened, by their own names
+    unavailable: dict[str, str]  # the organisations whose store could not be opened: why
+    shared_webhook_secrets: list[tuple[str, str]]
+    shared_state_secrets: list[tuple[str, str]]
+
+
+def check_organisations_startup(organisations: list[Organisation]) -> OrganisationsStartup:
+    """`check_startup` for several organisations: ConfigError naming the file for a bad
+    secret or two organisations on one state store; a store that cannot be opened is not an
+    error here (that organisation is started once it answers, the others go on)."""
+    webhook_secrets: dict[str, str | None] = {}
+    state_secrets: dict[str, str | None] = {}
+    store_ids: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
+    for organisation in organisations:
+        name, settings = organisation.name, organisation.settings
+        with naming(organisation.config_file):
+            webhook_secrets[name] = settings.service.resolve_webhook_secret()
+            state_secrets[name] = settings.state_secret().hex()
+            try:
+                store_ids[name] = identify_store(settings)
+            except StateError as exc:
+                unavailable[name] = mask_national_ids(str(exc))
+    check_stores_apart(store_ids, {o.name: o.config_file for o in organisations})
+    return OrganisationsStartup(
+        webhook_secrets,
+        store_ids,
+        unavailable,
+        sharing_a_secret(webhook_secrets),
+        sharing_a_secret(state_secrets),
+    )
+
+
+@contextlib.contextmanager
+def naming(config_file: Path) -> Iterator[None]:
+    """A configuration error of one organisation, naming its file."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        raise ConfigError(exc.key, exc.message, file=str(config_file)) from None
+
+
 def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
     """uvicorn's configuration for `serve`: h11 with the `[service]` limits (see `limits.py`),
     no access log, no server header."""
@@ -124,11 +182,11 @@ def run_service(settings: Settings, webhook_secret: str | None) -> int:
     return _serve(settings, create_app(settings, webhook_secret=webhook_secret))
 
 
-def run_organisations(
-    organisations: list[Organisation], webhook_secrets: Mapping[str, str | None]
-) -> int:
+def run_organisations(organisations: list[Organisation], startup: OrganisationsStartup) -> int:
     """Serve several organisations until SIGTERM or SIGINT; the exit code."""
-    app = create_organisations_app(organisations, webhook_secrets)
+    app = create_organisations_app(
+        organisations, startup.webhook_secrets, startup.store_ids, startup.unavailable
+    )
     return _serve(organisations[0].settings, app)  # they agree on the shared keys
 
 

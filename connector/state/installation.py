@@ -8,10 +8,13 @@ create, withdraw or deactivate the wrong people. The fingerprint lets both be re
 
 from __future__ import annotations
 
+import uuid
+
 from connector.state.database import Database
 from connector.state.records import StateError
 
 SECRET_FINGERPRINT = "secret_fingerprint"  # the row of `installation` holding it
+STORE_ID = "store_id"  # the row holding the store's own random name
 
 
 class Installation:
@@ -37,6 +40,18 @@ class Installation:
         recorded = self.secret_fingerprint()
         if recorded is not None and recorded != fingerprint:
             raise StateError(other_secret(f"the state store {self._db.where}", secret_name))
+
+    def store_id(self) -> str:
+        """The store's own name, random, made on first use: two configurations that reach the
+        same store (however its address is written) read the same one."""
+        self._db.execute(
+            "INSERT INTO installation (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (STORE_ID, uuid.uuid4().hex),
+        )
+        row = self._db.execute(
+            "SELECT value FROM installation WHERE name = ?", (STORE_ID,)
+        ).fetchone()
+        return str(row[0])
 
     def targets(self) -> tuple[str, ...]:
         """The targets this store learned about (`target.connect.target_key`), in order."""

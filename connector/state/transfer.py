@@ -69,9 +69,10 @@ def _check_empty(target: PostgresAddress) -> None:
     finally:
         db.close()
     if tables:
+        what = "schema" if target.schema else "database"
         raise StateError(
-            f"the database {target} is not empty (it has table {tables[0]}): "
-            "migrate into a new, empty database"
+            f"the {what} {target} is not empty (it has table {tables[0]}): migrate into a new, "
+            f"empty {what}"
         )
 
 
@@ -149,7 +150,9 @@ def migration_target(
     return PostgresAddress(url, password, sslmode, sslrootcert, schema=schema)
 
 
-def migration_done(settings: Settings, to: PostgresAddress, rows: dict[str, int]) -> str:
+def migration_done(
+    settings: Settings, to: PostgresAddress, rows: dict[str, int], password_env: str | None = None
+) -> str:
     """What `state migrate` says once done: what was copied, and the configuration to use
     (never the secret or the password themselves)."""
     state = settings.state
@@ -165,7 +168,8 @@ def migration_done(settings: Settings, to: PostgresAddress, rows: dict[str, int]
         "To use it, set in [state] of the configuration:\n"
         f'  url = "{to.url}"\n'
         + (f'  schema = "{to.schema}"\n' if to.schema else "")
-        + '  password_env = "..."   (or password_file: the database password)\n'
+        + f'  password_env = "{password_env or "..."}"   (or password_file: the database '
+        "password)\n"
         f"  {secret}   (the secret people are keyed with: keep it private,\n"
         "  and give every machine that runs the connector the same one)\n"
         "Keep `path`: with `url` it only places the run marker. The SQLite file is left as it "

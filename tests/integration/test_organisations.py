@@ -330,6 +330,7 @@ def test_a_store_migrated_into_a_schema_of_its_own_leaves_the_others_alone(
 
     assert result.exit_code == 0, result.output
     assert 'schema = "gent"' in result.output
+    assert f'password_env = "{PASSWORD_ENV}"' in result.output  # the variable it was given
     with postgres_server.admin(database) as admin:
         schemas = {s for (s,) in admin.execute("SELECT DISTINCT schemaname FROM pg_tables")}
     assert "gent" in schemas and "public" not in schemas  # nothing in the default schema
@@ -344,3 +345,91 @@ def test_a_store_migrated_into_a_schema_of_its_own_leaves_the_others_alone(
         assert other.runs() == []
     finally:
         other.close()
+
+
+def pg_org(config_dir: Path, org: Org, url: str, schema: str | None) -> None:
+    """An organisation on PostgreSQL at `url` (and `schema`, if given)."""
+    org.folder.mkdir(parents=True, exist_ok=True)
+    secret = org.folder / "state.secret"
+    secret.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    secret.chmod(0o600)
+    state = (
+        f'path = "{org.folder / "state.db"}"\nurl = "{url}"\npassword_env = "{PASSWORD_ENV}"\n'
+        f'secret_file = "{secret}"\n' + (f'schema = "{schema}"\n' if schema else "")
+    )
+    write_config(config_dir, org, state)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("127.0.0.1", "gent"), ("localhost", "gent")),  # one database, two host names
+        (("127.0.0.1", None), ("127.0.0.1", "public")),  # the default schema, and named
+    ],
+)
+def test_two_organisations_reaching_one_store_by_different_addresses_are_refused(
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    first: tuple[str, str | None],
+    second: tuple[str, str | None],
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    url = postgres_server.url(postgres_server.new_database())
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    for (host, schema), name in zip((first, second), ("gent", "kortrijk"), strict=True):
+        org = Org(name, tmp_path / name, "http://127.0.0.1:9/v2", secrets.token_hex(32))
+        pg_org(config_dir, org, url.replace("127.0.0.1", host), schema)
+    port = _free_port()
+    for config in config_dir.glob("*.toml"):
+        config.write_text(config.read_text().replace("{port}", str(port)))
+
+    result = CliRunner().invoke(cli.app, ["serve", "--config", str(config_dir)])
+
+    assert result.exit_code == 2, result.output
+    assert "state.url: gent.toml and kortrijk.toml reach the same state store" in " ".join(
+        result.output.split()
+    )
+
+
+def test_an_organisation_whose_database_is_down_at_start_is_started_once_it_answers(
+    scim_tenants: ScimTenants,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    orgs = {}
+    for name in ("gent", "kortrijk"):
+        server = scim_tenants.new()
+        orgs[name] = Org(name, tmp_path / name, server.base_url, secrets.token_hex(32), server)
+    write_config(config_dir, orgs["gent"], state_keys(orgs["gent"], StateBackend(), None))
+    missing = f"later_{secrets.token_hex(4)}"  # the database kortrijk names does not exist yet
+    pg_org(config_dir, orgs["kortrijk"], postgres_server.url(missing), None)
+    log = tmp_path / "serve.log"
+
+    with serving(config_dir, log) as (process, base):
+        wait_for("gent's users", lambda: len(orgs["gent"].users()) == PEOPLE, FAST)
+        ready = httpx2.get(f"{base}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["organisations"]["kortrijk"]["status"] == "not_ready"
+        assert httpx2.get(f"{base}/readyz/kortrijk", timeout=10).status_code == 503
+        assert httpx2.get(f"{base}/healthz", timeout=10).status_code == 200  # no restart helps
+        refused = post(base, "kortrijk", orgs["kortrijk"].secret, event_body("k-1", "E0001"))
+        assert refused.status_code == 503  # not stored: the HR system sends it again
+
+        with postgres_server.admin() as admin:  # the database comes up
+            admin.execute(f'CREATE DATABASE "{missing}" OWNER connector TEMPLATE template0')
+
+        wait_for("kortrijk's users", lambda: len(orgs["kortrijk"].users()) == PEOPLE, FAST)
+        kortrijk = lambda: httpx2.get(f"{base}/readyz/kortrijk", timeout=10).status_code == 200  # noqa: E731
+        wait_for("kortrijk to be ready", kortrijk, FAST)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    events = [
+        line.get("event") for line in log_lines(log) if line.get("organisation") == "kortrijk"
+    ]
+    assert "service.organisation_waiting" in events and "service.organisation_started" in events

@@ -123,3 +123,42 @@ def test_organisations_sharing_a_webhook_secret_are_named() -> None:
     secrets = {"brugge": "s1", "gent": "s2", "kortrijk": "s1", "mechelen": None, "ninove": None}
 
     assert sharing_a_secret(secrets) == [("brugge", "kortrijk")]
+
+
+def test_a_toml_entry_that_is_not_a_file_is_refused_not_skipped(tmp_path: Path) -> None:
+    organisation(tmp_path, "gent")
+    (tmp_path / "mechelen.toml").symlink_to(tmp_path / "not-mounted-yet" / "mechelen.toml")
+
+    message = serve(tmp_path)
+
+    assert "mechelen.toml is not a file (a broken link?)" in message
+    (tmp_path / "mechelen.toml").unlink()
+    (tmp_path / "leuven.toml").mkdir()
+    assert "leuven.toml is a folder" in serve(tmp_path)
+
+
+def test_an_environment_override_of_an_organisations_own_key_is_refused_with_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    organisation(tmp_path, "gent")
+    organisation(tmp_path, "brugge")
+    monkeypatch.setenv("SCIM_CONNECTOR_TARGET__BASE_URL", "http://127.0.0.1:9/other/v2")
+
+    message = serve(tmp_path)
+
+    assert "SCIM_CONNECTOR_TARGET__BASE_URL would set target.base_url for every organisation" in (
+        message
+    )
+    monkeypatch.setenv("SCIM_CONNECTOR_TARGET__BASE_URL", "")  # empty: unset, as documented
+    monkeypatch.setenv("SCIM_CONNECTOR_SERVICE__LISTEN", "127.0.0.1:8123")  # the process's own
+    found = load_organisations(tmp_path)
+    assert {o.settings.service.listen for o in found} == {"127.0.0.1:8123"}
+
+
+def test_a_shared_key_left_at_its_default_is_said_to_be_the_default(tmp_path: Path) -> None:
+    organisation(tmp_path, "gent")
+    organisation(tmp_path, "brugge", service='listen = "127.0.0.1:8001"')
+
+    message = serve(tmp_path)
+
+    assert "gent.toml leaves it at the default '127.0.0.1:8000'" in message
