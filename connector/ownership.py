@@ -86,8 +86,20 @@ def recovery_reason(store: StateStore, path: Path) -> str | None:
         return "the state store is new"
     marker = read_run_marker(path)
     if marker is not None and not store.has_run(marker):
-        return "the state store is older than the connector's last run (restored from a backup?)"
+        # Unless a run began with the store since, by the second in run ids: that run recovered
+        # already, and this machine's marker predates it (another replica's, or the machine
+        # that restored it). Within one second, recover anyway.
+        since = store.last_run_began()
+        if since is None or _began_at(since) <= _began_at(marker):
+            return (
+                "the state store is older than the connector's last run (restored from a backup?)"
+            )
     return store.restored_reason()
+
+
+def _began_at(run_id: str) -> str:
+    """When a run began, as its id says (`20261129T072830Z`): comparable as text."""
+    return run_id.partition("-")[0]
 
 
 @dataclass(slots=True)

@@ -45,9 +45,16 @@ def backup_postgres(source: PostgresAddress, to: Path) -> dict[str, int]:
             raise StateError(f"no state store in {source}: nothing to back up")
         if version > len(MIGRATIONS):
             raise StateError(f"state store {source} is from a newer scim-connector")
-        create_private_file(to)
+        try:
+            create_private_file(to)
+        except OSError as exc:
+            raise StateError(f"cannot create the backup {to}: {exc.strerror or exc}") from None
         try:
             rows = _write_copy(reader, to, version)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                to.unlink()
+            raise StateError(f"cannot write the backup {to}: {exc.strerror or exc}") from None
         except BaseException:
             with contextlib.suppress(OSError):
                 to.unlink()

@@ -63,6 +63,12 @@ class StoredRunMarker(StoreBase):
             (reason,),
         )
 
+    def last_run_began(self) -> str | None:
+        """The last run that began writing with this store, by its own marker (None: none
+        recorded)."""
+        row = self._db.execute("SELECT run_id FROM run_marker").fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def restored_reason(self) -> str | None:
         """Why the store may be older than the connector's last run, by its own marker (None:
         nothing says so)."""

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from connector import cli
 from tests.integration.conftest import ScimTenants
+from tests.integration.test_pg_restores import recovery_reason_now
 from tests.integration.test_rights import RIGHT, Rights, person
 from tests.postgres import StateBackend
 
@@ -136,3 +137,45 @@ def test_a_joiner_whose_record_a_restore_with_its_run_marker_lost_is_linked_and_
     assert rights.members() == {1, 3}
     assert sum(rights.sync(D(2026, 12, 7), full=True).counts.values()) == 0
     assert rights.members() == {1, 3}
+
+
+def test_after_one_replica_recovered_a_restore_another_ones_older_marker_does_not_recover_again(
+    rights: Rights, tmp_path: Path
+) -> None:
+    rights.rows[0]["rights"] = RIGHT
+    rights.sync(D(2026, 12, 1))
+    backup = tmp_path / "state-2026-12-01.db"
+    state(rights, "backup", str(backup))
+    rights.grant(2, begin="2026-12-02")
+    rights.sync(D(2026, 12, 2))
+    marker = rights.directory / "state.db.last-run"
+    state(rights, "restore", str(backup))
+
+    marker.unlink()  # machine B (another replica, or a new pod) runs first, and recovers
+    recovered = rights.sync(D(2026, 12, 3))
+    assert "ownership_recovered" in [w.kind for w in recovered.warnings]
+    # Machine A's marker names its last run, a minute before B's (one the store lacks).
+    a_minute_before = dt.datetime.strptime(recovered.run_id[:16], "%Y%m%dT%H%M%SZ")
+    a_minute_before -= dt.timedelta(minutes=1)
+    marker.write_text(f"{a_minute_before:%Y%m%dT%H%M%SZ}-a1a1a1\n")
+    assert recovery_reason_now(rights) is None
+
+    later = rights.sync(D(2026, 12, 4))
+
+    assert "ownership_recovered" not in [w.kind for w in later.warnings]
+    assert sum(later.counts.values()) == 0
+    assert rights.members() == {1, 2}
+
+
+def test_a_backup_that_cannot_be_written_is_one_line_and_exit_2(
+    rights: Rights, tmp_path: Path
+) -> None:
+    rights.sync(D(2026, 12, 1))
+    nowhere = Path("/proc/scim-connector-backup.db")  # a folder nobody may create files in
+
+    arguments = ["state", "backup", str(nowhere), "--config", str(rights.write())]
+    result = CliRunner().invoke(cli.app, arguments)
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert str(nowhere) in result.output
