@@ -208,14 +208,17 @@ def migrate_state(settings: Settings, to: PostgresAddress) -> transfer.Transferr
     return transfer.copy_to_postgres(settings.state.path, to)
 
 
-def restore_state(settings: Settings, backup_file: Path) -> list[str]:
-    """Replace the state store by a backup of this installation (its state secret and target),
-    with no sync running (the state lock held); the next run recovers ownership of what was
-    done since the backup. Returns warnings."""
+def restore_state(
+    settings: Settings, backup_file: Path, *, target_moved: bool = False
+) -> list[state_backup.RestoreWarning]:
+    """Replace the state store by a backup of this installation (its state secret and target;
+    `target_moved`: another target address is accepted, with a warning), with no sync running
+    (the state lock held); the next run recovers ownership of what was done since the backup.
+    Returns warnings."""
     if backup_file.is_dir():
         raise UsageError(f"{backup_file} is a folder: give the backup file `state backup` wrote")
     owner = state_backup.Owner(
-        keyring(settings).fingerprint(), secret_name(settings), target_key(settings)
+        keyring(settings).fingerprint(), secret_name(settings), target_key(settings), target_moved
     )
     with sync_lock(settings.state.location):
         return state_backup.restore(backup_file, settings.state.location, owner, _now(settings))

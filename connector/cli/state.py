@@ -170,19 +170,27 @@ def state_backup(
 
 def state_restore(
     backup: Annotated[Path, typer.Argument(help="A backup made by `state backup`.")],
+    target_moved: Annotated[
+        bool,
+        typer.Option(
+            "--target-moved",
+            help="The target's address changed since the backup: restore it for the configured"
+            " target.base_url (the state secret is still checked).",
+        ),
+    ] = False,
     config: ConfigOption = None,
     format: FormatOption = Format.TEXT,
 ) -> None:
     """Replace the state store by a backup; the next sync recovers ownership of memberships."""
 
     def action() -> None:
-        warnings = jobs.restore_state(load(config), backup)
+        warnings = jobs.restore_state(load(config), backup, target_moved=target_moved)
         if format is Format.JSON:
-            listed = [{"kind": "unchecked_backup", "message": w} for w in warnings]
+            listed = [{"kind": w.kind, "message": w.message} for w in warnings]
             _done("state restore", backup=str(backup), warnings=listed)
             return
         for warning in warnings:
-            output.err.print(Text.assemble(("warning:", "yellow"), " ", warning))
+            output.err.print(Text.assemble(("warning:", "yellow"), " ", warning.message))
         output.out.print(
             Text(
                 f"State store restored from {backup}. The next sync reads back the memberships "

@@ -77,6 +77,15 @@ def backup(path: Location, to: Path) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreWarning:
+    """What a restore went on despite: `unchecked_backup` (its secret could not be checked),
+    `target_moved` (restored for another target address, as asked)."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Owner:
     """The installation a restored store must belong to: the configured state secret (its
     fingerprint, and where it comes from for messages) and target."""
@@ -84,9 +93,10 @@ class Owner:
     fingerprint: str
     secret_name: str
     target: str
+    target_moved: bool = False  # the target's address changed since: another one is accepted
 
 
-def restore(backup_file: Path, path: Location, owner: Owner, at: str) -> list[str]:
+def restore(backup_file: Path, path: Location, owner: Owner, at: str) -> list[RestoreWarning]:
     """Replace the store at `path` by the backup `backup_file` (call with the state lock held;
     `at`: the moment, for the record); the next run recovers ownership of what was done since
     the backup. StateError for another installation's backup; returns warnings (a backup whose
@@ -148,26 +158,41 @@ def _check_is_store(path: Path) -> None:
         raise StateError(f"{path} is from a newer scim-connector")
 
 
-def _check_owner(backup_file: Path, owner: Owner) -> list[str]:
+def _check_owner(backup_file: Path, owner: Owner) -> list[RestoreWarning]:
     """StateError naming what differs when the backup is another installation's; a warning
-    when it cannot be told (a backup from before the secret's fingerprint was kept)."""
+    when it cannot be told (a backup from before the secret's fingerprint was kept), or when
+    it is restored for another target address, as asked (`Owner.target_moved`)."""
     fingerprint, targets = _identity(backup_file)
     if fingerprint is not None and fingerprint != owner.fingerprint:
         raise StateError(other_secret(f"the backup {backup_file}", owner.secret_name))
+    warnings: list[RestoreWarning] = []
     if targets and owner.target not in targets:
-        raise StateError(
-            f"the backup {backup_file} is the state of another target ({', '.join(targets)}),"
-            f" not of target.base_url {owner.target}: it would make the next sync change the"
-            " wrong people. Restore a backup of this installation"
+        if not owner.target_moved:
+            raise StateError(
+                f"the backup {backup_file} is the state of another target ({', '.join(targets)}),"
+                f" not of target.base_url {owner.target}: it would make the next sync change the"
+                " wrong people. Restore a backup of this installation (if it is, and the "
+                "target's address changed since, say so with --target-moved)"
+            )
+        warnings.append(
+            RestoreWarning(
+                "target_moved",
+                f"the backup {backup_file} knew the target as {', '.join(targets)}; restored for"
+                f" target.base_url {owner.target} (--target-moved): the next sync recovers"
+                " ownership and reads the target's users back",
+            )
         )
     if fingerprint is None:
-        return [
-            f"the backup {backup_file} is from before the state secret it was made with was"
-            " recorded, so it cannot be checked to be this installation's: restored, and"
-            f" recorded as made with this one ({owner.secret_name}). If the next plan wants to"
-            " create or deactivate people it should not, it was another installation's"
-        ]
-    return []
+        warnings.append(
+            RestoreWarning(
+                "unchecked_backup",
+                f"the backup {backup_file} is from before the state secret it was made with was"
+                " recorded, so it cannot be checked to be this installation's: restored, and"
+                f" recorded as made with this one ({owner.secret_name}). If the next plan wants"
+                " to create or deactivate people it should not, it was another installation's",
+            )
+        )
+    return warnings
 
 
 def _identity(path: Path) -> tuple[str | None, tuple[str, ...]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,28 @@ def test_a_sync_with_another_state_secret_is_refused_before_it_writes(
         ours.run(D(2026, 12, 2))
 
     assert ours.users() == users and not ours.wire.sent
+
+
+def test_a_backup_of_this_target_at_its_old_address_is_restored_when_told_it_moved(
+    scim_tenants: ScimTenants, tmp_path: Path, state_backend: StateBackend
+) -> None:
+    ours = installation(scim_tenants, tmp_path / "ours", state_backend)
+    ours.sync(D(2026, 12, 1))
+    backup = backup_of(ours, tmp_path, "before-the-move.db")
+    # The same server, now reached by another name: the configuration's base_url changes.
+    ours.server = replace(
+        ours.server, base_url=ours.server.base_url.replace("127.0.0.1", "localhost")
+    )
+
+    refused, _, err = state(ours, "restore", str(backup))
+    assert refused == 2 and "--target-moved" in err
+
+    code, out, _ = state(ours, "restore", str(backup), "--target-moved", "--format", "json")
+
+    assert code == 0
+    (warning,) = json.loads(out)["warnings"]
+    assert warning["kind"] == "target_moved"
+    after = ours.sync(D(2026, 12, 2))
+    assert after.exit_code == 0
+    assert sum(after.counts.values()) == 0  # the same people, known, nothing created again
+    assert len(ours.users()) == 3
