@@ -196,7 +196,8 @@ def backup_state(settings: Settings, to: Path) -> None:
     one snapshot, into a SQLite file); `to`'s folder must exist (a typo in it is an error, not
     a new folder)."""
     if not to.parent.is_dir():
-        raise UsageError(f"{to.parent} is not a folder: create it first, or choose another")
+        what = "is not a folder" if to.parent.exists() else "does not exist"
+        raise UsageError(f"{to.parent} {what}: create the folder first, or choose another")
     state_backup.backup(settings.state.location, to)
 
 

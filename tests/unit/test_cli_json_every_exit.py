@@ -111,7 +111,7 @@ def test_backup_and_restore_answer_json_and_refuse_a_missing_folder_or_a_folder(
     )
     missing = tmp_path / "no-such-folder" / "b.db"
     code, answer, stderr = json_of("state", "backup", str(missing), "-c", str(config))
-    assert code == 2 and "is not a folder" in answer["errors"][0]["message"]
+    assert code == 2 and "no-such-folder does not exist" in answer["errors"][0]["message"]
     assert not missing.parent.exists()
     code, answer, stderr = json_of("state", "restore", str(tmp_path), "-c", str(config))
     assert code == 2 and "is a folder" in stderr
