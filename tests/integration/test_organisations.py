@@ -15,7 +15,6 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,12 +32,12 @@ from connector.state import Location, PostgresAddress, StateStore
 from tests.factories import GENT, HR_FIELDS, hr_row, write_csv
 from tests.faultproxy import Fault, FaultKind, FaultProxy, fault_proxy
 from tests.integration.conftest import ScimServer, ScimTenants, _free_port
+from tests.integration.serving import serve_process, wait_for
 from tests.integration.test_rights import Rights, person
 from tests.postgres import PASSWORD, PASSWORD_ENV, PostgresServer, StateBackend
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).parents[2]
 PEOPLE = 3
 SERVING = ("brugge", "gent")  # the organisations whose targets answer
 FAILING = "kortrijk"  # the organisation whose target answers 503 for ever
@@ -130,42 +129,14 @@ def event_body(event_id: str, employee_id: str) -> bytes:
     return json.dumps(event).encode()
 
 
-def wait_for(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-
-
 @contextmanager
 def serving(config_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`scim-connector serve --config <folder>` in a subprocess, up when yielded."""
     port = _free_port()
     for config in config_dir.glob("*.toml"):
         config.write_text(config.read_text().replace("{port}", str(port)))
-    command = [sys.executable, "-m", "connector", "serve", "--config", str(config_dir)]
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=output)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            return httpx2.get(f"{base}/healthz", timeout=5).status_code == 200
-        except httpx2.TransportError:
-            return False
-
-    try:
-        wait_for("serve to answer /healthz", up, 30)
+    with serve_process(config_dir, port, log) as (process, base):
         yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def post(base: str, organisation: str, secret: str, body: bytes) -> httpx2.Response:

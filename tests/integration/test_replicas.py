@@ -12,13 +12,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx2
 import psycopg
@@ -27,27 +26,16 @@ import pytest
 from connector.service.webhook import signed_headers
 from tests.factories import GENT, HR_FIELDS, hr_row, write_csv
 from tests.integration.conftest import ScimTenants, _free_port
+from tests.integration.serving import serve_process, wait_for
 from tests.postgres import PASSWORD, PASSWORD_ENV, PostgresServer
 
 pytestmark = pytest.mark.integration
 
 SECRET = "9bFlIkpYt5HfavHYMD5hzcS7hsPRxCcQPDRMQYnrLx4="
-REPO = Path(__file__).parents[2]
 RIGHT = "Premiezoeker Gebruiker"
 KNOWN, JOINERS = range(1, 21), range(21, 31)  # synced before the events; new with them
 EVENTS = 500
 LEASE_SECONDS = 3
-T = TypeVar("T")
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def write_config(directory: Path, base_url: str, url: str, rows: list[dict[str, str]]) -> Path:
@@ -96,26 +84,8 @@ def replica(config: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], 
         PASSWORD_ENV: PASSWORD,
         "SCIM_CONNECTOR_SERVICE__LISTEN": f"127.0.0.1:{port}",
     }
-    command = [sys.executable, "-m", "connector", "serve", "--config", str(config)]
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=output)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            return httpx2.get(f"{base}/healthz", timeout=5).status_code == 200
-        except httpx2.TransportError:
-            return False
-
-    try:
-        wait_for("serve to answer /healthz", up, 30)
+    with serve_process(config, port, log, env) as (process, base):
         yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def post_event(http: httpx2.Client, base: str, n: int, employee: int) -> int:
